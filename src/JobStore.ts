@@ -1,0 +1,206 @@
+/**
+ * The storage backend of the scheduler engine. The engine holds every rule;
+ * a store only keeps records and answers ordered look-ups. Two stores exist:
+ * in memory (tests, the test layer) and SQLite in the `SchedulerDO`; both
+ * pass the same conformance suite.
+ *
+ * The interface is synchronous on purpose: Durable Object SQLite is
+ * synchronous, and `transaction` maps onto `ctx.storage.transactionSync`.
+ *
+ * @since 0.1.0
+ */
+import { Context, Data, Layer, Order, RedBlackTree } from "effect"
+import type { JobState } from "./Job.js"
+
+/**
+ * A job as stored. Times are epoch milliseconds. `runAt` is when the engine
+ * next has to act on the job: the due time of a `pending` job, the lease
+ * deadline of an `inProgress` one, and the sweep time of a finished one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface JobRecord {
+  readonly id: string
+  /** Insertion order, assigned by the store; ties on `runAt` go by it. */
+  readonly seq: number
+  readonly functionPath: string
+  /** The payload's JSON text. */
+  readonly args: string
+  readonly state: JobState
+  readonly runAt: number
+  readonly scheduledFor: number
+  readonly createdAt: number
+  readonly startedAt: number | null
+  readonly completedAt: number | null
+  readonly attempt: number
+  /** Delays before attempts 2, 3, …: the job has `retryDelaysMs.length + 1` attempts. */
+  readonly retryDelaysMs: ReadonlyArray<number>
+  /** Whether exhaustion parks the job as `deadLettered` (else `failed`). */
+  readonly deadLetter: boolean
+  readonly key: string | null
+  readonly shardKey: string | null
+  readonly lastError: string | null
+  /** The result's JSON text. */
+  readonly result: string | null
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListQuery {
+  readonly state?: JobState | undefined
+  readonly functionPath?: string | undefined
+  /** Only records with a greater `seq`. */
+  readonly afterSeq?: number | undefined
+  readonly limit: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Store {
+  /** Runs `f` atomically: a throw leaves the store as it was. */
+  readonly transaction: <A>(f: () => A) => A
+  readonly insert: (job: Omit<JobRecord, "seq">) => JobRecord
+  /** Replaces the record with the same id. */
+  readonly update: (job: JobRecord) => void
+  readonly remove: (id: string) => void
+  readonly get: (id: string) => JobRecord | undefined
+  /** The `pending` or `inProgress` record holding `key`. */
+  readonly getLiveByKey: (key: string) => JobRecord | undefined
+  /** Records in `state` with `runAt <= until`, by `(runAt, seq)`. */
+  readonly due: (state: JobState, until: number, limit: number) => ReadonlyArray<JobRecord>
+  /** The smallest `runAt` in `state`. */
+  readonly nextRunAt: (state: JobState) => number | undefined
+  /** Records by `seq`, filtered. */
+  readonly list: (query: ListQuery) => ReadonlyArray<JobRecord>
+  readonly count: (state: JobState) => number
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class JobStore extends Context.Tag("@lunora/scheduler/JobStore")<JobStore, Store>() {}
+
+const isLive = (state: JobState) => state === "pending" || state === "inProgress"
+
+type TimelineKey = readonly [runAt: number, seq: number]
+const timelineOrder: Order.Order<TimelineKey> = Order.tuple(Order.number, Order.number)
+// structural equality: RedBlackTree.removeFirst matches keys with Equal.equals
+const timelineKey = (job: JobRecord): TimelineKey => Data.tuple(job.runAt, job.seq)
+
+/**
+ * A store in memory, indexed so that due look-ups, key look-ups and
+ * pagination cost O(log n) at any size.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory = (): Store => {
+  const byId = new Map<string, JobRecord>()
+  const liveByKey = new Map<string, string>()
+  const timelines = new Map<JobState, RedBlackTree.RedBlackTree<TimelineKey, string>>()
+  let bySeq = RedBlackTree.empty<number, string>(Order.number)
+  let nextSeq = 1
+  let undo: Array<() => void> | undefined
+
+  const timeline = (state: JobState) => timelines.get(state) ?? RedBlackTree.empty<TimelineKey, string>(timelineOrder)
+
+  const unindex = (job: JobRecord) => {
+    timelines.set(job.state, RedBlackTree.removeFirst(timeline(job.state), timelineKey(job)))
+    if (job.key !== null && isLive(job.state) && liveByKey.get(job.key) === job.id) liveByKey.delete(job.key)
+  }
+
+  const index = (job: JobRecord) => {
+    timelines.set(job.state, RedBlackTree.insert(timeline(job.state), timelineKey(job), job.id))
+    if (job.key !== null && isLive(job.state)) liveByKey.set(job.key, job.id)
+  }
+
+  const put = (id: string, next: JobRecord | undefined) => {
+    const previous = byId.get(id)
+    undo?.push(() => put(id, previous))
+    if (previous !== undefined) unindex(previous)
+    if (next === undefined) {
+      byId.delete(id)
+      if (previous !== undefined) bySeq = RedBlackTree.removeFirst(bySeq, previous.seq)
+      return
+    }
+    if (previous === undefined) bySeq = RedBlackTree.insert(bySeq, next.seq, id)
+    byId.set(id, next)
+    index(next)
+  }
+
+  return {
+    transaction: (f) => {
+      if (undo !== undefined) return f()
+      const log: Array<() => void> = []
+      undo = log
+      try {
+        return f()
+      } catch (error) {
+        undo = undefined
+        for (let i = log.length - 1; i >= 0; i--) log[i]!()
+        throw error
+      } finally {
+        undo = undefined
+      }
+    },
+    insert: (job) => {
+      if (byId.has(job.id)) throw new Error(`duplicate job id ${job.id}`)
+      const record: JobRecord = { ...job, seq: nextSeq++ }
+      put(record.id, record)
+      return record
+    },
+    update: (job) => {
+      const previous = byId.get(job.id)
+      if (previous === undefined) throw new Error(`no job ${job.id} to update`)
+      put(job.id, { ...job, seq: previous.seq })
+    },
+    remove: (id) => put(id, undefined),
+    get: (id) => byId.get(id),
+    getLiveByKey: (key) => {
+      const id = liveByKey.get(key)
+      return id === undefined ? undefined : byId.get(id)
+    },
+    due: (state, until, limit) => {
+      const out: Array<JobRecord> = []
+      if (limit <= 0) return out
+      for (const [[runAt], id] of timeline(state)) {
+        if (runAt > until) break
+        out.push(byId.get(id)!)
+        if (out.length >= limit) break
+      }
+      return out
+    },
+    nextRunAt: (state) => {
+      const first = RedBlackTree.first(timeline(state))
+      return first._tag === "Some" ? first.value[0][0] : undefined
+    },
+    list: ({ afterSeq, functionPath, limit, state }) => {
+      const out: Array<JobRecord> = []
+      if (limit <= 0) return out
+      const entries = afterSeq === undefined ? bySeq : RedBlackTree.greaterThan(bySeq, afterSeq)
+      for (const [, id] of entries) {
+        const job = byId.get(id)!
+        if (state !== undefined && job.state !== state) continue
+        if (functionPath !== undefined && job.functionPath !== functionPath) continue
+        out.push(job)
+        if (out.length >= limit) break
+      }
+      return out
+    },
+    count: (state) => RedBlackTree.size(timeline(state))
+  }
+}
+
+/**
+ * A fresh in-memory store per layer build.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<JobStore> = Layer.sync(JobStore, makeMemory)

@@ -1,0 +1,359 @@
+/**
+ * The `Scheduler` service: run a job after a delay or at a time, cancel it,
+ * look it up, and handle its dead letter.
+ *
+ * @since 0.1.0
+ */
+import type { Duration, Scope } from "effect"
+import { Context, DateTime, Effect, Either, Layer, Option, ParseResult, Random, Schema } from "effect"
+import type { Backend } from "./internal/backend.js"
+import type * as Engine from "./internal/engine.js"
+import { toInfo } from "./internal/engine.js"
+import { makeBackend, type MemoryOptions } from "./internal/memory.js"
+import { encodePayload } from "./internal/payload.js"
+import { delayMillis, instantMillis } from "./internal/time.js"
+import * as Job from "./Job.js"
+import * as JobRegistry from "./JobRegistry.js"
+import * as JobStore from "./JobStore.js"
+import * as Retry from "./Retry.js"
+import {
+  InvalidOptions,
+  type InvalidPayload,
+  type InvalidTime,
+  JobDeadLettered,
+  JobNotFound,
+  JobNotReplayable,
+  JobNotSucceeded
+} from "./SchedulerError.js"
+
+/**
+ * Options of `runAfter`, `runAt` and `submit`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  /** Dedupe: while a job with this key is pending or running, scheduling the key again returns that job. */
+  readonly key?: string | undefined
+  /** A routing hint, stored and delivered with the job. */
+  readonly shardKey?: string | undefined
+  /** The retry policy: a `Schedule` or the data form. Default: 5 attempts, exponential from 30 s. */
+  readonly retry?: Retry.Retry | undefined
+  /** Whether exhaustion parks the job as `deadLettered` (default) or ends it `failed`. */
+  readonly deadLetter?: boolean | undefined
+}
+
+const OptionText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
+
+const RunOptionsSchema = Schema.Struct({
+  key: Schema.optional(OptionText),
+  shardKey: Schema.optional(OptionText),
+  retry: Schema.optional(Schema.Unknown),
+  deadLetter: Schema.optional(Schema.Boolean)
+})
+
+/**
+ * What a submission asks for: a job, its payload, and when it should run
+ * (`after` a delay or `at` a time; neither means now).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Submission<R extends Job.Ref = Job.Ref> {
+  readonly job: R
+  readonly payload: Job.Payload<R>
+  readonly after?: Duration.DurationInput | undefined
+  readonly at?: DateTime.DateTime | Date | number | undefined
+  readonly options?: RunOptions | undefined
+}
+
+/**
+ * The outcome of scheduling: a new job, or (with a `key`) the live job that
+ * already held the key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Scheduled extends Schema.Class<Scheduled>("@lunora/scheduler/Scheduled")({
+  _tag: Schema.Literal("Created", "Existing"),
+  id: Job.JobId,
+  scheduledFor: Schema.DateTimeUtc
+}) {}
+
+/**
+ * The outcome of `cancel`: `Canceled` (it will not run), `TooLate` (it is
+ * running and will finish), or `AlreadyFinished` (with its final state).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const CancelResult = Schema.Union(
+  Schema.TaggedStruct("Canceled", { id: Job.JobId }),
+  Schema.TaggedStruct("TooLate", { id: Job.JobId, state: Schema.Literal("inProgress") }),
+  Schema.TaggedStruct("AlreadyFinished", { id: Job.JobId, state: Job.JobState })
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type CancelResult = typeof CancelResult.Type
+
+/**
+ * A filter and page of `list`. `limit` is 1 to 1000 (default 100); pass the
+ * `cursor` of one page to get the next.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ListQuery = Schema.Struct({
+  state: Schema.optional(Job.JobState),
+  functionPath: Schema.optional(Schema.String),
+  limit: Schema.optional(Schema.Int.pipe(Schema.between(1, 1000))),
+  cursor: Schema.optional(Schema.String.pipe(Schema.pattern(/^\d{1,15}$/)))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ListQuery = typeof ListQuery.Type
+
+/**
+ * One page of jobs, in the order they were scheduled.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class JobPage extends Schema.Class<JobPage>("@lunora/scheduler/JobPage")({
+  jobs: Schema.Array(Job.JobInfo),
+  cursor: Schema.OptionFromNullOr(Schema.String)
+}) {}
+
+/**
+ * Which dead letters `purge` deletes: the given ids, or up to `limit`
+ * (1 to 1000, default 1000) of them, of one function if named.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const PurgeQuery = Schema.Struct({
+  ids: Schema.optional(Schema.Array(Schema.String).pipe(Schema.maxItems(1000))),
+  functionPath: Schema.optional(Schema.String),
+  limit: Schema.optional(Schema.Int.pipe(Schema.between(1, 1000)))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type PurgeQuery = typeof PurgeQuery.Type
+
+/**
+ * The errors a scheduling call can refuse with; nothing is stored then.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ScheduleError = InvalidTime | InvalidPayload | InvalidOptions
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Scheduler extends Context.Tag("@lunora/scheduler/Scheduler")<Scheduler, {
+  /** Runs `job` once `delay` has passed; `0` hands it off to run as soon as possible. */
+  readonly runAfter: <R extends Job.Ref>(
+    delay: Duration.DurationInput,
+    job: R,
+    payload: Job.Payload<R>,
+    options?: RunOptions
+  ) => Effect.Effect<Job.JobId, ScheduleError>
+  /** Runs `job` at a time; a time in the past runs as soon as possible. */
+  readonly runAt: <R extends Job.Ref>(
+    at: DateTime.DateTime | Date | number,
+    job: R,
+    payload: Job.Payload<R>,
+    options?: RunOptions
+  ) => Effect.Effect<Job.JobId, ScheduleError>
+  /** Schedules many jobs atomically: all are stored, or (on any refusal) none. */
+  readonly submit: (submissions: ReadonlyArray<Submission>) => Effect.Effect<ReadonlyArray<Scheduled>, ScheduleError>
+  readonly cancel: (id: string) => Effect.Effect<CancelResult, JobNotFound>
+  readonly get: (id: string) => Effect.Effect<Job.JobInfo, JobNotFound>
+  readonly list: (query?: ListQuery) => Effect.Effect<JobPage, InvalidOptions>
+  /** Waits until the job has finished: its info on success, else why it did not succeed. */
+  readonly await: (id: string) => Effect.Effect<Job.JobInfo, JobNotFound | JobDeadLettered | JobNotSucceeded>
+  /** Runs a dead-lettered (or failed) job again from its first attempt, now. */
+  readonly replay: (id: string) => Effect.Effect<Job.JobInfo, JobNotFound | JobNotReplayable>
+  /** Deletes dead letters; returns how many. */
+  readonly purge: (query?: PurgeQuery) => Effect.Effect<number, InvalidOptions>
+}>() {}
+
+const invalidOptions = (error: ParseResult.ParseError) =>
+  new InvalidOptions({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
+
+const decodeRunOptions = Schema.decodeUnknownEither(RunOptionsSchema)
+const decodeListQuery = Schema.decodeUnknownEither(ListQuery)
+const decodePurgeQuery = Schema.decodeUnknownEither(PurgeQuery)
+const isFunctionPath = Schema.is(Job.FunctionPath)
+
+const jobIdSuffix = Effect.gen(function*() {
+  let suffix = ""
+  for (let i = 0; i < 3; i++) suffix += (yield* Random.nextIntBetween(0, 36 ** 6)).toString(36).padStart(6, "0")
+  return suffix
+})
+
+/** `job_<shard>_<time><random>`: unique, and sortable by creation time within a shard. */
+const makeJobId = (now: number, shard: number) =>
+  Effect.map(jobIdSuffix, (suffix) => `job_${shard.toString(36)}_${now.toString(36).padStart(9, "0")}${suffix}`)
+
+const prepare = (submission: Submission, now: number): Effect.Effect<Engine.NewJob, ScheduleError> =>
+  Effect.gen(function*() {
+    const runAt = submission.at !== undefined
+      ? yield* instantMillis(submission.at, now)
+      : now + (yield* delayMillis(submission.after ?? 0))
+    const functionPath = Job.pathOf(submission.job)
+    if (!isFunctionPath(functionPath)) {
+      return yield* new InvalidOptions({ reason: `"${functionPath}" is not a function path of the form "namespace:function"` })
+    }
+    const args = yield* encodePayload(submission.job, submission.payload)
+    const options = yield* Either.mapLeft(decodeRunOptions(submission.options ?? {}), invalidOptions)
+    const plan = yield* Retry.resolve(submission.options?.retry, runAt)
+    return {
+      id: yield* makeJobId(now, 0),
+      functionPath,
+      args,
+      runAt,
+      retryDelaysMs: plan.delaysMs,
+      deadLetter: options.deadLetter ?? true,
+      key: options.key ?? null,
+      shardKey: options.shardKey ?? null
+    }
+  })
+
+const toScheduled = (result: Engine.ScheduleResult): Scheduled =>
+  new Scheduled({
+    _tag: result._tag,
+    id: result.job.id as Job.JobId,
+    scheduledFor: DateTime.unsafeMake(result.job.scheduledFor)
+  })
+
+/**
+ * Builds the service over a backend: validation and the mapping of engine
+ * results to typed outcomes live here, once, for every runtime.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromBackend = (backend: Backend): Scheduler["Type"] => {
+  const submit = Effect.fn("Scheduler.submit")(function*(submissions: ReadonlyArray<Submission>) {
+    const now = yield* backend.now
+    const jobs = yield* Effect.forEach(submissions, (submission) => prepare(submission, now))
+    const results = yield* backend.schedule(jobs)
+    return results.map(toScheduled)
+  })
+
+  const submitOne = (submission: Submission) =>
+    Effect.map(submit([submission]), (scheduled) => scheduled[0]!.id).pipe(
+      Effect.annotateLogs({ functionPath: Job.pathOf(submission.job) })
+    )
+
+  const get = Effect.fn("Scheduler.get")(function*(id: string) {
+    const job = yield* backend.get(id)
+    if (job === undefined) return yield* new JobNotFound({ jobId: id })
+    return toInfo(job)
+  })
+
+  return Scheduler.of({
+    runAfter: (delay, job, payload, options) =>
+      submitOne({ job, payload, after: delay, options }).pipe(Effect.withSpan("Scheduler.runAfter")),
+    runAt: (at, job, payload, options) =>
+      submitOne({ job, payload, at, options }).pipe(Effect.withSpan("Scheduler.runAt")),
+    submit,
+    cancel: Effect.fn("Scheduler.cancel")(function*(id: string) {
+      const result = yield* backend.cancel(id)
+      if (result._tag === "NotFound") return yield* new JobNotFound({ jobId: id })
+      const jobId = result.job.id as Job.JobId
+      return result._tag === "Canceled"
+        ? CancelResult.members[0].make({ id: jobId })
+        : result._tag === "TooLate"
+        ? CancelResult.members[1].make({ id: jobId, state: "inProgress" })
+        : CancelResult.members[2].make({ id: jobId, state: result.job.state })
+    }),
+    get,
+    list: Effect.fn("Scheduler.list")(function*(query: ListQuery = {}) {
+      const { cursor, functionPath, limit, state } = yield* Either.mapLeft(decodeListQuery(query), invalidOptions)
+      const page = yield* backend.list({
+        state,
+        functionPath,
+        afterSeq: cursor === undefined ? undefined : Number(cursor),
+        limit: limit ?? 100
+      })
+      return new JobPage({
+        jobs: page.jobs.map(toInfo),
+        cursor: page.nextAfterSeq === null ? Option.none() : Option.some(String(page.nextAfterSeq))
+      })
+    }),
+    await: Effect.fn("Scheduler.await")(function*(id: string) {
+      const job = yield* backend.awaitFinished(id)
+      if (job === undefined) return yield* new JobNotFound({ jobId: id })
+      switch (job.state) {
+        case "deadLettered":
+          return yield* new JobDeadLettered({
+            jobId: job.id,
+            functionPath: job.functionPath,
+            attempt: job.attempt,
+            lastError: job.lastError ?? "unknown"
+          })
+        case "failed":
+        case "canceled":
+          return yield* new JobNotSucceeded({ jobId: job.id, state: job.state, lastError: job.lastError })
+        default:
+          return toInfo(job)
+      }
+    }),
+    replay: Effect.fn("Scheduler.replay")(function*(id: string) {
+      const result = yield* backend.replay(id)
+      if (result._tag === "NotFound") return yield* new JobNotFound({ jobId: id })
+      if (result._tag === "NotReplayable") return yield* new JobNotReplayable({ jobId: id, reason: result.reason })
+      return toInfo(result.job)
+    }),
+    purge: Effect.fn("Scheduler.purge")(function*(query: PurgeQuery = {}) {
+      const { functionPath, ids, limit } = yield* Either.mapLeft(decodePurgeQuery(query), invalidOptions)
+      return yield* backend.purge({ ids, functionPath, limit: limit ?? 1000 })
+    })
+  })
+}
+
+/**
+ * Options of the in-memory scheduler.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type { MemoryOptions }
+
+/**
+ * The scheduler in this process: the engine over the `JobStore`, running due
+ * jobs through the `JobRegistry` on a loop driven by Effect's `Clock`. With
+ * `TestClock`, `TestClock.adjust` runs every job due by then.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory = (
+  options?: MemoryOptions
+): Effect.Effect<Scheduler["Type"], never, JobStore.JobStore | JobRegistry.JobRegistry | Scope.Scope> =>
+  Effect.map(makeBackend(options), fromBackend)
+
+/**
+ * The in-memory scheduler with its own store and registry: for tests (with
+ * `TestClock`) and local runs. Add handlers with `Job.toLayer`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (options?: MemoryOptions): Layer.Layer<Scheduler | JobRegistry.JobRegistry> =>
+  Layer.scoped(Scheduler, makeMemory(options)).pipe(
+    Layer.provideMerge(Layer.merge(JobStore.layerMemory, JobRegistry.layer))
+  )

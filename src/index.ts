@@ -1,0 +1,48 @@
+/**
+ * @lunora/scheduler: durable job scheduling for Cloudflare Workers, as Effect
+ * services.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Job definitions, ids, states and `JobInfo`.
+ *
+ * @since 0.1.0
+ */
+export * as Job from "./Job.js"
+
+/**
+ * The handlers registered with `Job.toLayer`.
+ *
+ * @since 0.1.0
+ */
+export * as JobRegistry from "./JobRegistry.js"
+
+/**
+ * The storage backend of the engine.
+ *
+ * @since 0.1.0
+ */
+export * as JobStore from "./JobStore.js"
+
+/**
+ * Retry policies: a `Schedule` or the data form, stepped into stored delays.
+ *
+ * @since 0.1.0
+ */
+export * as Retry from "./Retry.js"
+
+/**
+ * The `Scheduler` service.
+ *
+ * @since 0.1.0
+ */
+export * as Scheduler from "./Scheduler.js"
+
+/**
+ * The typed errors.
+ *
+ * @since 0.1.0
+ */
+export * as SchedulerError from "./SchedulerError.js"

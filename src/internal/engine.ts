@@ -1,0 +1,286 @@
+/**
+ * The scheduler's state machine. Every rule of DESIGN.md "Semantics" lives
+ * here once; the memory runtime and the Durable Object both call it. It takes
+ * `now` as input and does no I/O beyond its `Store`.
+ */
+import { DateTime, Option } from "effect"
+import { type JobId, JobInfo, type JobState } from "../Job.js"
+import type { JobRecord, Store } from "../JobStore.js"
+
+export interface EngineConfig {
+  /** How long a started attempt may run before it counts as failed. */
+  readonly leaseMs: number
+  /** How long finished jobs (other than dead letters) are kept. */
+  readonly retentionMs: number
+}
+
+export const defaultConfig: EngineConfig = {
+  leaseMs: 15 * 60_000,
+  retentionMs: 7 * 24 * 60 * 60_000
+}
+
+/** A validated scheduling request. */
+export interface NewJob {
+  readonly id: string
+  readonly functionPath: string
+  readonly args: string
+  readonly runAt: number
+  readonly retryDelaysMs: ReadonlyArray<number>
+  readonly deadLetter: boolean
+  readonly key: string | null
+  readonly shardKey: string | null
+}
+
+export type ScheduleResult =
+  | { readonly _tag: "Created"; readonly job: JobRecord }
+  | { readonly _tag: "Existing"; readonly job: JobRecord }
+
+export type CancelResult =
+  | { readonly _tag: "Canceled"; readonly job: JobRecord }
+  | { readonly _tag: "TooLate"; readonly job: JobRecord }
+  | { readonly _tag: "AlreadyFinished"; readonly job: JobRecord }
+  | { readonly _tag: "NotFound" }
+
+export type ReplayResult =
+  | { readonly _tag: "Replayed"; readonly job: JobRecord }
+  | { readonly _tag: "NotReplayable"; readonly reason: string }
+  | { readonly _tag: "NotFound" }
+
+/** An outcome report that no longer matches the job's current attempt is ignored. */
+export type ReportResult =
+  | { readonly _tag: "Recorded"; readonly job: JobRecord }
+  | { readonly _tag: "Stale"; readonly job: JobRecord | undefined }
+
+const insertOne = (store: Store, now: number, job: NewJob): ScheduleResult => {
+  if (job.key !== null) {
+    const existing = store.getLiveByKey(job.key)
+    if (existing !== undefined) return { _tag: "Existing", job: existing }
+  }
+  return {
+    _tag: "Created",
+    job: store.insert({
+      ...job,
+      state: "pending",
+      scheduledFor: job.runAt,
+      createdAt: now,
+      startedAt: null,
+      completedAt: null,
+      attempt: 0,
+      lastError: null,
+      result: null
+    })
+  }
+}
+
+/** Stores a job, or returns the live job that already holds its key. */
+export const schedule = (store: Store, now: number, job: NewJob): ScheduleResult =>
+  store.transaction(() => insertOne(store, now, job))
+
+/** Stores many jobs atomically; keys dedupe against stored jobs and within the batch. */
+export const scheduleMany = (store: Store, now: number, jobs: ReadonlyArray<NewJob>): ReadonlyArray<ScheduleResult> =>
+  store.transaction(() => jobs.map((job) => insertOne(store, now, job)))
+
+const finish = (
+  config: EngineConfig,
+  job: JobRecord,
+  now: number,
+  state: Exclude<JobState, "pending" | "inProgress">
+): JobRecord => ({
+  ...job,
+  state,
+  completedAt: now,
+  // dead letters are kept until replayed or purged; the rest until the retention ends
+  runAt: state === "deadLettered" ? now : now + config.retentionMs
+})
+
+const failed = (config: EngineConfig, now: number, job: JobRecord, error: string, retryable: boolean): JobRecord => {
+  const delay = retryable ? job.retryDelaysMs[job.attempt - 1] : undefined
+  return delay === undefined
+    ? { ...finish(config, job, now, job.deadLetter ? "deadLettered" : "failed"), lastError: error }
+    : { ...job, state: "pending", runAt: now + delay, scheduledFor: now + delay, lastError: error }
+}
+
+export interface PollResult {
+  /** Jobs now `inProgress`, leased until their `runAt`, to be run. */
+  readonly claimed: ReadonlyArray<JobRecord>
+  /** Jobs whose lease ran out: each counted as a failed attempt. */
+  readonly expired: ReadonlyArray<JobRecord>
+  /** Finished jobs removed at the end of their retention. */
+  readonly swept: number
+}
+
+const SWEPT_STATES = ["success", "failed", "canceled"] as const
+
+/**
+ * One pass of the drain loop at `now`: fail expired leases, sweep finished
+ * jobs past retention, and lease up to `limit` due jobs in `(runAt, seq)`
+ * order, marking each `inProgress` before it is run.
+ */
+export const poll = (store: Store, config: EngineConfig, now: number, limit: number): PollResult =>
+  store.transaction(() => {
+    const expired = store.due("inProgress", now, limit).map((job) => {
+      const next = failed(config, now, job, `lease expired: no outcome within ${config.leaseMs} ms`, true)
+      store.update(next)
+      return next
+    })
+    let swept = 0
+    for (const state of SWEPT_STATES) {
+      for (const job of store.due(state, now, limit)) {
+        store.remove(job.id)
+        swept++
+      }
+    }
+    const claimed = store.due("pending", now, limit).map((job) => {
+      const next: JobRecord = {
+        ...job,
+        state: "inProgress",
+        attempt: job.attempt + 1,
+        startedAt: now,
+        runAt: now + config.leaseMs
+      }
+      store.update(next)
+      return next
+    })
+    return { claimed, expired, swept }
+  })
+
+const report = (store: Store, id: string, attempt: number, f: (job: JobRecord) => JobRecord): ReportResult =>
+  store.transaction(() => {
+    const job = store.get(id)
+    if (job === undefined || job.state !== "inProgress" || job.attempt !== attempt) return { _tag: "Stale", job }
+    const next = f(job)
+    store.update(next)
+    return { _tag: "Recorded", job: next }
+  })
+
+/** Records a successful attempt. */
+export const complete = (
+  store: Store,
+  config: EngineConfig,
+  now: number,
+  id: string,
+  attempt: number,
+  result: string | null
+): ReportResult => report(store, id, attempt, (job) => ({ ...finish(config, job, now, "success"), result }))
+
+/**
+ * Records a failed attempt: back to `pending` at the next retry delay, or,
+ * when no attempt is left or `retryable` is false, `deadLettered` (or
+ * `failed` for jobs scheduled without a dead letter).
+ */
+export const fail = (
+  store: Store,
+  config: EngineConfig,
+  now: number,
+  id: string,
+  attempt: number,
+  error: string,
+  retryable: boolean
+): ReportResult => report(store, id, attempt, (job) => failed(config, now, job, error, retryable))
+
+/** A pending job will not run; a running one finishes (too late); a finished one stays as it is. */
+export const cancel = (store: Store, config: EngineConfig, now: number, id: string): CancelResult =>
+  store.transaction(() => {
+    const job = store.get(id)
+    if (job === undefined) return { _tag: "NotFound" }
+    if (job.state === "inProgress") return { _tag: "TooLate", job }
+    if (job.state !== "pending") return { _tag: "AlreadyFinished", job }
+    const next = finish(config, job, now, "canceled")
+    store.update(next)
+    return { _tag: "Canceled", job: next }
+  })
+
+/** Runs a dead-lettered or failed job again, from its first attempt, now. */
+export const replay = (store: Store, now: number, id: string): ReplayResult =>
+  store.transaction(() => {
+    const job = store.get(id)
+    if (job === undefined) return { _tag: "NotFound" }
+    if (job.state !== "deadLettered" && job.state !== "failed") {
+      return { _tag: "NotReplayable", reason: `it is ${job.state}; only deadLettered or failed jobs can be replayed` }
+    }
+    if (job.key !== null) {
+      const holder = store.getLiveByKey(job.key)
+      if (holder !== undefined) return { _tag: "NotReplayable", reason: `job ${holder.id} holds its key ${job.key}` }
+    }
+    const next: JobRecord = {
+      ...job,
+      state: "pending",
+      runAt: now,
+      scheduledFor: now,
+      attempt: 0,
+      startedAt: null,
+      completedAt: null
+    }
+    store.update(next)
+    return { _tag: "Replayed", job: next }
+  })
+
+export interface PurgeQuery {
+  readonly ids?: ReadonlyArray<string> | undefined
+  readonly functionPath?: string | undefined
+  readonly limit: number
+}
+
+/** Deletes dead letters: the given ones, or up to `limit` (of one function, if named). */
+export const purge = (store: Store, query: PurgeQuery): number =>
+  store.transaction(() => {
+    const jobs = query.ids === undefined
+      ? store.list({ state: "deadLettered", functionPath: query.functionPath, limit: query.limit })
+      : query.ids.flatMap((id) => {
+        const job = store.get(id)
+        return job?.state === "deadLettered" &&
+            (query.functionPath === undefined || job.functionPath === query.functionPath)
+          ? [job]
+          : []
+      })
+    for (const job of jobs) store.remove(job.id)
+    return jobs.length
+  })
+
+const WAKE_STATES = ["pending", "inProgress", ...SWEPT_STATES] as const
+
+/** When the engine next has work: a due job, a lease to expire, or a sweep. */
+export const nextWakeAt = (store: Store): number | undefined => {
+  let wake: number | undefined
+  for (const state of WAKE_STATES) {
+    const at = store.nextRunAt(state)
+    if (at !== undefined && (wake === undefined || at < wake)) wake = at
+  }
+  return wake
+}
+
+export interface Page {
+  readonly jobs: ReadonlyArray<JobRecord>
+  readonly nextAfterSeq: number | null
+}
+
+export const list = (
+  store: Store,
+  query: { readonly state?: JobState | undefined; readonly functionPath?: string | undefined; readonly afterSeq?: number | undefined; readonly limit: number }
+): Page => {
+  const rows = store.list({ ...query, limit: query.limit + 1 })
+  const jobs = rows.slice(0, query.limit)
+  return { jobs, nextAfterSeq: rows.length > query.limit ? jobs[jobs.length - 1]!.seq : null }
+}
+
+const utc = (ms: number) => DateTime.unsafeMake(ms)
+const optionalUtc = (ms: number | null) => (ms === null ? Option.none() : Option.some(utc(ms)))
+
+/** The public view of a record. */
+export const toInfo = (job: JobRecord): JobInfo =>
+  new JobInfo({
+    id: job.id as JobId,
+    functionPath: job.functionPath,
+    args: JSON.parse(job.args),
+    state: job.state,
+    scheduledFor: utc(job.scheduledFor),
+    createdAt: utc(job.createdAt),
+    startedAt: optionalUtc(job.startedAt),
+    completedAt: optionalUtc(job.completedAt),
+    attempt: job.attempt,
+    maxAttempts: job.retryDelaysMs.length + 1,
+    key: Option.fromNullable(job.key),
+    shardKey: Option.fromNullable(job.shardKey),
+    lastError: Option.fromNullable(job.lastError),
+    result: job.result === null ? Option.none() : Option.some(JSON.parse(job.result))
+  })

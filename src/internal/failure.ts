@@ -1,0 +1,34 @@
+import { Cause, Option, Predicate } from "effect"
+
+const MAX_ERROR_LENGTH = 4_096
+
+const describeError = (error: unknown): string => {
+  if (Predicate.isString(error)) return error
+  if (Predicate.hasProperty(error, "message") && Predicate.isString(error.message)) {
+    const name = Predicate.hasProperty(error, "_tag") && Predicate.isString(error._tag)
+      ? error._tag
+      : error instanceof Error
+      ? error.name
+      : undefined
+    return name === undefined || error.message.startsWith(name) ? error.message : `${name}: ${error.message}`
+  }
+  if (Predicate.hasProperty(error, "_tag") && Predicate.isString(error._tag)) return error._tag
+  try {
+    return JSON.stringify(error) ?? String(error)
+  } catch {
+    return String(error)
+  }
+}
+
+/** A one-line account of why an attempt failed, bounded in length for storage. */
+export const describeCause = (cause: Cause.Cause<unknown>): string => {
+  const text = Option.match(Cause.failureOption(cause), {
+    onSome: describeError,
+    onNone: () =>
+      Option.match(Cause.dieOption(cause), {
+        onSome: (defect) => `defect: ${describeError(defect)}`,
+        onNone: () => (Cause.isInterruptedOnly(cause) ? "interrupted" : Cause.pretty(cause))
+      })
+  })
+  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH - 1)}…` : text
+}

@@ -1,0 +1,112 @@
+/**
+ * The memory runtime: the engine over a `Store` in this process, with a drain
+ * loop driven by Effect's `Clock`, so `TestClock.adjust` runs due jobs.
+ */
+import { Clock, DateTime, Duration, Effect, FiberSet, Option, Queue, Stream, SubscriptionRef } from "effect"
+import { isTerminal, type JobId } from "../Job.js"
+import * as JobRegistry from "../JobRegistry.js"
+import { JobStore, type JobRecord } from "../JobStore.js"
+import type { Backend } from "./backend.js"
+import * as Engine from "./engine.js"
+
+export interface MemoryOptions {
+  /** How long one attempt may run before it counts as failed. Default 15 minutes. */
+  readonly lease?: Duration.DurationInput | undefined
+  /** How long finished jobs are kept (dead letters excepted). Default 7 days. */
+  readonly retention?: Duration.DurationInput | undefined
+  /** How many due jobs one pass of the drain loop leases. Default 100. */
+  readonly batchSize?: number | undefined
+}
+
+export const makeBackend = (options: MemoryOptions = {}) =>
+  Effect.gen(function*() {
+    const store = yield* JobStore
+    const registry = yield* JobRegistry.JobRegistry
+    const config: Engine.EngineConfig = {
+      leaseMs: options.lease === undefined ? Engine.defaultConfig.leaseMs : Duration.toMillis(options.lease),
+      retentionMs: options.retention === undefined
+        ? Engine.defaultConfig.retentionMs
+        : Duration.toMillis(options.retention)
+    }
+    const batchSize = options.batchSize ?? 100
+    const wake = yield* Queue.sliding<void>(1)
+    const version = yield* SubscriptionRef.make(0)
+    const fibers = yield* FiberSet.make()
+
+    const changed = Effect.zipRight(Queue.offer(wake, undefined), SubscriptionRef.update(version, (n) => n + 1))
+
+    const mutate = <A>(f: (now: number) => A): Effect.Effect<A> =>
+      Clock.currentTimeMillis.pipe(
+        Effect.map(f),
+        Effect.tap(changed)
+      )
+
+    const runJob = (job: JobRecord) =>
+      JobRegistry.run(job.functionPath, JSON.parse(job.args), {
+        id: job.id as JobId,
+        functionPath: job.functionPath,
+        attempt: job.attempt,
+        scheduledFor: DateTime.unsafeMake(job.scheduledFor)
+      }).pipe(
+        Effect.timeoutTo({
+          duration: Duration.millis(config.leaseMs),
+          onSuccess: (outcome) => outcome,
+          onTimeout: (): JobRegistry.Outcome => ({ _tag: "Failed", error: `timed out after ${config.leaseMs} ms` })
+        }),
+        Effect.provideService(JobRegistry.JobRegistry, registry),
+        Effect.flatMap((outcome) =>
+          mutate((now) =>
+            outcome._tag === "Succeeded"
+              ? Engine.complete(store, config, now, job.id, job.attempt, outcome.result)
+              : Engine.fail(
+                store,
+                config,
+                now,
+                job.id,
+                job.attempt,
+                outcome._tag === "Failed" ? outcome.error : outcome.reason,
+                outcome._tag === "Failed"
+              )
+          )
+        ),
+        Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath }),
+        Effect.withSpan("Scheduler.runJob", { attributes: { jobId: job.id, functionPath: job.functionPath } })
+      )
+
+    const drain = Effect.gen(function*() {
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        const { claimed, expired, swept } = Engine.poll(store, config, now, batchSize)
+        if (expired.length > 0 || swept > 0 || claimed.length > 0) yield* SubscriptionRef.update(version, (n) => n + 1)
+        for (const job of claimed) yield* FiberSet.run(fibers, runJob(job))
+        if (claimed.length === batchSize || expired.length === batchSize) {
+          yield* Effect.yieldNow()
+          continue
+        }
+        const wakeAt = Engine.nextWakeAt(store)
+        const sleep = wakeAt === undefined ? Effect.never : Effect.sleep(Duration.millis(Math.max(0, wakeAt - now)))
+        yield* Effect.raceFirst(sleep, Queue.take(wake))
+      }
+    })
+    yield* Effect.forkScoped(drain)
+
+    const get = (id: string) => Effect.sync(() => store.get(id))
+
+    const backend: Backend = {
+      now: Clock.currentTimeMillis,
+      schedule: (jobs) => mutate((now) => Engine.scheduleMany(store, now, jobs)),
+      cancel: (id) => mutate((now) => Engine.cancel(store, config, now, id)),
+      get,
+      list: (query) => Effect.sync(() => Engine.list(store, query)),
+      replay: (id) => mutate((now) => Engine.replay(store, now, id)),
+      purge: (query) => mutate(() => Engine.purge(store, query)),
+      awaitFinished: (id) =>
+        version.changes.pipe(
+          Stream.mapEffect(() => get(id)),
+          Stream.filter((job) => job === undefined || isTerminal(job.state)),
+          Stream.runHead,
+          Effect.map(Option.getOrUndefined)
+        )
+    }
+    return backend
+  })

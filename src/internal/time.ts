@@ -1,0 +1,102 @@
+import { DateTime, Duration, Either, ParseResult, Predicate, Schema } from "effect"
+import { InvalidTime } from "../SchedulerError.js"
+
+/** How far ahead a job may be scheduled. */
+export const MAX_DELAY: Duration.Duration = Duration.days(365 * 5)
+export const MAX_DELAY_MS = Duration.toMillis(MAX_DELAY)
+
+const DURATION_STRING = /^\d+(?:\.\d+)?\s+(?:nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)$/
+
+const isNonNegativeFinite = (n: unknown): n is number => Predicate.isNumber(n) && Number.isFinite(n) && n >= 0
+
+const toDuration = (input: unknown): Either.Either<Duration.Duration, string> => {
+  if (Duration.isDuration(input)) return Either.right(input)
+  if (Predicate.isNumber(input)) {
+    if (!Number.isFinite(input)) return Either.left(`${input} is not a finite number of milliseconds`)
+    return input < 0 ? Either.left("a delay cannot be negative") : Either.right(Duration.millis(input))
+  }
+  if (Predicate.isBigInt(input)) {
+    return input < 0n ? Either.left("a delay cannot be negative") : Either.right(Duration.nanos(input))
+  }
+  if (Predicate.isString(input)) {
+    return DURATION_STRING.test(input.trim())
+      ? Either.right(Duration.decode(input.trim() as Duration.DurationInput))
+      : Either.left(`not a duration such as "5 minutes"${input.trim().startsWith("-") ? " (delays cannot be negative)" : ""}`)
+  }
+  if (Array.isArray(input) && input.length === 2 && input.every(isNonNegativeFinite)) {
+    return Either.right(Duration.decode(input as [number, number]))
+  }
+  return Either.left("not a Duration, a number of milliseconds or a string such as \"5 minutes\"")
+}
+
+/** A delay: a `DurationInput` that is finite, not negative and at most 5 years. */
+export const Delay = Schema.transformOrFail(Schema.Unknown, Schema.DurationFromSelf, {
+  strict: true,
+  decode: (input, _, ast) =>
+    Either.match(toDuration(input), {
+      onLeft: (reason) => ParseResult.fail(new ParseResult.Type(ast, input, reason)),
+      onRight: (duration) =>
+        !Duration.isFinite(duration)
+          ? ParseResult.fail(new ParseResult.Type(ast, input, "an infinite delay never fires"))
+          : Duration.greaterThan(duration, MAX_DELAY)
+          ? ParseResult.fail(new ParseResult.Type(ast, input, "more than 5 years ahead"))
+          : ParseResult.succeed(duration)
+    }),
+  encode: ParseResult.succeed
+}).annotations({ identifier: "Delay" })
+
+/** A fire time: a `DateTime`, a valid `Date`, or epoch milliseconds; as epoch milliseconds. */
+export const Instant = Schema.transformOrFail(Schema.Unknown, Schema.Number, {
+  strict: true,
+  decode: (input, _, ast) => {
+    if (DateTime.isDateTime(input)) return ParseResult.succeed(DateTime.toEpochMillis(input))
+    if (input instanceof Date) {
+      return Number.isNaN(input.getTime())
+        ? ParseResult.fail(new ParseResult.Type(ast, input, "an invalid Date"))
+        : ParseResult.succeed(input.getTime())
+    }
+    if (isNonNegativeFinite(input)) return ParseResult.succeed(input)
+    return ParseResult.fail(
+      new ParseResult.Type(
+        ast,
+        input,
+        Predicate.isNumber(input)
+          ? "epoch milliseconds must be a finite number, not negative"
+          : "not a DateTime, a Date or epoch milliseconds"
+      )
+    )
+  },
+  encode: ParseResult.succeed
+}).annotations({ identifier: "Instant" })
+
+const show = (input: unknown): string => {
+  if (Duration.isDuration(input)) return Duration.format(input)
+  if (DateTime.isDateTime(input)) return DateTime.formatIso(input)
+  if (input instanceof Date) return Number.isNaN(input.getTime()) ? "Invalid Date" : input.toISOString()
+  if (Predicate.isString(input)) return JSON.stringify(input)
+  if (Array.isArray(input)) return `[${input.map(String).join(", ")}]`
+  return String(input)
+}
+
+const reasonOf = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)[0]?.message ?? ParseResult.TreeFormatter.formatErrorSync(error)
+
+const decodeDelay = Schema.decodeUnknownEither(Delay)
+const decodeInstant = Schema.decodeUnknownEither(Instant)
+
+/** A delay in milliseconds, or why it is refused. */
+export const delayMillis = (input: unknown): Either.Either<number, InvalidTime> =>
+  Either.mapBoth(decodeDelay(input), {
+    onLeft: (error) => new InvalidTime({ input: show(input), reason: reasonOf(error) }),
+    onRight: Duration.toMillis
+  })
+
+/** A fire time in epoch milliseconds, refused when malformed or more than 5 years after `now`. */
+export const instantMillis = (input: unknown, now: number): Either.Either<number, InvalidTime> =>
+  Either.flatMap(
+    Either.mapLeft(decodeInstant(input), (error) => new InvalidTime({ input: show(input), reason: reasonOf(error) })),
+    (at) =>
+      at - now > MAX_DELAY_MS
+        ? Either.left(new InvalidTime({ input: show(input), reason: "more than 5 years ahead" }))
+        : Either.right(at)
+  )

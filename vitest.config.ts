@@ -1,0 +1,25 @@
+import { fileURLToPath } from "node:url"
+import { defineConfig } from "vitest/config"
+
+const alias = {
+  "@lunora/scheduler/testing": fileURLToPath(new URL("./src/testing.ts", import.meta.url)),
+  "@lunora/scheduler": fileURLToPath(new URL("./src/index.ts", import.meta.url))
+}
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    projects: [
+      {
+        resolve: { alias },
+        test: {
+          name: "node",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/workerd/**"],
+          environment: "node"
+        }
+      },
+      "./test/workerd/vitest.config.ts"
+    ]
+  }
+})
