@@ -1,0 +1,6 @@
+import { makeMemory } from "../src/JobStore.js"
+import { engineConformance } from "./suites/engine.js"
+import { freshStore, storeConformance } from "./suites/store.js"
+
+storeConformance("memory", freshStore(makeMemory))
+engineConformance("memory", freshStore(makeMemory))

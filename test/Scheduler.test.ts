@@ -1,0 +1,380 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Context, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema, TestClock } from "effect"
+import { Job, Scheduler } from "@lunora/scheduler"
+import * as TestScheduler from "@lunora/scheduler/testing"
+
+interface Run {
+  readonly path: string
+  readonly payload: unknown
+  readonly at: number
+  readonly attempt: number
+}
+
+class Runs extends Context.Tag("test/Runs")<Runs, Ref.Ref<ReadonlyArray<Run>>>() {}
+
+const record = (path: string, payload: unknown, attempt: number) =>
+  Effect.gen(function*() {
+    const runs = yield* Runs
+    const at = yield* Clock.currentTimeMillis
+    yield* Ref.update(runs, (all) => [...all, { path, payload, at, attempt }])
+  })
+
+const runsOf = (path?: string) =>
+  Effect.flatMap(Runs, Ref.get).pipe(Effect.map((all) => (path === undefined ? all : all.filter((r) => r.path === path))))
+
+const ExportRequested = Job.make("exports:build", {
+  payload: Schema.Struct({ userId: Schema.String }),
+  success: Schema.Struct({ url: Schema.String })
+})
+const TrialExpired = Job.make("billing:expireTrial", { payload: Schema.Struct({ accountId: Schema.String }) })
+const SendReminder = Job.make("email:sendReminder", { payload: Schema.Struct({ userId: Schema.String }) })
+const AlwaysFails = Job.make("flaky:alwaysFails", { payload: Schema.Struct({ n: Schema.Number }) })
+const FollowUp = Job.make("posts:publish", { payload: Schema.Struct({ postId: Schema.String }) })
+const Slow = Job.make("slow:work", { payload: Schema.Struct({ seconds: Schema.Number }) })
+const Dated = Job.make("dates:remember", { payload: Schema.Struct({ when: Schema.DateFromString }) })
+
+const handlers = Layer.mergeAll(
+  ExportRequested.toLayer((payload, ctx) =>
+    Effect.as(record(ExportRequested.path, payload, ctx.attempt), { url: `https://files.example/${payload.userId}.zip` })
+  ),
+  TrialExpired.toLayer((payload, ctx) => record(TrialExpired.path, payload, ctx.attempt)),
+  SendReminder.toLayer((payload, ctx) => record(SendReminder.path, payload, ctx.attempt)),
+  AlwaysFails.toLayer((payload, ctx) =>
+    Effect.zipRight(record(AlwaysFails.path, payload, ctx.attempt), Effect.fail(new Error(`attempt ${ctx.attempt} failed`)))
+  ),
+  FollowUp.toLayer((payload, ctx) =>
+    Effect.gen(function*() {
+      yield* record(FollowUp.path, payload, ctx.attempt)
+      const scheduler = yield* Scheduler.Scheduler
+      if (payload.postId === "p-1") yield* scheduler.runAfter("30 seconds", FollowUp, { postId: "p-1-followup" })
+    })
+  ),
+  Slow.toLayer((payload, ctx) => Effect.zipRight(Effect.sleep(Duration.seconds(payload.seconds)), record(Slow.path, payload, ctx.attempt))),
+  Dated.toLayer((payload, ctx) => record(Dated.path, DateTime.formatIso(DateTime.unsafeFromDate(payload.when)), ctx.attempt))
+)
+
+const RunsLive = Layer.effect(Runs, Ref.make<ReadonlyArray<Run>>([]))
+
+const TestLayer = (options?: Scheduler.MemoryOptions) =>
+  handlers.pipe(Layer.provideMerge(Layer.merge(TestScheduler.layer(options), RunsLive)))
+
+const scheduler = Scheduler.Scheduler
+
+describe("Scheduler (test layer, TestClock)", () => {
+  it.effect("an export requested with runAfter(\"5 minutes\") runs once after five minutes, not before", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const id = yield* s.runAfter("5 minutes", ExportRequested, { userId: "u-1" })
+      yield* TestClock.adjust("4 minutes")
+      expect(yield* runsOf()).toEqual([])
+      expect((yield* s.get(id)).state).toBe("pending")
+      yield* TestClock.adjust("1 minute")
+      expect(yield* runsOf()).toEqual([{ path: "exports:build", payload: { userId: "u-1" }, at: 300_000, attempt: 1 }])
+      const info = yield* s.get(id)
+      expect(info.state).toBe("success")
+      expect(info.result).toEqual(Option.some({ url: "https://files.example/u-1.zip" }))
+      yield* TestClock.adjust("1 hour")
+      expect(yield* runsOf()).toHaveLength(1)
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("a trial expiry scheduled with runAt fires at that instant (DateTime, Date or epoch ms)", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const start = yield* DateTime.now
+      const trialEnd = DateTime.add(start, { days: 14 })
+      yield* s.runAt(trialEnd, TrialExpired, { accountId: "a-1" })
+      yield* s.runAt(new Date(DateTime.toEpochMillis(trialEnd) + 1_000), TrialExpired, { accountId: "a-2" })
+      yield* s.runAt(DateTime.toEpochMillis(trialEnd) + 2_000, TrialExpired, { accountId: "a-3" })
+      yield* TestClock.adjust(Duration.subtract(Duration.days(14), Duration.millis(1)))
+      expect(yield* runsOf()).toEqual([])
+      yield* TestClock.adjust("1 minute")
+      const runs = yield* runsOf()
+      expect(runs.map((r) => [r.payload, r.at - DateTime.toEpochMillis(trialEnd)])).toEqual([
+        [{ accountId: "a-1" }, 0],
+        [{ accountId: "a-2" }, 1_000],
+        [{ accountId: "a-3" }, 2_000]
+      ])
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("a reminder cancelled before it fires never runs", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const id = yield* s.runAfter("1 hour", SendReminder, { userId: "u-2" })
+      const kept = yield* s.runAfter("1 hour", SendReminder, { userId: "u-3" })
+      expect(yield* s.cancel(id)).toEqual({ _tag: "Canceled", id })
+      yield* TestClock.adjust("2 hours")
+      expect((yield* runsOf()).map((r) => r.payload)).toEqual([{ userId: "u-3" }])
+      expect((yield* s.get(id)).state).toBe("canceled")
+      expect(yield* s.cancel(id)).toEqual({ _tag: "AlreadyFinished", id, state: "canceled" })
+      expect(yield* s.cancel(kept)).toEqual({ _tag: "AlreadyFinished", id: kept, state: "success" })
+      const missing = yield* Effect.flip(s.cancel("job_0_doesnotexist00"))
+      expect(missing._tag).toBe("JobNotFound")
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("cancel of a running job says it is too late, and the job finishes", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const id = yield* s.runAfter(0, Slow, { seconds: 60 })
+      yield* TestClock.adjust("1 second")
+      expect((yield* s.get(id)).state).toBe("inProgress")
+      expect(yield* s.cancel(id)).toEqual({ _tag: "TooLate", id, state: "inProgress" })
+      yield* TestClock.adjust("1 minute")
+      expect((yield* s.get(id)).state).toBe("success")
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("a handler that always fails is retried on the policy's delays, dead-letters, and replays", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const retry = Schedule.exponential("30 seconds").pipe(Schedule.intersect(Schedule.recurs(3)))
+      const id = yield* s.runAfter("1 minute", AlwaysFails, { n: 1 }, { retry })
+      const awaited = yield* Effect.fork(s.await(id))
+      yield* TestClock.adjust("1 hour")
+      const at = (yield* runsOf()).map((r) => [r.attempt, r.at])
+      // first run at 60 s, then 30 s, 60 s, 120 s after each failure
+      expect(at).toEqual([[1, 60_000], [2, 90_000], [3, 150_000], [4, 270_000]])
+      const info = yield* s.get(id)
+      expect(info.state).toBe("deadLettered")
+      expect(info.maxAttempts).toBe(4)
+      expect(info.lastError).toEqual(Option.some("Error: attempt 4 failed"))
+      const failure = yield* Effect.flip(awaited.await.pipe(Effect.flatten))
+      expect(failure).toMatchObject({ _tag: "JobDeadLettered", jobId: id, attempt: 4, lastError: "Error: attempt 4 failed" })
+
+      const dead = yield* s.list({ state: "deadLettered" })
+      expect(dead.jobs.map((j) => j.id)).toEqual([id])
+
+      yield* s.replay(id)
+      yield* TestClock.adjust("1 second")
+      const replayed = (yield* runsOf()).slice(4)
+      expect(replayed).toEqual([{ path: AlwaysFails.path, payload: { n: 1 }, at: 3_600_000, attempt: 1 }])
+      yield* TestClock.adjust("1 hour")
+      expect((yield* s.get(id)).state).toBe("deadLettered")
+      expect(yield* s.purge({ ids: [id] })).toBe(1)
+      expect((yield* Effect.flip(s.get(id)))._tag).toBe("JobNotFound")
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("the default policy is 5 attempts, exponential from 30 s; the data form is accepted", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const byDefault = yield* s.runAfter(0, AlwaysFails, { n: 1 })
+      const linear = yield* s.runAfter(0, AlwaysFails, { n: 2 }, {
+        retry: { maxAttempts: 3, backoff: "linear", baseMs: 1_000 }
+      })
+      const capped = yield* s.runAfter(0, AlwaysFails, { n: 3 }, {
+        retry: { maxAttempts: 4, baseMs: 1_000, maxMs: 1_500 }
+      })
+      yield* TestClock.adjust("1 hour")
+      const times = (n: number) => Effect.map(runsOf(AlwaysFails.path), (runs) => runs.filter((r) => (r.payload as any).n === n).map((r) => r.at))
+      expect(yield* times(1)).toEqual([0, 30_000, 90_000, 210_000, 450_000])
+      expect(yield* times(2)).toEqual([0, 1_000, 3_000])
+      expect(yield* times(3)).toEqual([0, 1_000, 2_500, 4_000])
+      for (const id of [byDefault, linear, capped]) expect((yield* s.get(id)).state).toBe("deadLettered")
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("an unbounded schedule is capped at MAX_ATTEMPTS, and says so", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const id = yield* s.runAfter(0, AlwaysFails, { n: 1 }, { retry: Schedule.spaced("1 second") })
+      expect((yield* s.get(id)).maxAttempts).toBe(50)
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("runAfter(0) hands off: not run inline, run on the next tick", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const id = yield* s.runAfter(0, SendReminder, { userId: "now" })
+      expect((yield* s.get(id)).state).toBe("pending")
+      yield* TestClock.adjust(0)
+      expect((yield* runsOf()).map((r) => [r.payload, r.at])).toEqual([[{ userId: "now" }, 0]])
+      expect((yield* s.get(id)).state).toBe("success")
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("a time in the past runs as soon as possible", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      yield* TestClock.adjust("1 hour")
+      yield* s.runAt(new Date(0), SendReminder, { userId: "late" })
+      yield* TestClock.adjust(0)
+      expect((yield* runsOf()).map((r) => r.at)).toEqual([3_600_000])
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("jobs scheduled by a running handler are honoured inside the same adjust", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      yield* s.runAfter("10 seconds", FollowUp, { postId: "p-1" })
+      yield* TestClock.adjust("1 minute")
+      expect((yield* runsOf()).map((r) => [r.payload, r.at])).toEqual([
+        [{ postId: "p-1" }, 10_000],
+        [{ postId: "p-1-followup" }, 40_000]
+      ])
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("jobs run in time order whatever the order they were scheduled in", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      for (const [delay, userId] of [[30, "c"], [10, "a"], [20, "b"], [10, "a2"]] as const) {
+        yield* s.runAfter(Duration.seconds(delay), SendReminder, { userId })
+      }
+      yield* TestClock.adjust("1 minute")
+      expect((yield* runsOf()).map((r) => (r.payload as any).userId)).toEqual(["a", "a2", "b", "c"])
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("a key dedupes while the job is live; the outcome says which", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const first = yield* s.runAfter("5 minutes", SendReminder, { userId: "u-1" }, { key: "reminder:u-1" })
+      const second = yield* s.runAfter("1 minute", SendReminder, { userId: "u-1" }, { key: "reminder:u-1" })
+      expect(second).toBe(first)
+      const [outcome] = yield* s.submit([{ job: SendReminder, payload: { userId: "u-1" }, options: { key: "reminder:u-1" } }])
+      expect(outcome).toMatchObject({ _tag: "Existing", id: first })
+      yield* TestClock.adjust("5 minutes")
+      expect(yield* runsOf()).toHaveLength(1)
+      const third = yield* s.runAfter("1 minute", SendReminder, { userId: "u-1" }, { key: "reminder:u-1" })
+      expect(third).not.toBe(first)
+      const info = yield* s.get(third)
+      expect(info.key).toEqual(Option.some("reminder:u-1"))
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("await returns the result of a job that succeeds", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const id = yield* s.runAfter("1 minute", ExportRequested, { userId: "u-9" })
+      const fiber = yield* Effect.fork(s.await(id))
+      yield* TestClock.adjust("1 minute")
+      const info = yield* fiber.await.pipe(Effect.flatten)
+      expect(info.result).toEqual(Option.some({ url: "https://files.example/u-9.zip" }))
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("a job with no handler, or whose payload fails its Schema, dead-letters at once with the reason", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const unknown = yield* s.runAfter(0, "nobody:home", { x: 1 })
+      const mistyped = yield* s.runAfter(0, "email:sendReminder", { user: 42 })
+      yield* TestClock.adjust("1 hour")
+      const a = yield* s.get(unknown)
+      expect([a.state, a.attempt, Option.getOrNull(a.lastError)]).toEqual(["deadLettered", 1, "no handler is registered for nobody:home"])
+      const b = yield* s.get(mistyped)
+      expect(b.state).toBe("deadLettered")
+      expect(b.attempt).toBe(1)
+      expect(Option.getOrThrow(b.lastError)).toMatch(/does not match the Schema of email:sendReminder[\s\S]*userId/)
+      expect(yield* runsOf()).toEqual([])
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("payloads go through the job's Schema both ways", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const id = yield* s.runAfter(0, Dated, { when: new Date("2026-03-01T10:00:00.000Z") })
+      expect((yield* s.get(id)).args).toEqual({ when: "2026-03-01T10:00:00.000Z" })
+      yield* TestClock.adjust(0)
+      expect((yield* runsOf()).map((r) => r.payload)).toEqual(["2026-03-01T10:00:00.000Z"])
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("an attempt that outlives its lease counts as failed and is retried", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const id = yield* s.runAfter(0, Slow, { seconds: 120 }, { retry: { maxAttempts: 2, baseMs: 1_000 } })
+      yield* TestClock.adjust("10 minutes")
+      const info = yield* s.get(id)
+      expect(info.state).toBe("deadLettered")
+      expect(info.attempt).toBe(2)
+      expect(Option.getOrThrow(info.lastError)).toMatch(/timed out after 60000 ms|lease expired/)
+      expect(yield* runsOf()).toEqual([])
+    }).pipe(Effect.provide(TestLayer({ lease: "1 minute" }))))
+
+  it.effect("finished jobs are swept after the retention; dead letters stay", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const done = yield* s.runAfter(0, SendReminder, { userId: "u" })
+      const dead = yield* s.runAfter(0, "nobody:home", {})
+      yield* TestClock.adjust("59 minutes")
+      expect((yield* s.get(done)).state).toBe("success")
+      yield* TestClock.adjust("2 minutes")
+      expect((yield* Effect.flip(s.get(done)))._tag).toBe("JobNotFound")
+      expect((yield* s.get(dead)).state).toBe("deadLettered")
+    }).pipe(Effect.provide(TestLayer({ retention: "1 hour" }))))
+
+  it.effect("list pages through jobs with a cursor and filters", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const ids: Array<string> = []
+      for (let i = 0; i < 5; i++) ids.push(yield* s.runAfter("1 hour", SendReminder, { userId: `u-${i}` }))
+      yield* s.runAfter("1 hour", TrialExpired, { accountId: "a" })
+      const first = yield* s.list({ functionPath: SendReminder.path, limit: 3 })
+      expect(first.jobs.map((j) => j.id)).toEqual(ids.slice(0, 3))
+      const second = yield* s.list({ functionPath: SendReminder.path, limit: 3, cursor: Option.getOrThrow(first.cursor) })
+      expect(second.jobs.map((j) => j.id)).toEqual(ids.slice(3))
+      expect(second.cursor).toEqual(Option.none())
+      expect((yield* s.list({ state: "success" })).jobs).toEqual([])
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("submit stores a batch atomically: one refusal stores none", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const refused = yield* Effect.flip(s.submit([
+        { job: SendReminder, payload: { userId: "ok" }, after: "1 minute" },
+        { job: SendReminder, payload: { userId: "bad" }, after: -1 }
+      ]))
+      expect(refused._tag).toBe("InvalidTime")
+      expect((yield* s.list()).jobs).toEqual([])
+      const scheduled = yield* s.submit([
+        { job: SendReminder, payload: { userId: "a" }, after: "1 minute" },
+        { job: TrialExpired, payload: { accountId: "b" }, at: 120_000 }
+      ])
+      expect(scheduled.map((x) => [x._tag, DateTime.toEpochMillis(x.scheduledFor)])).toEqual([["Created", 60_000], ["Created", 120_000]])
+    }).pipe(Effect.provide(TestLayer())))
+})
+
+describe("Scheduler refusals: a typed error, and nothing stored", () => {
+  const refuses = <E extends { readonly _tag: string }>(
+    name: string,
+    call: (s: Scheduler.Scheduler["Type"]) => Effect.Effect<unknown, E>,
+    tag: string,
+    reason: RegExp
+  ) =>
+    it.effect(name, () =>
+      Effect.gen(function*() {
+        const s = yield* scheduler
+        const exit = yield* Effect.exit(call(s))
+        expect(Exit.isFailure(exit)).toBe(true)
+        const error = yield* Effect.flip(call(s))
+        expect(error._tag).toBe(tag)
+        expect((error as unknown as Error).message).toMatch(reason)
+        expect((yield* s.list()).jobs).toEqual([])
+      }).pipe(Effect.provide(TestLayer())))
+
+  const reminder = { userId: "u" }
+  refuses("a negative delay", (s) => s.runAfter(-1, SendReminder, reminder), "InvalidTime", /negative/)
+  refuses("a negative duration string", (s) => s.runAfter("-5 minutes" as Duration.DurationInput, SendReminder, reminder), "InvalidTime", /negative/)
+  refuses("a NaN delay", (s) => s.runAfter(Number.NaN, SendReminder, reminder), "InvalidTime", /NaN is not a finite/)
+  refuses("an infinite delay", (s) => s.runAfter(Duration.infinity, SendReminder, reminder), "InvalidTime", /infinite/)
+  refuses("a delay over 5 years", (s) => s.runAfter(Duration.days(365 * 5 + 1), SendReminder, reminder), "InvalidTime", /5 years/)
+  refuses("a malformed duration", (s) => s.runAfter("soon" as Duration.DurationInput, SendReminder, reminder), "InvalidTime", /not a duration/)
+  refuses("an invalid Date", (s) => s.runAt(new Date("nope"), SendReminder, reminder), "InvalidTime", /invalid Date/)
+  refuses("an epoch that is not finite", (s) => s.runAt(Number.POSITIVE_INFINITY, SendReminder, reminder), "InvalidTime", /finite/)
+  refuses("a fire time over 5 years ahead", (s) => s.runAt(Date.UTC(2100, 0, 1), SendReminder, reminder), "InvalidTime", /5 years/)
+  refuses(
+    "a payload that fails the job's Schema",
+    // @ts-expect-error the payload type comes from the job's Schema, so this does not compile either
+    (s) => s.runAfter(0, SendReminder, { userId: 7 }),
+    "InvalidPayload",
+    /schema[\s\S]*userId/
+  )
+  refuses("a payload that is not JSON data (Date in an untyped payload)", (s) => s.runAfter(0, "x:y", { at: new Date() }), "InvalidPayload", /serialization.*at \.at: a Date/)
+  refuses("a bigint payload", (s) => s.runAfter(0, "x:y", { n: 1n }), "InvalidPayload", /bigint/)
+  refuses("a function in a payload", (s) => s.runAfter(0, "x:y", [() => 1]), "InvalidPayload", /at \[0\]: a function/)
+  refuses("a cyclic payload", (s) => {
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    return s.runAfter(0, "x:y", cyclic)
+  }, "InvalidPayload", /contains itself/)
+  refuses("a payload over the size limit", (s) => s.runAfter(0, "x:y", { blob: "é".repeat(600_000) }), "InvalidPayload", /size.*1200011 bytes.*1048576/)
+  refuses("a malformed function path", (s) => s.runAfter(0, "no-colon", {}), "InvalidOptions", /function path/)
+  refuses("an empty key", (s) => s.runAfter(0, SendReminder, reminder, { key: "" }), "InvalidOptions", /key/)
+  refuses("a retry policy with zero attempts", (s) => s.runAfter(0, SendReminder, reminder, { retry: { maxAttempts: 0 } }), "InvalidOptions", /maxAttempts/)
+  refuses("a list limit out of range", (s) => s.list({ limit: 0 }), "InvalidOptions", /limit/)
+  refuses("a malformed cursor", (s) => s.list({ cursor: "abc" }), "InvalidOptions", /cursor/)
+  refuses("an unknown job id", (s) => s.get("job_0_nothinghere00"), "JobNotFound", /not found/)
+  refuses("replaying a job that does not exist", (s) => s.replay("job_0_nothinghere00"), "JobNotFound", /not found/)
+
+  it("Job.make refuses a malformed path at definition time", () => {
+    expect(() => Job.make("nocolon", { payload: Schema.Struct({}) })).toThrow(/namespace:function/)
+  })
+})

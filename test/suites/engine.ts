@@ -1,0 +1,177 @@
+/**
+ * The rules of DESIGN.md "Semantics", tested on the engine over every store.
+ */
+import { describe, expect, it } from "vitest"
+import * as Engine from "../../src/internal/engine.js"
+import type { WithStore } from "./store.js"
+
+const config: Engine.EngineConfig = { leaseMs: 60_000, retentionMs: 3_600_000 }
+
+export const newJob = (id: string, overrides: Partial<Engine.NewJob> = {}): Engine.NewJob => ({
+  id,
+  functionPath: "test:job",
+  args: "{\"n\":1}",
+  runAt: 1_000,
+  retryDelaysMs: [10_000, 20_000],
+  deadLetter: true,
+  key: null,
+  shardKey: null,
+  ...overrides
+})
+
+const claimedIds = (result: Engine.PollResult) => result.claimed.map((job) => job.id)
+
+export const engineConformance = (name: string, withStore: WithStore) =>
+  describe(`Engine: ${name}`, () => {
+    it("runs nothing before its time, then leases due jobs in time order", () =>
+      withStore((store) => {
+        Engine.scheduleMany(store, 0, [newJob("b", { runAt: 2_000 }), newJob("a", { runAt: 1_000 }), newJob("c", { runAt: 2_000 })])
+        expect(Engine.poll(store, config, 999, 10).claimed).toEqual([])
+        expect(Engine.nextWakeAt(store)).toBe(1_000)
+        const first = Engine.poll(store, config, 2_000, 2)
+        expect(claimedIds(first)).toEqual(["a", "b"])
+        expect(first.claimed[0]).toMatchObject({ state: "inProgress", attempt: 1, startedAt: 2_000, runAt: 62_000 })
+        expect(store.get("a")?.state).toBe("inProgress")
+        expect(claimedIds(Engine.poll(store, config, 2_000, 10))).toEqual(["c"])
+      }))
+
+    it("dedupes on a key while the job is live, and frees the key when it ends", () =>
+      withStore((store) => {
+        const first = Engine.schedule(store, 0, newJob("a", { key: "k" }))
+        expect(first._tag).toBe("Created")
+        const again = Engine.schedule(store, 0, newJob("b", { key: "k", runAt: 9_000 }))
+        expect(again).toMatchObject({ _tag: "Existing", job: { id: "a", runAt: 1_000 } })
+        expect(store.get("b")).toBeUndefined()
+        const batch = Engine.scheduleMany(store, 0, [newJob("c", { key: "k2" }), newJob("d", { key: "k2" })])
+        expect(batch.map((r) => [r._tag, r.job.id])).toEqual([["Created", "c"], ["Existing", "c"]])
+        Engine.poll(store, config, 1_000, 10)
+        expect(Engine.schedule(store, 1_000, newJob("e", { key: "k" }))._tag).toBe("Existing")
+        Engine.complete(store, config, 1_500, "a", 1, null)
+        expect(Engine.schedule(store, 1_500, newJob("f", { key: "k" }))).toMatchObject({ _tag: "Created", job: { id: "f" } })
+      }))
+
+    it("completes an attempt once; a stale report is ignored", () =>
+      withStore((store) => {
+        Engine.schedule(store, 0, newJob("a"))
+        Engine.poll(store, config, 1_000, 10)
+        expect(Engine.complete(store, config, 1_200, "a", 2, null)._tag).toBe("Stale")
+        const done = Engine.complete(store, config, 1_200, "a", 1, "\"ok\"")
+        expect(done).toMatchObject({ _tag: "Recorded", job: { state: "success", completedAt: 1_200, result: "\"ok\"" } })
+        expect(Engine.complete(store, config, 1_300, "a", 1, null)._tag).toBe("Stale")
+        expect(Engine.fail(store, config, 1_300, "a", 1, "late", true)._tag).toBe("Stale")
+        expect(store.get("a")?.state).toBe("success")
+      }))
+
+    it("retries on the stored delays, then dead-letters with the last error", () =>
+      withStore((store) => {
+        Engine.schedule(store, 0, newJob("a"))
+        Engine.poll(store, config, 1_000, 10)
+        expect(Engine.fail(store, config, 1_100, "a", 1, "e1", true).job).toMatchObject({
+          state: "pending",
+          runAt: 11_100,
+          scheduledFor: 11_100,
+          lastError: "e1"
+        })
+        expect(Engine.poll(store, config, 11_099, 10).claimed).toEqual([])
+        expect(Engine.poll(store, config, 11_100, 10).claimed[0]?.attempt).toBe(2)
+        expect(Engine.fail(store, config, 11_200, "a", 2, "e2", true).job).toMatchObject({ state: "pending", runAt: 31_200 })
+        Engine.poll(store, config, 31_200, 10)
+        expect(Engine.fail(store, config, 31_300, "a", 3, "e3", true).job).toMatchObject({
+          state: "deadLettered",
+          attempt: 3,
+          lastError: "e3",
+          completedAt: 31_300
+        })
+      }))
+
+    it("ends a job failed instead when it has no dead letter, and at once when not retryable", () =>
+      withStore((store) => {
+        Engine.scheduleMany(store, 0, [newJob("a", { retryDelaysMs: [], deadLetter: false }), newJob("b")])
+        Engine.poll(store, config, 1_000, 10)
+        expect(Engine.fail(store, config, 1_000, "a", 1, "boom", true).job?.state).toBe("failed")
+        expect(Engine.fail(store, config, 1_000, "b", 1, "unknown function", false).job).toMatchObject({
+          state: "deadLettered",
+          attempt: 1,
+          lastError: "unknown function"
+        })
+      }))
+
+    it("counts an expired lease as a failed attempt", () =>
+      withStore((store) => {
+        Engine.schedule(store, 0, newJob("a"))
+        Engine.poll(store, config, 1_000, 10)
+        expect(Engine.nextWakeAt(store)).toBe(61_000)
+        expect(Engine.poll(store, config, 60_999, 10).expired).toEqual([])
+        const result = Engine.poll(store, config, 61_000, 10)
+        expect(result.expired[0]).toMatchObject({ id: "a", state: "pending", runAt: 71_000 })
+        expect(result.expired[0]?.lastError).toMatch(/lease expired/)
+        expect(Engine.complete(store, config, 61_001, "a", 1, null)._tag).toBe("Stale")
+      }))
+
+    it("cancels pending jobs only, and says why not otherwise", () =>
+      withStore((store) => {
+        Engine.scheduleMany(store, 0, [newJob("a"), newJob("b"), newJob("c", { runAt: 5_000 })])
+        Engine.poll(store, config, 1_000, 2)
+        Engine.complete(store, config, 1_000, "b", 1, null)
+        expect(Engine.cancel(store, config, 1_000, "c")).toMatchObject({ _tag: "Canceled", job: { state: "canceled" } })
+        expect(Engine.cancel(store, config, 1_000, "a")._tag).toBe("TooLate")
+        expect(Engine.cancel(store, config, 1_000, "b")).toMatchObject({ _tag: "AlreadyFinished", job: { state: "success" } })
+        expect(Engine.cancel(store, config, 1_000, "c")).toMatchObject({ _tag: "AlreadyFinished", job: { state: "canceled" } })
+        expect(Engine.cancel(store, config, 1_000, "zz")._tag).toBe("NotFound")
+        expect(Engine.poll(store, config, 100_000, 10).claimed).toEqual([])
+      }))
+
+    it("replays dead letters from the first attempt, unless the key is taken", () =>
+      withStore((store) => {
+        Engine.schedule(store, 0, newJob("a", { retryDelaysMs: [], key: "k" }))
+        Engine.poll(store, config, 1_000, 10)
+        expect(Engine.replay(store, 1_000, "a")._tag).toBe("NotReplayable")
+        Engine.fail(store, config, 1_000, "a", 1, "boom", true)
+        Engine.schedule(store, 1_000, newJob("b", { key: "k", runAt: 50_000 }))
+        expect(Engine.replay(store, 2_000, "a")).toMatchObject({ _tag: "NotReplayable", reason: expect.stringMatching(/key/) })
+        Engine.cancel(store, config, 2_000, "b")
+        expect(Engine.replay(store, 3_000, "a")).toMatchObject({
+          _tag: "Replayed",
+          job: { state: "pending", attempt: 0, runAt: 3_000, lastError: "boom" }
+        })
+        expect(Engine.poll(store, config, 3_000, 10).claimed[0]).toMatchObject({ id: "a", attempt: 1 })
+        expect(Engine.replay(store, 3_000, "zz")._tag).toBe("NotFound")
+      }))
+
+    it("sweeps finished jobs after retention but keeps dead letters until purged", () =>
+      withStore((store) => {
+        Engine.scheduleMany(store, 0, [
+          newJob("ok"),
+          newJob("dead", { retryDelaysMs: [], functionPath: "x:dead" }),
+          newJob("dead2", { retryDelaysMs: [] }),
+          newJob("gone", { runAt: 50_000 })
+        ])
+        Engine.poll(store, config, 1_000, 10)
+        Engine.complete(store, config, 1_000, "ok", 1, null)
+        Engine.fail(store, config, 1_000, "dead", 1, "x", true)
+        Engine.fail(store, config, 1_000, "dead2", 1, "x", true)
+        Engine.cancel(store, config, 1_000, "gone")
+        expect(Engine.nextWakeAt(store)).toBe(1_000 + config.retentionMs)
+        expect(Engine.poll(store, config, 1_000 + config.retentionMs - 1, 10).swept).toBe(0)
+        expect(Engine.poll(store, config, 1_000 + config.retentionMs, 10).swept).toBe(2)
+        expect(store.get("ok")).toBeUndefined()
+        expect(store.get("gone")).toBeUndefined()
+        expect(store.get("dead")?.state).toBe("deadLettered")
+        expect(Engine.nextWakeAt(store)).toBeUndefined()
+        expect(Engine.purge(store, { ids: ["dead2", "nope"], functionPath: "x:dead", limit: 10 })).toBe(0)
+        expect(Engine.purge(store, { functionPath: "x:dead", limit: 10 })).toBe(1)
+        expect(Engine.purge(store, { ids: ["dead2"], limit: 10 })).toBe(1)
+        expect(store.list({ limit: 10 })).toEqual([])
+      }))
+
+    it("pages through a listing with a cursor", () =>
+      withStore((store) => {
+        Engine.scheduleMany(store, 0, Array.from({ length: 5 }, (_, i) => newJob(`j${i}`)))
+        const first = Engine.list(store, { limit: 2 })
+        expect(first.jobs.map((j) => j.id)).toEqual(["j0", "j1"])
+        const second = Engine.list(store, { limit: 2, afterSeq: first.nextAfterSeq! })
+        expect(second.jobs.map((j) => j.id)).toEqual(["j2", "j3"])
+        const last = Engine.list(store, { limit: 2, afterSeq: second.nextAfterSeq! })
+        expect(last).toMatchObject({ jobs: [{ id: "j4" }], nextAfterSeq: null })
+      }))
+  })

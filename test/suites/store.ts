@@ -1,0 +1,148 @@
+/**
+ * The `Store` contract, run over every store: memory in Node, SQLite inside
+ * workerd.
+ */
+import { describe, expect, it } from "vitest"
+import type { JobRecord, Store } from "../../src/JobStore.js"
+
+export const record = (id: string, overrides: Partial<Omit<JobRecord, "seq">> = {}): Omit<JobRecord, "seq"> => ({
+  id,
+  functionPath: "test:job",
+  args: "{}",
+  state: "pending",
+  runAt: 1_000,
+  scheduledFor: 1_000,
+  createdAt: 0,
+  startedAt: null,
+  completedAt: null,
+  attempt: 0,
+  retryDelaysMs: [30_000, 60_000],
+  deadLetter: true,
+  key: null,
+  shardKey: null,
+  lastError: null,
+  result: null,
+  ...overrides
+})
+
+/**
+ * Runs a test body against a fresh, empty store: synchronously for the memory
+ * store, inside a fresh Durable Object for SQLite.
+ */
+export type WithStore = (body: (store: Store) => void) => void | Promise<void>
+
+/** A fresh memory-style store per body. */
+export const freshStore = (make: () => Store): WithStore => (body) => body(make())
+
+const ids = (jobs: ReadonlyArray<JobRecord>) => jobs.map((job) => job.id)
+
+export const storeConformance = (name: string, withStore: WithStore) =>
+  describe(`Store conformance: ${name}`, () => {
+    it("round-trips every field and assigns increasing seq", () =>
+      withStore((store) => {
+        const full = record("a", {
+          args: "{\"userId\":\"u-1\",\"n\":[1,2.5,null]}",
+          state: "inProgress",
+          startedAt: 5,
+          completedAt: null,
+          attempt: 2,
+          retryDelaysMs: [],
+          deadLetter: false,
+          key: "k",
+          shardKey: "s",
+          lastError: "boom ✓",
+          result: "\"ok\""
+        })
+        const a = store.insert(full)
+        const b = store.insert(record("b"))
+        expect(b.seq).toBeGreaterThan(a.seq)
+        expect(store.get("a")).toEqual({ ...full, seq: a.seq })
+        expect(store.get("missing")).toBeUndefined()
+      }))
+
+    it("refuses a duplicate id", () =>
+      withStore((store) => {
+        store.insert(record("a"))
+        expect(() => store.insert(record("a"))).toThrow()
+        expect(store.list({ limit: 10 })).toHaveLength(1)
+      }))
+
+    it("answers due look-ups by (runAt, seq) within a state, up to until and limit", () =>
+      withStore((store) => {
+        store.insert(record("late", { runAt: 3_000 }))
+        store.insert(record("tie-1", { runAt: 2_000 }))
+        store.insert(record("early", { runAt: 1_000 }))
+        store.insert(record("tie-2", { runAt: 2_000 }))
+        store.insert(record("running", { runAt: 500, state: "inProgress" }))
+        expect(ids(store.due("pending", 2_000, 10))).toEqual(["early", "tie-1", "tie-2"])
+        expect(ids(store.due("pending", 10_000, 2))).toEqual(["early", "tie-1"])
+        expect(ids(store.due("pending", 999, 10))).toEqual([])
+        expect(ids(store.due("inProgress", 10_000, 10))).toEqual(["running"])
+        expect(store.due("pending", 10_000, 0)).toEqual([])
+        expect(store.nextRunAt("pending")).toBe(1_000)
+        expect(store.nextRunAt("inProgress")).toBe(500)
+        expect(store.nextRunAt("success")).toBeUndefined()
+        expect(store.count("pending")).toBe(4)
+      }))
+
+    it("re-indexes on update and forgets on remove", () =>
+      withStore((store) => {
+        const a = store.insert(record("a", { runAt: 1_000 }))
+        store.update({ ...a, state: "inProgress", runAt: 9_000, attempt: 1 })
+        expect(store.due("pending", 10_000, 10)).toEqual([])
+        expect(ids(store.due("inProgress", 10_000, 10))).toEqual(["a"])
+        expect(store.get("a")?.attempt).toBe(1)
+        expect(store.get("a")?.seq).toBe(a.seq)
+        store.remove("a")
+        expect(store.get("a")).toBeUndefined()
+        expect(store.due("inProgress", 10_000, 10)).toEqual([])
+        expect(store.count("inProgress")).toBe(0)
+        expect(store.list({ limit: 10 })).toEqual([])
+      }))
+
+    it("finds a key only while its job is live", () =>
+      withStore((store) => {
+        const a = store.insert(record("a", { key: "k" }))
+        expect(store.getLiveByKey("k")?.id).toBe("a")
+        store.update({ ...a, state: "inProgress" })
+        expect(store.getLiveByKey("k")?.id).toBe("a")
+        store.update({ ...a, state: "success", runAt: 99 })
+        expect(store.getLiveByKey("k")).toBeUndefined()
+        store.insert(record("b", { key: "k" }))
+        expect(store.getLiveByKey("k")?.id).toBe("b")
+        expect(store.getLiveByKey("other")).toBeUndefined()
+      }))
+
+    it("lists by seq with filters and a cursor", () =>
+      withStore((store) => {
+        const inserted = ["a", "b", "c", "d", "e"].map((id, i) =>
+          store.insert(record(id, { functionPath: i % 2 === 0 ? "x:even" : "x:odd", state: i < 3 ? "pending" : "success" }))
+        )
+        expect(ids(store.list({ limit: 10 }))).toEqual(["a", "b", "c", "d", "e"])
+        expect(ids(store.list({ limit: 2 }))).toEqual(["a", "b"])
+        expect(ids(store.list({ limit: 10, afterSeq: inserted[1]!.seq }))).toEqual(["c", "d", "e"])
+        expect(ids(store.list({ limit: 10, functionPath: "x:even" }))).toEqual(["a", "c", "e"])
+        expect(ids(store.list({ limit: 10, state: "success" }))).toEqual(["d", "e"])
+        expect(ids(store.list({ limit: 10, state: "pending", functionPath: "x:odd" }))).toEqual(["b"])
+        expect(store.list({ limit: 0 })).toEqual([])
+      }))
+
+    it("rolls a transaction back when it throws, and nests", () =>
+      withStore((store) => {
+        const a = store.insert(record("a", { key: "k" }))
+        expect(() =>
+          store.transaction(() => {
+            store.insert(record("b"))
+            store.update({ ...a, state: "canceled", runAt: 5 })
+            store.transaction(() => store.remove("a"))
+            throw new Error("abort")
+          })
+        ).toThrow("abort")
+        expect(store.get("b")).toBeUndefined()
+        expect(store.get("a")).toEqual(a)
+        expect(store.getLiveByKey("k")?.id).toBe("a")
+        expect(ids(store.due("pending", 10_000, 10))).toEqual(["a"])
+        expect(store.transaction(() => store.insert(record("c")).id)).toBe("c")
+        expect(store.get("c")).toBeDefined()
+      }))
+  })
