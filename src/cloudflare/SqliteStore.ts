@@ -1,0 +1,207 @@
+/**
+ * The scheduler's `Store` over Durable Object SQLite (`ctx.storage.sql`).
+ * Every look-up is an index lookup; `transaction` is
+ * `ctx.storage.transactionSync`, which nests as savepoints.
+ *
+ * @since 0.1.0
+ */
+import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
+import type { JobState } from "../Job.js"
+import type { JobRecord, Store } from "../JobStore.js"
+
+const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS _lunora_migrations (
+  version INTEGER PRIMARY KEY,
+  applied_at INTEGER NOT NULL
+)`
+
+const SELECT_SCHEMA_VERSION = "SELECT coalesce(max(version), 0) AS version FROM _lunora_migrations"
+
+const RECORD_MIGRATION =
+  "INSERT INTO _lunora_migrations (version, applied_at) VALUES (?, CAST(unixepoch('subsec') * 1000 AS INTEGER))"
+
+/** Applied in order, each once; a migration only adds, so every statement is `IF NOT EXISTS`. */
+const MIGRATIONS: ReadonlyArray<ReadonlyArray<string>> = [
+  [
+    `CREATE TABLE IF NOT EXISTS _lunora_jobs (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL UNIQUE,
+      function_path TEXT NOT NULL,
+      args TEXT NOT NULL,
+      state TEXT NOT NULL,
+      run_at INTEGER NOT NULL,
+      scheduled_for INTEGER NOT NULL,
+      created_at INTEGER NOT NULL,
+      started_at INTEGER,
+      completed_at INTEGER,
+      attempt INTEGER NOT NULL,
+      retry_delays_ms TEXT NOT NULL,
+      dead_letter INTEGER NOT NULL CHECK (dead_letter IN (0, 1)),
+      key TEXT,
+      shard_key TEXT,
+      last_error TEXT,
+      result TEXT
+    )`,
+    "CREATE INDEX IF NOT EXISTS _lunora_jobs_timeline ON _lunora_jobs (state, run_at, seq)",
+    `CREATE UNIQUE INDEX IF NOT EXISTS _lunora_jobs_live_key ON _lunora_jobs (key)
+      WHERE key IS NOT NULL AND state IN ('pending', 'inProgress')`,
+    "CREATE INDEX IF NOT EXISTS _lunora_jobs_by_state ON _lunora_jobs (state, seq)",
+    "CREATE INDEX IF NOT EXISTS _lunora_jobs_by_function ON _lunora_jobs (function_path, seq)",
+    "CREATE INDEX IF NOT EXISTS _lunora_jobs_by_function_state ON _lunora_jobs (function_path, state, seq)"
+  ]
+]
+
+const INSERT_JOB = `INSERT INTO _lunora_jobs (
+  id, function_path, args, state, run_at, scheduled_for, created_at, started_at, completed_at,
+  attempt, retry_delays_ms, dead_letter, key, shard_key, last_error, result
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
+
+const UPDATE_JOB = `UPDATE _lunora_jobs SET
+  function_path = ?, args = ?, state = ?, run_at = ?, scheduled_for = ?, created_at = ?, started_at = ?,
+  completed_at = ?, attempt = ?, retry_delays_ms = ?, dead_letter = ?, key = ?, shard_key = ?,
+  last_error = ?, result = ?
+WHERE id = ? RETURNING seq`
+
+const DELETE_JOB = "DELETE FROM _lunora_jobs WHERE id = ?"
+
+const SELECT_JOB = "SELECT * FROM _lunora_jobs WHERE id = ?"
+
+const SELECT_LIVE_BY_KEY = "SELECT * FROM _lunora_jobs WHERE key = ? AND state IN ('pending', 'inProgress')"
+
+const SELECT_DUE = "SELECT * FROM _lunora_jobs WHERE state = ? AND run_at <= ? ORDER BY run_at, seq LIMIT ?"
+
+const SELECT_NEXT_RUN_AT = "SELECT run_at FROM _lunora_jobs WHERE state = ? ORDER BY run_at, seq LIMIT 1"
+
+const COUNT_STATE = "SELECT count(*) AS n FROM _lunora_jobs WHERE state = ?"
+
+const LIST = "SELECT * FROM _lunora_jobs WHERE seq > ? ORDER BY seq LIMIT ?"
+
+const LIST_BY_STATE = "SELECT * FROM _lunora_jobs WHERE state = ? AND seq > ? ORDER BY seq LIMIT ?"
+
+const LIST_BY_FUNCTION = "SELECT * FROM _lunora_jobs WHERE function_path = ? AND seq > ? ORDER BY seq LIMIT ?"
+
+const LIST_BY_FUNCTION_STATE =
+  "SELECT * FROM _lunora_jobs WHERE function_path = ? AND state = ? AND seq > ? ORDER BY seq LIMIT ?"
+
+type JobRow = {
+  readonly seq: number
+  readonly id: string
+  readonly function_path: string
+  readonly args: string
+  readonly state: string
+  readonly run_at: number
+  readonly scheduled_for: number
+  readonly created_at: number
+  readonly started_at: number | null
+  readonly completed_at: number | null
+  readonly attempt: number
+  readonly retry_delays_ms: string
+  readonly dead_letter: number
+  readonly key: string | null
+  readonly shard_key: string | null
+  readonly last_error: string | null
+  readonly result: string | null
+}
+
+const fromRow = (row: JobRow): JobRecord => ({
+  id: row.id,
+  seq: row.seq,
+  functionPath: row.function_path,
+  args: row.args,
+  state: row.state as JobState,
+  runAt: row.run_at,
+  scheduledFor: row.scheduled_for,
+  createdAt: row.created_at,
+  startedAt: row.started_at,
+  completedAt: row.completed_at,
+  attempt: row.attempt,
+  retryDelaysMs: JSON.parse(row.retry_delays_ms),
+  deadLetter: row.dead_letter !== 0,
+  key: row.key,
+  shardKey: row.shard_key,
+  lastError: row.last_error,
+  result: row.result
+})
+
+const mutableColumns = (job: Omit<JobRecord, "seq">) => [
+  job.functionPath,
+  job.args,
+  job.state,
+  job.runAt,
+  job.scheduledFor,
+  job.createdAt,
+  job.startedAt,
+  job.completedAt,
+  job.attempt,
+  JSON.stringify(job.retryDelaysMs),
+  job.deadLetter ? 1 : 0,
+  job.key,
+  job.shardKey,
+  job.lastError,
+  job.result
+]
+
+/**
+ * Brings the scheduler's tables up to the latest schema version, applying
+ * each missing migration once, in order, in one transaction. Idempotent.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrate = (storage: DurableObjectStorage): void =>
+  storage.transactionSync(() => {
+    const sql = storage.sql
+    sql.exec(CREATE_MIGRATIONS_TABLE)
+    const current = sql.exec<{ version: number }>(SELECT_SCHEMA_VERSION).one().version
+    MIGRATIONS.forEach((statements, index) => {
+      const version = index + 1
+      if (version <= current) return
+      for (const statement of statements) sql.exec(statement)
+      sql.exec(RECORD_MIGRATION, version)
+    })
+  })
+
+/**
+ * A `Store` over a Durable Object's SQLite storage; migrates it first.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (storage: DurableObjectStorage): Store => {
+  migrate(storage)
+  const sql = storage.sql
+  const rows = (query: string, ...bindings: Array<unknown>): ReadonlyArray<JobRecord> =>
+    sql.exec<JobRow>(query, ...bindings).toArray().map(fromRow)
+  const first = (query: string, ...bindings: Array<unknown>): JobRecord | undefined => rows(query, ...bindings)[0]
+
+  return {
+    transaction: (f) => storage.transactionSync(f),
+    insert: (job) => {
+      const { seq } = sql.exec<{ seq: number }>(INSERT_JOB, job.id, ...mutableColumns(job)).one()
+      return { ...job, seq }
+    },
+    update: (job) => {
+      if (sql.exec(UPDATE_JOB, ...mutableColumns(job), job.id).toArray().length === 0) {
+        throw new Error(`no job ${job.id} to update`)
+      }
+    },
+    remove: (id) => {
+      sql.exec(DELETE_JOB, id)
+    },
+    get: (id) => first(SELECT_JOB, id),
+    getLiveByKey: (key) => first(SELECT_LIVE_BY_KEY, key),
+    due: (state, until, limit) => (limit <= 0 ? [] : rows(SELECT_DUE, state, until, limit)),
+    nextRunAt: (state) => sql.exec<{ run_at: number }>(SELECT_NEXT_RUN_AT, state).toArray()[0]?.run_at,
+    list: ({ afterSeq = 0, functionPath, limit, state }) => {
+      if (limit <= 0) return []
+      if (state === undefined) {
+        return functionPath === undefined
+          ? rows(LIST, afterSeq, limit)
+          : rows(LIST_BY_FUNCTION, functionPath, afterSeq, limit)
+      }
+      return functionPath === undefined
+        ? rows(LIST_BY_STATE, state, afterSeq, limit)
+        : rows(LIST_BY_FUNCTION_STATE, functionPath, state, afterSeq, limit)
+    },
+    count: (state) => sql.exec<{ n: number }>(COUNT_STATE, state).one().n
+  }
+}

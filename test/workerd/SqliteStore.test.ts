@@ -1,0 +1,128 @@
+/// <reference types="@cloudflare/workers-types" />
+/// <reference types="@cloudflare/vitest-pool-workers" />
+/**
+ * The SQLite store on real Durable Object storage inside workerd: the shared
+ * conformance suites, then what only SQLite has (migrations, the key index,
+ * query plans).
+ */
+import { env, runInDurableObject } from "cloudflare:test"
+import { describe, expect, it } from "vitest"
+import { make, migrate } from "../../src/cloudflare/SqliteStore.js"
+import type { Store } from "../../src/JobStore.js"
+import { engineConformance } from "../suites/engine.js"
+import { record, storeConformance } from "../suites/store.js"
+
+const freshObject = () => env.STORE_TEST.get(env.STORE_TEST.newUniqueId())
+
+const inFreshObject = <A>(f: (storage: DurableObjectStorage) => A | Promise<A>): Promise<A> =>
+  runInDurableObject(freshObject(), (_, state) => f(state.storage))
+
+/** Each conformance body runs inside its own fresh Durable Object, on its real SQLite storage. */
+const inFreshSqliteStore = (body: (store: Store) => void) => inFreshObject((storage) => body(make(storage)))
+
+describe("SQLite store, one fresh Durable Object per test", () => {
+  storeConformance("sqlite", inFreshSqliteStore)
+  engineConformance("sqlite", inFreshSqliteStore)
+})
+
+type Plan = { readonly query: string; readonly details: ReadonlyArray<string> }
+
+/** Passes every statement through to the real storage, and keeps its query plan. */
+const recordingPlans = (storage: DurableObjectStorage) => {
+  const plans: Array<Plan> = []
+  const sql = {
+    exec: (query: string, ...bindings: Array<unknown>) => {
+      if (/^\s*(SELECT|UPDATE|DELETE)\b[\s\S]*\b_lunora_jobs\b/i.test(query)) {
+        const details = storage.sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${query}`, ...bindings)
+          .toArray()
+          .map((row) => row.detail)
+        plans.push({ query, details })
+      }
+      return storage.sql.exec(query, ...bindings)
+    }
+  }
+  const recording = { sql, transactionSync: <T>(f: () => T): T => storage.transactionSync(f) }
+  return { plans, storage: recording as unknown as DurableObjectStorage }
+}
+
+const exerciseEveryOperation = (store: Store) => {
+  const a = store.insert(record("a", { key: "k", functionPath: "x:a" }))
+  store.insert(record("b", { state: "success", runAt: 5_000 }))
+  store.get("a")
+  store.getLiveByKey("k")
+  store.due("pending", 10_000, 10)
+  store.nextRunAt("pending")
+  store.count("pending")
+  store.list({ limit: 10 })
+  store.list({ limit: 10, afterSeq: a.seq })
+  store.list({ limit: 10, state: "pending" })
+  store.list({ limit: 10, functionPath: "x:a" })
+  store.list({ limit: 10, state: "deadLettered", functionPath: "x:a" })
+  store.update({ ...a, state: "inProgress" })
+  store.remove("b")
+}
+
+describe("SQLite store", () => {
+  it("migrates once: a second make records no version again", async () => {
+    const versions = await inFreshObject((storage) => {
+      const read = () => storage.sql.exec<{ version: number; applied_at: number }>(
+        "SELECT version, applied_at FROM _lunora_migrations ORDER BY version"
+      ).toArray()
+      make(storage).insert(record("a"))
+      const first = read()
+      make(storage)
+      migrate(storage)
+      expect(read()).toEqual(first)
+      expect(make(storage).get("a")?.id).toBe("a")
+      return first.map((row) => row.version)
+    })
+    expect(versions).toEqual(versions.map((_, i) => i + 1))
+    expect(versions.length).toBeGreaterThan(0)
+  })
+
+  it("never reuses a seq, even after the newest job is removed", async () => {
+    await inFreshObject((storage) => {
+      const store = make(storage)
+      store.insert(record("a"))
+      const b = store.insert(record("b"))
+      store.remove("b")
+      expect(store.insert(record("c")).seq).toBeGreaterThan(b.seq)
+    })
+  })
+
+  it("refuses two live jobs with one key, but not a live and a finished one", async () => {
+    await inFreshObject((storage) => {
+      const store = make(storage)
+      const done = store.insert(record("done", { key: "k", state: "success" }))
+      store.insert(record("old", { key: "k", state: "deadLettered" }))
+      store.insert(record("live", { key: "k" }))
+      expect(() => store.insert(record("twin", { key: "k", state: "inProgress" }))).toThrow(/UNIQUE constraint failed/)
+      expect(() => store.update({ ...done, state: "pending" })).toThrow(/UNIQUE constraint failed/)
+      expect(() =>
+        store.transaction(() => {
+          store.insert(record("other", { key: "k2" }))
+          store.insert(record("twin", { key: "k" }))
+        })
+      ).toThrow(/UNIQUE constraint failed/)
+      expect(store.get("other")).toBeUndefined()
+      expect(store.get("done")?.state).toBe("success")
+      expect(store.getLiveByKey("k")?.id).toBe("live")
+      expect(store.list({ limit: 10 }).map((job) => job.id)).toEqual(["done", "old", "live"])
+    })
+  })
+
+  it("answers every operation from an index, never a table scan or a sort", async () => {
+    const plans = await inFreshObject((storage) => {
+      const recording = recordingPlans(storage)
+      exerciseEveryOperation(make(recording.storage))
+      return recording.plans
+    })
+    expect(plans.length).toBeGreaterThan(10)
+    for (const plan of plans) {
+      expect(plan.details.length, plan.query).toBeGreaterThan(0)
+      for (const detail of plan.details) {
+        expect(detail, plan.query).toMatch(/^SEARCH _lunora_jobs USING (INTEGER PRIMARY KEY|(COVERING )?INDEX)/)
+      }
+    }
+  })
+})

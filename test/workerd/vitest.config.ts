@@ -1,0 +1,14 @@
+import { defineWorkersProject } from "@cloudflare/vitest-pool-workers/config"
+
+export default defineWorkersProject({
+  test: {
+    name: "workerd",
+    include: ["**/*.test.ts"],
+    poolOptions: {
+      workers: {
+        singleWorker: true,
+        wrangler: { configPath: "./wrangler.jsonc" }
+      }
+    }
+  }
+})
