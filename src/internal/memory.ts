@@ -54,6 +54,11 @@ export const makeBackend = (options: MemoryOptions = {}) =>
           onTimeout: (): JobRegistry.Outcome => ({ _tag: "Failed", error: `timed out after ${config.leaseMs} ms` })
         }),
         Effect.provideService(JobRegistry.JobRegistry, registry),
+        Effect.tap((outcome) =>
+          outcome._tag === "Succeeded"
+            ? Effect.void
+            : Effect.logWarning(`attempt ${job.attempt} ${outcome._tag === "Failed" ? "failed" : "was rejected"}`, outcome._tag === "Failed" ? outcome.error : outcome.reason)
+        ),
         Effect.flatMap((outcome) =>
           mutate((now) =>
             outcome._tag === "Succeeded"
