@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config"
 
 const alias = {
   "@lunora/scheduler/testing": fileURLToPath(new URL("./src/testing.ts", import.meta.url)),
+  "@lunora/scheduler/cloudflare": fileURLToPath(new URL("./src/cloudflare/index.ts", import.meta.url)),
   "@lunora/scheduler": fileURLToPath(new URL("./src/index.ts", import.meta.url))
 }
 

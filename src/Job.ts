@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { DateTime, Effect } from "effect"
+import type { DateTime, Effect, Option } from "effect"
 import { Layer, Schema } from "effect"
 import type { Pipeable } from "effect/Pipeable"
 import { pipeArguments } from "effect/Pipeable"
@@ -115,6 +115,8 @@ export interface JobContext {
   readonly functionPath: string
   readonly attempt: number
   readonly scheduledFor: DateTime.Utc
+  /** The routing hint the job was scheduled with, if any. */
+  readonly shardKey: Option.Option<string>
 }
 
 /**

@@ -4,13 +4,15 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Scope } from "effect"
-import { Context, DateTime, Effect, Either, Layer, Option, ParseResult, Random, Schema } from "effect"
+import type { ConfigError, Duration, Scope } from "effect"
+import { Config, Context, DateTime, Effect, Either, Layer, Option, ParseResult, Random, Schema } from "effect"
 import type { Backend } from "./internal/backend.js"
+import { DispatchTarget } from "./internal/durable.js"
 import type * as Engine from "./internal/engine.js"
 import { toInfo } from "./internal/engine.js"
 import { makeBackend, type MemoryOptions } from "./internal/memory.js"
 import { encodePayload } from "./internal/payload.js"
+import { makeBackend as makeRemoteBackend, type Namespace } from "./internal/remote.js"
 import { delayMillis, instantMillis } from "./internal/time.js"
 import * as Job from "./Job.js"
 import * as JobRegistry from "./JobRegistry.js"
@@ -23,7 +25,8 @@ import {
   JobDeadLettered,
   JobNotFound,
   JobNotReplayable,
-  JobNotSucceeded
+  JobNotSucceeded,
+  type SchedulerUnavailable
 } from "./SchedulerError.js"
 
 /**
@@ -155,7 +158,7 @@ export type PurgeQuery = typeof PurgeQuery.Type
  * @since 0.1.0
  * @category models
  */
-export type ScheduleError = InvalidTime | InvalidPayload | InvalidOptions
+export type ScheduleError = InvalidTime | InvalidPayload | InvalidOptions | SchedulerUnavailable
 
 /**
  * @since 0.1.0
@@ -178,15 +181,17 @@ export class Scheduler extends Context.Tag("@lunora/scheduler/Scheduler")<Schedu
   ) => Effect.Effect<Job.JobId, ScheduleError>
   /** Schedules many jobs atomically: all are stored, or (on any refusal) none. */
   readonly submit: (submissions: ReadonlyArray<Submission>) => Effect.Effect<ReadonlyArray<Scheduled>, ScheduleError>
-  readonly cancel: (id: string) => Effect.Effect<CancelResult, JobNotFound>
-  readonly get: (id: string) => Effect.Effect<Job.JobInfo, JobNotFound>
-  readonly list: (query?: ListQuery) => Effect.Effect<JobPage, InvalidOptions>
+  readonly cancel: (id: string) => Effect.Effect<CancelResult, JobNotFound | SchedulerUnavailable>
+  readonly get: (id: string) => Effect.Effect<Job.JobInfo, JobNotFound | SchedulerUnavailable>
+  readonly list: (query?: ListQuery) => Effect.Effect<JobPage, InvalidOptions | SchedulerUnavailable>
   /** Waits until the job has finished: its info on success, else why it did not succeed. */
-  readonly await: (id: string) => Effect.Effect<Job.JobInfo, JobNotFound | JobDeadLettered | JobNotSucceeded>
+  readonly await: (
+    id: string
+  ) => Effect.Effect<Job.JobInfo, JobNotFound | JobDeadLettered | JobNotSucceeded | SchedulerUnavailable>
   /** Runs a dead-lettered (or failed) job again from its first attempt, now. */
-  readonly replay: (id: string) => Effect.Effect<Job.JobInfo, JobNotFound | JobNotReplayable>
+  readonly replay: (id: string) => Effect.Effect<Job.JobInfo, JobNotFound | JobNotReplayable | SchedulerUnavailable>
   /** Deletes dead letters; returns how many. */
-  readonly purge: (query?: PurgeQuery) => Effect.Effect<number, InvalidOptions>
+  readonly purge: (query?: PurgeQuery) => Effect.Effect<number, InvalidOptions | SchedulerUnavailable>
 }>() {}
 
 const invalidOptions = (error: ParseResult.ParseError) =>
@@ -357,3 +362,73 @@ export const layerMemory = (options?: MemoryOptions): Layer.Layer<Scheduler | Jo
   Layer.scoped(Scheduler, makeMemory(options)).pipe(
     Layer.provideMerge(Layer.merge(JobStore.layerMemory, JobRegistry.layer))
   )
+
+/**
+ * Options of the live scheduler: the `SchedulerDO` namespace binding, where
+ * its Durable Object sends due jobs (`originUrl` over HTTP, or the name of a
+ * service binding of the Worker, such as a binding to itself), and the
+ * instance (tenant) to use.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LiveOptions {
+  /** The Durable Object namespace bound to `SchedulerDO` (`env.SCHEDULER`). */
+  readonly namespace: Namespace
+  /** The app's origin: jobs are posted to `${originUrl}/_lunora/scheduler/dispatch`. */
+  readonly originUrl?: string | undefined
+  /** Or: the name of a service binding through which the Durable Object reaches the app. */
+  readonly binding?: string | undefined
+  /** The scheduler instance; each is isolated from the others. Default `"default"`. */
+  readonly instanceName?: string | undefined
+}
+
+const LiveSettings = Schema.Struct({
+  target: DispatchTarget,
+  instanceName: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128))
+})
+const decodeLiveSettings = Schema.decodeUnknownEither(LiveSettings)
+
+/**
+ * The live scheduler: every call goes to the `SchedulerDO` instance named
+ * `instanceName`, which stores the job and dispatches it when due.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: LiveOptions): Effect.Effect<Scheduler["Type"], InvalidOptions> =>
+  Effect.gen(function*() {
+    if ((options.originUrl === undefined) === (options.binding === undefined)) {
+      return yield* new InvalidOptions({ reason: "give exactly one of originUrl and binding" })
+    }
+    const settings = yield* Either.mapLeft(
+      decodeLiveSettings({
+        target: options.originUrl === undefined ? { binding: options.binding } : { originUrl: options.originUrl },
+        instanceName: options.instanceName ?? "default"
+      }),
+      invalidOptions
+    )
+    return fromBackend(makeRemoteBackend({ namespace: options.namespace, ...settings }))
+  })
+
+/**
+ * The live scheduler as a layer. Provide it in a Worker and re-export
+ * `SchedulerDO` from `@lunora/scheduler/cloudflare`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: LiveOptions): Layer.Layer<Scheduler, InvalidOptions> =>
+  Layer.effect(Scheduler, make(options))
+
+/**
+ * The live scheduler with its options read from `Config`, for instance
+ * `{ namespace: env.SCHEDULER, originUrl: Config.string("APP_ORIGIN") }`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<LiveOptions>
+): Layer.Layer<Scheduler, InvalidOptions | ConfigError.ConfigError> =>
+  Layer.effect(Scheduler, Effect.flatMap(Config.unwrap<LiveOptions>(options), make))

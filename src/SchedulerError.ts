@@ -150,6 +150,26 @@ export class JobNotReplayable extends Schema.TaggedError<JobNotReplayable>("@lun
 }
 
 /**
+ * The scheduler could not be reached or did not answer (the Durable Object
+ * was reset, overloaded or misconfigured). The call may or may not have taken
+ * effect; scheduling with a `key` makes a retry safe.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SchedulerUnavailable extends Schema.TaggedError<SchedulerUnavailable>(
+  "@lunora/scheduler/SchedulerUnavailable"
+)("SchedulerUnavailable", {
+  operation: Schema.String,
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message(): string {
+    return `scheduler unavailable during ${this.operation}: ${this.reason}`
+  }
+}
+
+/**
  * Every typed error the scheduler can return.
  *
  * @since 0.1.0
@@ -162,7 +182,8 @@ export const SchedulerError = Schema.Union(
   InvalidOptions,
   JobDeadLettered,
   JobNotSucceeded,
-  JobNotReplayable
+  JobNotReplayable,
+  SchedulerUnavailable
 )
 
 /**

@@ -6,6 +6,13 @@
  */
 
 /**
+ * The app's dispatch endpoint, which runs due jobs sent by the `SchedulerDO`.
+ *
+ * @since 0.1.0
+ */
+export * as Dispatch from "./Dispatch.js"
+
+/**
  * Job definitions, ids, states and `JobInfo`.
  *
  * @since 0.1.0

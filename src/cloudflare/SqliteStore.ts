@@ -47,7 +47,8 @@ const MIGRATIONS: ReadonlyArray<ReadonlyArray<string>> = [
     "CREATE INDEX IF NOT EXISTS _lunora_jobs_by_state ON _lunora_jobs (state, seq)",
     "CREATE INDEX IF NOT EXISTS _lunora_jobs_by_function ON _lunora_jobs (function_path, seq)",
     "CREATE INDEX IF NOT EXISTS _lunora_jobs_by_function_state ON _lunora_jobs (function_path, state, seq)"
-  ]
+  ],
+  ["CREATE TABLE IF NOT EXISTS _lunora_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)"]
 ]
 
 const INSERT_JOB = `INSERT INTO _lunora_jobs (
@@ -204,4 +205,27 @@ export const make = (storage: DurableObjectStorage): Store => {
     },
     count: (state) => sql.exec<{ n: number }>(COUNT_STATE, state).one().n
   }
+}
+
+/**
+ * Reads a setting of this scheduler instance (such as where it dispatches).
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const readSetting = (storage: DurableObjectStorage, name: string): string | undefined =>
+  storage.sql.exec<{ value: string }>("SELECT value FROM _lunora_settings WHERE name = ?", name).toArray()[0]?.value
+
+/**
+ * Writes a setting of this scheduler instance.
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const writeSetting = (storage: DurableObjectStorage, name: string, value: string): void => {
+  storage.sql.exec(
+    "INSERT INTO _lunora_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    name,
+    value
+  )
 }

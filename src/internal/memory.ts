@@ -46,7 +46,8 @@ export const makeBackend = (options: MemoryOptions = {}) =>
         id: job.id as JobId,
         functionPath: job.functionPath,
         attempt: job.attempt,
-        scheduledFor: DateTime.unsafeMake(job.scheduledFor)
+        scheduledFor: DateTime.unsafeMake(job.scheduledFor),
+        shardKey: Option.fromNullable(job.shardKey)
       }).pipe(
         Effect.timeoutTo({
           duration: Duration.millis(config.leaseMs),

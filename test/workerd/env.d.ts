@@ -3,5 +3,8 @@
 declare module "cloudflare:test" {
   interface ProvidedEnv {
     readonly STORE_TEST: DurableObjectNamespace<import("./worker.js").StoreTestDO>
+    readonly SCHEDULER: DurableObjectNamespace<import("./worker.js").SchedulerDO>
+    readonly WRONG_SECRET_SCHEDULER: DurableObjectNamespace<import("./worker.js").WrongSecretSchedulerDO>
+    readonly LUNORA_SCHEDULER_SECRET: string
   }
 }

@@ -7,6 +7,7 @@ export default defineWorkersProject({
     poolOptions: {
       workers: {
         singleWorker: true,
+        isolatedStorage: false,
         wrangler: { configPath: "./wrangler.jsonc" }
       }
     }

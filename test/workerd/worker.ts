@@ -1,12 +1,57 @@
 /// <reference types="@cloudflare/workers-types" />
 /**
  * The worker the workerd tests run against: a bare SQLite-backed Durable
- * Object whose `ctx.storage` the tests reach with `runInDurableObject`.
+ * Object for the store suites, and an app with a `SchedulerDO` whose
+ * dispatches come back, through the `SELF` service binding, to the jobs below.
  */
 import { DurableObject } from "cloudflare:workers"
+import { Effect, Layer, Option, Schema } from "effect"
+import { SchedulerDO } from "../../src/cloudflare/index.js"
+import * as Dispatch from "../../src/Dispatch.js"
+import * as Job from "../../src/Job.js"
+
+export { SchedulerDO }
 
 export class StoreTestDO extends DurableObject {}
 
+/** A `SchedulerDO` that signs with the wrong secret: its dispatches must be refused. */
+export class WrongSecretSchedulerDO extends SchedulerDO {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, { ...env, LUNORA_SCHEDULER_SECRET: "not-the-secret" })
+  }
+}
+
+/** How many times each job's handler ran in this isolate, by job id. */
+const runs = new Map<string, number>()
+const ran = (id: string) => Effect.sync(() => runs.set(id, (runs.get(id) ?? 0) + 1))
+
+export const Echo = Job.make("test:echo", {
+  payload: Schema.Struct({ text: Schema.String }),
+  success: Schema.Struct({ echoed: Schema.String, shardKey: Schema.NullOr(Schema.String) })
+})
+export const Flaky = Job.make("test:flaky", { payload: Schema.Struct({ succeedOn: Schema.Int }) })
+export const Slow = Job.make("test:slow", { payload: Schema.Struct({ ms: Schema.Int }) })
+
+const handlers = Layer.mergeAll(
+  Echo.toLayer((payload, { id, shardKey }) =>
+    Effect.as(ran(id), { echoed: payload.text, shardKey: Option.getOrNull(shardKey) })
+  ),
+  Flaky.toLayer((payload, { attempt, id }) =>
+    Effect.zipRight(
+      ran(id),
+      attempt >= payload.succeedOn ? Effect.void : Effect.fail(new Error(`attempt ${attempt} failed`))
+    )
+  ),
+  Slow.toLayer((payload, { id }) => Effect.zipRight(ran(id), Effect.sleep(payload.ms)))
+)
+
+let dispatch: ((request: Request) => Promise<Response>) | undefined
+
 export default {
-  fetch: () => new Response("not found", { status: 404 })
-} satisfies ExportedHandler
+  fetch: (request: Request, env: { LUNORA_SCHEDULER_SECRET: string }) => {
+    const url = new URL(request.url)
+    if (url.pathname === "/runs") return Response.json(Object.fromEntries(runs))
+    dispatch ??= Dispatch.toFetchHandlerWith(handlers, { secret: env.LUNORA_SCHEDULER_SECRET })
+    return dispatch(request)
+  }
+} satisfies ExportedHandler<{ LUNORA_SCHEDULER_SECRET: string }>

@@ -1,0 +1,76 @@
+/**
+ * The Promise facade of the live scheduler, for plain Workers and scripts
+ * that do not run Effect.
+ *
+ * @since 0.1.0
+ */
+import { Cause, type DateTime, type Duration, Effect, Exit } from "effect"
+import type * as Job from "../Job.js"
+import * as Scheduler from "../Scheduler.js"
+
+/**
+ * The scheduler with Promises: each method resolves with its value or rejects
+ * with the typed error of the Effect API (`InvalidTime`, `JobNotFound`, ...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PromiseScheduler {
+  /** Runs `job` after `delay` (milliseconds, or any `Duration` input). */
+  readonly runAfter: <R extends Job.Ref>(
+    delay: Duration.DurationInput,
+    job: R,
+    payload: Job.Payload<R>,
+    options?: Scheduler.RunOptions
+  ) => Promise<{ readonly id: Job.JobId; readonly scheduledFor: Date }>
+  /** Runs `job` at a time (a `Date`, epoch milliseconds or a `DateTime`). */
+  readonly runAt: <R extends Job.Ref>(
+    at: Date | number | DateTime.DateTime,
+    job: R,
+    payload: Job.Payload<R>,
+    options?: Scheduler.RunOptions
+  ) => Promise<{ readonly id: Job.JobId; readonly scheduledFor: Date }>
+  readonly cancel: (id: string) => Promise<Scheduler.CancelResult>
+  readonly get: (id: string) => Promise<Job.JobInfo>
+  readonly list: (query?: Scheduler.ListQuery) => Promise<Scheduler.JobPage>
+  readonly replay: (id: string) => Promise<Job.JobInfo>
+  readonly purge: (query?: Scheduler.PurgeQuery) => Promise<number>
+}
+
+const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
+  Effect.runPromiseExit(effect).then(Exit.match({
+    onSuccess: (value) => value,
+    onFailure: (cause) => {
+      throw Cause.squash(cause)
+    }
+  }))
+
+/**
+ * Builds the Promise scheduler over the `SchedulerDO` namespace. Throws
+ * `InvalidOptions` at once when the options are malformed.
+ *
+ * ```ts
+ * const scheduler = createScheduler({ namespace: env.SCHEDULER, originUrl: "https://app.example.com" })
+ * const { id, scheduledFor } = await scheduler.runAfter(30_000, "notifications:notifySubscribers", { postId })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const createScheduler = (options: Scheduler.LiveOptions): PromiseScheduler => {
+  const scheduler = Effect.runSync(Scheduler.make(options).pipe(Effect.catchAll(Effect.die)))
+  const submitOne = (submission: Scheduler.Submission) =>
+    run(Effect.map(scheduler.submit([submission]), ([scheduled]) => ({
+      id: scheduled!.id,
+      scheduledFor: new Date(scheduled!.scheduledFor.epochMillis)
+    })))
+  return {
+    runAfter: (after, job, payload, options) => submitOne({ job, payload, after, options }),
+    runAt: (at, job, payload, options) => submitOne({ job, payload, at, options }),
+    cancel: (id) => run(scheduler.cancel(id)),
+    get: (id) => run(scheduler.get(id)),
+    list: (query) => run(scheduler.list(query)),
+    replay: (id) => run(scheduler.replay(id)),
+    purge: (query) => run(scheduler.purge(query))
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * @lunora/scheduler/cloudflare: the Durable Object, its SQLite store and the
+ * Promise facade for plain Workers.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * The Durable Object to re-export from the Worker.
+ *
+ * @since 0.1.0
+ */
+export { SchedulerDO } from "./SchedulerDO.js"
+
+/**
+ * The Promise facade.
+ *
+ * @since 0.1.0
+ */
+export { createScheduler, type PromiseScheduler } from "./createScheduler.js"
+
+/**
+ * The `Store` over Durable Object SQLite.
+ *
+ * @since 0.1.0
+ */
+export * as SqliteStore from "./SqliteStore.js"

@@ -1,0 +1,250 @@
+/**
+ * The Durable Object runtime: the engine over the SQLite store, the RPC
+ * surface, and the alarm drain loop that leases due jobs, dispatches them to
+ * the app and records the outcomes. `SchedulerDO` only delegates here.
+ */
+import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import {
+  Clock,
+  Config,
+  ConfigProvider,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Schema
+} from "effect"
+import * as SqliteStore from "../cloudflare/SqliteStore.js"
+import type { JobRecord } from "../JobStore.js"
+import * as Engine from "./engine.js"
+import { describeCause } from "./failure.js"
+import { DISPATCH_PATH, DispatchReply, isRejection, SIGNATURE_HEADER, sign } from "./wire.js"
+
+/** Where a scheduler instance sends due jobs: an origin over HTTP, or a service binding of the Worker. */
+export const DispatchTarget = Schema.Union(
+  Schema.Struct({
+    originUrl: Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, {
+      message: () => "originUrl must be an http(s) URL without query or fragment"
+    }))
+  }),
+  Schema.Struct({
+    binding: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+      message: () => "binding must be the name of a service binding of the Worker"
+    }))
+  })
+)
+export type DispatchTarget = typeof DispatchTarget.Type
+
+/** The settings of a `SchedulerDO`, read from its Worker's environment. */
+export const settingsConfig = Config.all({
+  secret: Config.redacted("LUNORA_SCHEDULER_SECRET"),
+  lease: Config.duration("LUNORA_SCHEDULER_LEASE").pipe(Config.withDefault(Duration.minutes(5))),
+  retention: Config.duration("LUNORA_SCHEDULER_RETENTION").pipe(Config.withDefault(Duration.days(7))),
+  batchSize: Config.integer("LUNORA_SCHEDULER_BATCH_SIZE").pipe(
+    Config.validate({ message: "between 1 and 100", validation: (n) => n >= 1 && n <= 100 }),
+    Config.withDefault(50)
+  ),
+  concurrency: Config.integer("LUNORA_SCHEDULER_CONCURRENCY").pipe(
+    Config.validate({ message: "between 1 and 6", validation: (n) => n >= 1 && n <= 6 }),
+    Config.withDefault(6)
+  ),
+  maxPerAlarm: Config.integer("LUNORA_SCHEDULER_MAX_PER_ALARM").pipe(
+    Config.validate({ message: "between 1 and 900", validation: (n) => n >= 1 && n <= 900 }),
+    Config.withDefault(500)
+  )
+})
+
+/** The RPC surface of `SchedulerDO`: plain data in, engine results out. */
+export interface SchedulerRpc {
+  readonly schedule: (
+    target: DispatchTarget,
+    jobs: ReadonlyArray<Engine.NewJob>
+  ) => Promise<ReadonlyArray<Engine.ScheduleResult>>
+  readonly cancel: (id: string) => Promise<Engine.CancelResult>
+  readonly get: (id: string) => Promise<JobRecord | undefined>
+  readonly list: (query: Parameters<typeof Engine.list>[1]) => Promise<Engine.Page>
+  readonly replay: (target: DispatchTarget, id: string) => Promise<Engine.ReplayResult>
+  readonly purge: (query: Engine.PurgeQuery) => Promise<number>
+}
+
+/** The platform pieces the runtime needs from its Durable Object. */
+export class DurableContext extends Context.Tag("@lunora/scheduler/internal/DurableContext")<DurableContext, {
+  readonly storage: DurableObjectStorage
+  readonly env: Record<string, unknown>
+}>() {}
+
+const TARGET_SETTING = "dispatch_target"
+const ERROR_BODY_LIMIT = 4_096
+const decodeTarget = Schema.decodeUnknownEither(Schema.parseJson(DispatchTarget))
+const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(DispatchReply))
+
+const make = Effect.gen(function*() {
+  const { env, storage } = yield* DurableContext
+  const settings = yield* settingsConfig
+  const client = yield* HttpClient.HttpClient
+  const store = SqliteStore.make(storage)
+  const config: Engine.EngineConfig = {
+    leaseMs: Duration.toMillis(settings.lease),
+    retentionMs: Duration.toMillis(settings.retention)
+  }
+
+  let target: DispatchTarget | undefined = Option.getOrUndefined(
+    Option.flatMap(
+      Option.fromNullable(SqliteStore.readSetting(storage, TARGET_SETTING)),
+      (text) => Either.getRight(decodeTarget(text))
+    )
+  )
+  const useTarget = (next: DispatchTarget) => {
+    if (target !== undefined && JSON.stringify(target) === JSON.stringify(next)) return
+    SqliteStore.writeSetting(storage, TARGET_SETTING, JSON.stringify(next))
+    target = next
+  }
+
+  /** The alarm as last set by this runtime: `undefined` until read, `null` when none is set. */
+  let armed: number | null | undefined
+  const setAlarm = (wake: number | undefined) =>
+    Effect.promise(async () => {
+      if (wake === undefined) await storage.deleteAlarm()
+      else await storage.setAlarm(wake)
+      armed = wake ?? null
+    })
+
+  /** After a change: moves the alarm earlier when work is due sooner, and sets it when it is missing. */
+  const ensureAlarm = Effect.gen(function*() {
+    const wake = Engine.nextWakeAt(store)
+    if (wake === undefined) return
+    if (armed === undefined) armed = yield* Effect.promise(() => storage.getAlarm())
+    if (armed === null || armed > wake) yield* setAlarm(wake)
+  })
+
+  const mutate = <A>(f: (now: number) => A) =>
+    Clock.currentTimeMillis.pipe(Effect.map(f), Effect.tap(ensureAlarm))
+
+  const fetcherOf = (to: DispatchTarget): typeof globalThis.fetch => {
+    if ("originUrl" in to) return globalThis.fetch
+    const binding = env[to.binding] as { fetch?: typeof globalThis.fetch } | undefined
+    if (typeof binding?.fetch !== "function") {
+      return () => Promise.reject(new Error(`the Worker has no service binding ${to.binding}`))
+    }
+    return (input, init) => binding.fetch!(input, init)
+  }
+
+  const urlOf = (to: DispatchTarget) =>
+    "originUrl" in to ? `${to.originUrl.replace(/\/$/, "")}${DISPATCH_PATH}` : `https://lunora.internal${DISPATCH_PATH}`
+
+  /** Sends one leased job to the app and records the outcome the response decides. */
+  const dispatch = (to: DispatchTarget | undefined, job: JobRecord) =>
+    Effect.gen(function*() {
+      if (to === undefined) return { ok: false, retryable: true, error: "no dispatch target is set" } as const
+      const body = JSON.stringify({
+        id: job.id,
+        functionPath: job.functionPath,
+        args: JSON.parse(job.args),
+        shardKey: job.shardKey,
+        scheduledFor: job.scheduledFor,
+        attempt: job.attempt
+      })
+      const signature = yield* sign(settings.secret, yield* Clock.currentTimeMillis, body)
+      const response = yield* HttpClientRequest.post(urlOf(to)).pipe(
+        HttpClientRequest.setHeader(SIGNATURE_HEADER, signature),
+        HttpClientRequest.bodyText(body, "application/json"),
+        client.execute,
+        Effect.provideService(FetchHttpClient.Fetch, fetcherOf(to))
+      )
+      const text = yield* response.text
+      const reply = decodeReply(text)
+      if (response.status >= 200 && response.status < 300) {
+        return { ok: true, result: Either.isRight(reply) && "result" in reply.right ? reply.right.result : null } as const
+      }
+      const error = Either.isRight(reply) && "error" in reply.right
+        ? reply.right.error
+        : `HTTP ${response.status}: ${text.slice(0, ERROR_BODY_LIMIT)}`
+      return { ok: false, retryable: !isRejection(response.status), error } as const
+    }).pipe(
+      Effect.scoped,
+      Effect.timeoutFail({
+        duration: settings.lease,
+        onTimeout: () => `no response within the lease of ${config.leaseMs} ms`
+      }),
+      Effect.catchAllCause((cause) =>
+        Effect.succeed({ ok: false, retryable: true, error: `dispatch failed: ${describeCause(cause)}` } as const)
+      ),
+      Effect.flatMap((outcome) =>
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          outcome.ok
+            ? Engine.complete(store, config, now, job.id, job.attempt, outcome.result)
+            : Engine.fail(store, config, now, job.id, job.attempt, outcome.error, outcome.retryable))
+      ),
+      Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath, attempt: job.attempt }),
+      Effect.withSpan("SchedulerDO.dispatch", { attributes: { jobId: job.id, functionPath: job.functionPath } })
+    )
+
+  /**
+   * One alarm: lease due jobs in time order, batch by batch, dispatch each
+   * batch with bounded parallelism and record the outcomes; stop after
+   * `maxPerAlarm` dispatches (the subrequest cap). Errors are logged, never
+   * thrown, and the alarm is re-armed last: to now when work is left.
+   */
+  const alarm = Effect.gen(function*() {
+    armed = null
+    let budget = settings.maxPerAlarm
+    while (budget > 0) {
+      const now = yield* Clock.currentTimeMillis
+      const { claimed } = Engine.poll(store, config, now, Math.min(settings.batchSize, budget))
+      if (claimed.length === 0) break
+      budget -= claimed.length
+      yield* Effect.forEach(claimed, (job) => dispatch(target, job), {
+        concurrency: settings.concurrency,
+        discard: true
+      })
+    }
+  }).pipe(
+    Effect.catchAllCause((cause) => Effect.logError("SchedulerDO alarm pass failed", cause)),
+    Effect.ensuring(
+      Effect.suspend(() => setAlarm(Engine.nextWakeAt(store))).pipe(
+        Effect.catchAllCause((cause) => Effect.logError("SchedulerDO could not re-arm its alarm", cause))
+      )
+    ),
+    Effect.withSpan("SchedulerDO.alarm")
+  )
+
+  return {
+    alarm,
+    schedule: (to: DispatchTarget, jobs: ReadonlyArray<Engine.NewJob>) =>
+      mutate((now) => {
+        useTarget(to)
+        return Engine.scheduleMany(store, now, jobs)
+      }),
+    cancel: (id: string) => mutate((now) => Engine.cancel(store, config, now, id)),
+    get: (id: string) => Effect.sync(() => store.get(id)),
+    list: (query: Parameters<typeof Engine.list>[1]) => Effect.sync(() => Engine.list(store, query)),
+    replay: (to: DispatchTarget, id: string) =>
+      mutate((now) => {
+        useTarget(to)
+        return Engine.replay(store, now, id)
+      }),
+    purge: (query: Engine.PurgeQuery) => mutate(() => Engine.purge(store, query))
+  }
+})
+
+/** The runtime of one `SchedulerDO`. */
+export class DurableScheduler extends Context.Tag("@lunora/scheduler/internal/DurableScheduler")<
+  DurableScheduler,
+  Effect.Effect.Success<typeof make>
+>() {}
+
+const providerFromEnv = (env: Record<string, unknown>) =>
+  ConfigProvider.fromMap(
+    new Map(Object.entries(env).flatMap(([name, value]) => (typeof value === "string" ? [[name, value]] : [])))
+  )
+
+/** Everything one Durable Object needs, built once under `blockConcurrencyWhile`. */
+export const layer = (storage: DurableObjectStorage, env: Record<string, unknown>) =>
+  Layer.effect(DurableScheduler, Effect.withConfigProvider(make, providerFromEnv(env))).pipe(
+    Layer.provide(Layer.merge(Layer.succeed(DurableContext, { storage, env }), FetchHttpClient.layer))
+  )

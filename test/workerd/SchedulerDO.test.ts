@@ -1,0 +1,190 @@
+/// <reference types="@cloudflare/workers-types" />
+/// <reference types="@cloudflare/vitest-pool-workers" />
+/**
+ * End to end inside workerd: the live `Scheduler` over a real `SchedulerDO`
+ * (SQLite storage, alarms), dispatching through the `SELF_APP` service
+ * binding to the test worker's dispatch endpoint, which runs the handlers.
+ * Each test uses its own instance: alarms are not reset between tests.
+ */
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test"
+import { Effect, Either, Option, Redacted } from "effect"
+import { describe, expect, it } from "vitest"
+import * as SqliteStore from "../../src/cloudflare/SqliteStore.js"
+import * as Engine from "../../src/internal/engine.js"
+import { DISPATCH_PATH, sign, SIGNATURE_HEADER } from "../../src/internal/wire.js"
+import { isTerminal } from "../../src/Job.js"
+import * as Scheduler from "../../src/Scheduler.js"
+import { Echo, Flaky, type SchedulerDO, Slow } from "./worker.js"
+
+const fresh = <T extends SchedulerDO>(namespace: DurableObjectNamespace<T> = env.SCHEDULER as never) => {
+  const instanceName = `test-${crypto.randomUUID()}`
+  const scheduler = Effect.runSync(Scheduler.make({ namespace, binding: "SELF_APP", instanceName }))
+  const stub = namespace.get(namespace.idFromName(instanceName))
+  const run = <A, E>(effect: (s: typeof scheduler) => Effect.Effect<A, E>) => Effect.runPromise(effect(scheduler))
+  return { instanceName, scheduler, stub, run }
+}
+
+/** Waits, on the real clock, until the real alarm has taken the job to a terminal state. */
+const settled = async (scheduler: Scheduler.Scheduler["Type"], id: string, timeoutMs = 8_000) => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const job = await Effect.runPromise(scheduler.get(id))
+    if (isTerminal(job.state) || Date.now() > deadline) return job
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+const runs = async (): Promise<Record<string, number>> => (await SELF.fetch("https://app/runs")).json()
+
+const fast = { retry: { maxAttempts: 3, backoff: "linear", baseMs: 0 } } as const
+
+describe("SchedulerDO end to end", () => {
+  it("schedules, wakes on its alarm, dispatches, and records success with the handler's result", async () => {
+    const { run, scheduler } = fresh()
+    const id = await run((s) => s.runAfter(0, Echo, { text: "hello" }, { shardKey: "tenant-7" }))
+    const job = await settled(scheduler, id)
+    expect(job.state).toBe("success")
+    expect(job.attempt).toBe(1)
+    expect(job.result).toEqual(Option.some({ echoed: "hello", shardKey: "tenant-7" }))
+    expect((await runs())[id]).toBe(1)
+  })
+
+  it("does not fire a job before its time", async () => {
+    const { run, stub } = fresh()
+    const id = await run((s) => s.runAfter("1 hour", Echo, { text: "later" }))
+    await runDurableObjectAlarm(stub)
+    expect((await run((s) => s.get(id))).state).toBe("pending")
+    expect((await runs())[id]).toBeUndefined()
+  })
+
+  it("retries a handler that fails twice, then records success on the third attempt", async () => {
+    const { run, scheduler } = fresh()
+    const id = await run((s) => s.runAfter(0, Flaky, { succeedOn: 3 }, fast))
+    const job = await settled(scheduler, id)
+    expect(job.state).toBe("success")
+    expect(job.attempt).toBe(3)
+    expect(job.lastError).toEqual(Option.some("Error: attempt 2 failed"))
+    expect((await runs())[id]).toBe(3)
+  })
+
+  it("dead-letters on exhaustion with the last error, and replay runs it again", async () => {
+    const { run, scheduler } = fresh()
+    const id = await run((s) => s.runAfter(0, Flaky, { succeedOn: 4 }, fast))
+    const dead = await settled(scheduler, id)
+    expect(dead.state).toBe("deadLettered")
+    expect(dead.attempt).toBe(3)
+    expect(dead.lastError).toEqual(Option.some("Error: attempt 3 failed"))
+    const awaited = await run((s) => Effect.either(s.await(id)))
+    expect(Either.isLeft(awaited) && awaited.left._tag).toBe("JobDeadLettered")
+
+    expect((await run((s) => s.list({ state: "deadLettered" }))).jobs.map((j) => j.id)).toEqual([id])
+    await run((s) => s.replay(id))
+    const again = await settled(scheduler, id)
+    expect(again.state).toBe("deadLettered")
+    expect((await runs())[id]).toBe(6)
+    expect(await run((s) => s.purge({ ids: [id] }))).toBe(1)
+    expect(Either.isLeft(await run((s) => Effect.either(s.get(id))))).toBe(true)
+  })
+
+  it("never runs a job cancelled before its alarm", async () => {
+    const { run, scheduler, stub } = fresh()
+    const id = await run((s) => s.runAfter(0, Echo, { text: "never" }))
+    expect(await run((s) => s.cancel(id))).toEqual({ _tag: "Canceled", id })
+    await runDurableObjectAlarm(stub)
+    expect((await settled(scheduler, id)).state).toBe("canceled")
+    expect((await runs())[id]).toBeUndefined()
+    expect(await run((s) => s.cancel(id))).toEqual({ _tag: "AlreadyFinished", id, state: "canceled" })
+  })
+
+  it("dead-letters an unknown function at once, with the reason, without retrying", async () => {
+    const { run, scheduler } = fresh()
+    const id = await run((s) => s.runAfter(0, "test:nobody", { any: 1 }, fast))
+    const job = await settled(scheduler, id)
+    expect(job.state).toBe("deadLettered")
+    expect(job.attempt).toBe(1)
+    expect(Option.getOrThrow(job.lastError)).toContain("no handler is registered for test:nobody")
+  })
+
+  it("dead-letters a payload that fails its Schema on the app side at once", async () => {
+    const { run, scheduler } = fresh()
+    // a bare path skips the typed check at the call; the app's Schema still refuses it
+    const id = await run((s) => s.runAfter(0, "test:echo", { text: 42 }, fast))
+    const job = await settled(scheduler, id)
+    expect(job.state).toBe("deadLettered")
+    expect(job.attempt).toBe(1)
+    expect(Option.getOrThrow(job.lastError)).toContain("payload does not match the Schema of test:echo")
+    expect((await runs())[id]).toBeUndefined()
+  })
+
+  it("answers a bad or missing signature with 401 and runs nothing", async () => {
+    const body = JSON.stringify({ id: "job_0_forged000", functionPath: "test:echo", args: { text: "x" }, shardKey: null, scheduledFor: 0, attempt: 1 })
+    const forged = await Effect.runPromise(sign(Redacted.make("not-the-secret"), Date.now(), body))
+    for (const headers of [{}, { [SIGNATURE_HEADER]: forged }, { [SIGNATURE_HEADER]: "t=1,v1=00" }]) {
+      const response = await SELF.fetch(`https://app${DISPATCH_PATH}`, { method: "POST", body, headers })
+      expect(response.status).toBe(401)
+    }
+    expect((await runs())["job_0_forged000"]).toBeUndefined()
+  })
+
+  it("a Durable Object signing with the wrong secret gets 401s: retried, then dead-lettered, never run", async () => {
+    const { run, scheduler } = fresh(env.WRONG_SECRET_SCHEDULER)
+    const id = await run((s) => s.runAfter(0, Echo, { text: "forged" }, fast))
+    const job = await settled(scheduler, id)
+    expect(job.state).toBe("deadLettered")
+    expect(job.attempt).toBe(3)
+    expect(Option.getOrThrow(job.lastError)).toContain("bad or stale signature")
+    expect((await runs())[id]).toBeUndefined()
+  })
+
+  it("loses nothing when the object dies after leasing: the expired lease is a failed attempt, then it runs", async () => {
+    const { run, scheduler, stub } = fresh()
+    const id = await run((s) => s.runAfter("1 second", Echo, { text: "survivor" }, fast))
+    // what an alarm does before it dispatches (here a second early), then the object dies
+    const leased = await runInDurableObject(stub, (_, state) =>
+      Engine.poll(SqliteStore.make(state.storage), { leaseMs: 1_000, retentionMs: 60_000 }, Date.now() + 1_000, 10)
+        .claimed.map((j) => j.id))
+    expect(leased).toEqual([id])
+    await expect(runInDurableObject(stub, (_, state) => state.abort("injected crash"))).rejects.toThrow("injected crash")
+    expect((await run((s) => s.get(id))).state).toBe("inProgress")
+    expect((await runs())[id]).toBeUndefined()
+
+    // the restarted object's alarm finds the lease expired: a failed attempt, retried at once
+    const job = await settled(scheduler, id)
+    expect(job.state).toBe("success")
+    expect(job.attempt).toBe(2)
+    expect(Option.getOrThrow(job.lastError)).toContain("lease expired")
+    expect((await runs())[id]).toBe(1)
+  })
+
+  it("a dispatch that outlives the lease is a failed attempt and follows the policy", async () => {
+    const { run, scheduler } = fresh()
+    const id = await run((s) => s.runAfter(0, Slow, { ms: 3_000 }, { retry: { maxAttempts: 1 } }))
+    const job = await settled(scheduler, id)
+    expect(job.state).toBe("deadLettered")
+    expect(Option.getOrThrow(job.lastError)).toContain("no response within the lease")
+  })
+
+  it("keeps two instanceNames apart", async () => {
+    const a = fresh()
+    const b = fresh()
+    const id = await a.run((s) => s.runAfter("1 hour", Echo, { text: "a's" }))
+    const fromB = await b.run((s) => Effect.either(s.get(id)))
+    expect(Either.isLeft(fromB) && fromB.left._tag).toBe("JobNotFound")
+    expect((await b.run((s) => s.list())).jobs).toEqual([])
+    expect((await a.run((s) => s.list())).jobs.map((j) => j.id)).toEqual([id])
+    expect((await b.run((s) => Effect.either(s.cancel(id))))._tag).toBe("Left")
+  })
+
+  it("schedules a batch of 1,000 jobs in one call, deduping keys", async () => {
+    const { run } = fresh()
+    const submissions = Array.from({ length: 1_000 }, (_, i) => ({
+      job: Echo,
+      payload: { text: `n${i}` },
+      after: "1 hour" as const,
+      options: { key: `k${i % 500}` }
+    }))
+    const scheduled = await run((s) => s.submit(submissions))
+    expect(scheduled.filter((r) => r._tag === "Created")).toHaveLength(500)
+    expect(scheduled[500]!.id).toBe(scheduled[0]!.id)
+  })
+})
