@@ -2,7 +2,7 @@
  * The jobs of the examples, as an app would define them: a typed reference
  * per job (`Job.make`) and one Effect handler each (`toLayer`).
  */
-import { Effect, Layer, Schema } from "effect"
+import { Duration, Effect, Layer, Schema } from "effect"
 import { Job, Scheduler } from "@lunora/scheduler"
 
 /** A data export, built a few minutes after it is requested. */
@@ -12,7 +12,9 @@ export const BuildExport = Job.make("exports:build", {
 })
 
 /** Publishing a post, which schedules a follow-up to its subscribers. */
-export const PublishPost = Job.make("posts:publish", { payload: Schema.Struct({ postId: Schema.String }) })
+export const PublishPost = Job.make("posts:publish", {
+  payload: Schema.Struct({ postId: Schema.String, followUpMs: Schema.optional(Schema.Int) })
+})
 
 /** The follow-up: subscribers hear about the post 30 seconds after it went out. */
 export const NotifySubscribers = Job.make("notifications:notifySubscribers", {
@@ -41,7 +43,7 @@ export const handlers = Layer.mergeAll(
     Effect.gen(function*() {
       yield* Effect.log(`post ${payload.postId} is live`)
       const scheduler = yield* Scheduler.Scheduler
-      yield* scheduler.runAfter("30 seconds", NotifySubscribers, { postId: payload.postId })
+      yield* scheduler.runAfter(Duration.millis(payload.followUpMs ?? 30_000), NotifySubscribers, { postId: payload.postId })
     })
   ),
   NotifySubscribers.toLayer((payload) => Effect.log(`subscribers told about post ${payload.postId}`)),

@@ -9,16 +9,21 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test"
 import { Effect, Either, Option, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
+import { createScheduler } from "../../src/cloudflare/createScheduler.js"
 import * as SqliteStore from "../../src/cloudflare/SqliteStore.js"
 import * as Engine from "../../src/internal/engine.js"
 import { DISPATCH_PATH, sign, SIGNATURE_HEADER } from "../../src/internal/wire.js"
 import { isTerminal } from "../../src/Job.js"
 import * as Scheduler from "../../src/Scheduler.js"
+import { ORIGIN_PORT } from "./origin-server.js"
 import { Echo, Flaky, type SchedulerDO, Slow } from "./worker.js"
 
-const fresh = <T extends SchedulerDO>(namespace: DurableObjectNamespace<T> = env.SCHEDULER as never) => {
+const fresh = <T extends SchedulerDO>(
+  namespace: DurableObjectNamespace<T> = env.SCHEDULER as never,
+  target: { readonly binding: string } | { readonly originUrl: string } = { binding: "SELF_APP" }
+) => {
   const instanceName = `test-${crypto.randomUUID()}`
-  const scheduler = Effect.runSync(Scheduler.make({ namespace, binding: "SELF_APP", instanceName }))
+  const scheduler = Effect.runSync(Scheduler.make({ namespace, ...target, instanceName }))
   const stub = namespace.get(namespace.idFromName(instanceName))
   const run = <A, E>(effect: (s: typeof scheduler) => Effect.Effect<A, E>) => Effect.runPromise(effect(scheduler))
   return { instanceName, scheduler, stub, run }
@@ -162,6 +167,38 @@ describe("SchedulerDO end to end", () => {
     const job = await settled(scheduler, id)
     expect(job.state).toBe("deadLettered")
     expect(Option.getOrThrow(job.lastError)).toContain("no response within the lease")
+  })
+
+  it("dispatches over real HTTP to an originUrl (a Node server on loopback runs the handler)", async () => {
+    const { run, scheduler } = fresh(env.SCHEDULER, { originUrl: `http://127.0.0.1:${ORIGIN_PORT}` })
+    const id = await run((s) => s.runAfter(0, "origin:shout", { text: "over the wire" }))
+    const job = await settled(scheduler, id)
+    expect(job.state).toBe("success")
+    expect(job.result).toEqual(Option.some({ shouted: "OVER THE WIRE", from: "node" }))
+  })
+
+  it("a network error reaching the originUrl is a failed attempt, retried, then dead-lettered", async () => {
+    const { run, scheduler } = fresh(env.SCHEDULER, { originUrl: "http://127.0.0.1:9" })
+    const id = await run((s) => s.runAfter(0, Echo, { text: "nobody listens" }, fast))
+    const job = await settled(scheduler, id)
+    expect(job.state).toBe("deadLettered")
+    expect(job.attempt).toBe(3)
+    expect(Option.getOrThrow(job.lastError)).toContain("dispatch failed")
+  })
+
+  it("createScheduler: the Promise facade over the same service", async () => {
+    const instanceName = `test-${crypto.randomUUID()}`
+    const scheduler = createScheduler({ namespace: env.SCHEDULER, binding: "SELF_APP", instanceName })
+    const { id, scheduledFor } = await scheduler.runAfter(30_000, "test:echo", { text: "later" })
+    expect(scheduledFor).toBeInstanceOf(Date)
+    expect(scheduledFor.getTime()).toBeGreaterThan(Date.now() + 29_000)
+    expect((await scheduler.get(id)).state).toBe("pending")
+    expect((await scheduler.list()).jobs.map((j) => j.id)).toEqual([id])
+    expect(await scheduler.cancel(id)).toEqual({ _tag: "Canceled", id })
+    await expect(scheduler.runAfter(-1, Echo, { text: "x" })).rejects.toMatchObject({ _tag: "InvalidTime" })
+    await expect(scheduler.get("job_0_missing00")).rejects.toMatchObject({ _tag: "JobNotFound" })
+    expect(() => createScheduler({ namespace: env.SCHEDULER, instanceName })).toThrow("exactly one of originUrl and binding")
+    expect(() => createScheduler({ namespace: env.SCHEDULER, originUrl: "ftp://x" })).toThrow("http(s) URL")
   })
 
   it("keeps two instanceNames apart", async () => {

@@ -4,6 +4,7 @@ export default defineWorkersProject({
   test: {
     name: "workerd",
     include: ["**/*.test.ts"],
+    globalSetup: ["./origin-server.ts"],
     poolOptions: {
       workers: {
         singleWorker: true,
