@@ -80,6 +80,8 @@ export class DurableContext extends Context.Tag("@lunora/scheduler/internal/Dura
 
 const TARGET_SETTING = "dispatch_target"
 const ERROR_BODY_LIMIT = 4_096
+/** No new batch is leased after this much of an alarm's wall time; the alarm re-fires at once for the rest. */
+const ALARM_WALL_BUDGET_MS = 60_000
 const decodeTarget = Schema.decodeUnknownEither(Schema.parseJson(DispatchTarget))
 const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(DispatchReply))
 
@@ -114,7 +116,7 @@ const make = Effect.gen(function*() {
       armed = wake ?? null
     })
 
-  /** After a change: moves the alarm earlier when work is due sooner, and sets it when it is missing. */
+  /** On every RPC: moves the alarm earlier when work is due sooner, and sets it when it is missing. */
   const ensureAlarm = Effect.gen(function*() {
     const wake = Engine.nextWakeAt(store)
     if (wake === undefined) return
@@ -137,10 +139,13 @@ const make = Effect.gen(function*() {
   const urlOf = (to: DispatchTarget) =>
     "originUrl" in to ? `${to.originUrl.replace(/\/$/, "")}${DISPATCH_PATH}` : `https://lunora.internal${DISPATCH_PATH}`
 
-  /** Sends one leased job to the app and records the outcome the response decides. */
-  const dispatch = (to: DispatchTarget | undefined, job: JobRecord) =>
+  type Outcome =
+    | { readonly ok: true; readonly result: string | null }
+    | { readonly ok: false; readonly retryable: boolean; readonly error: string }
+
+  /** Posts one leased job to the app; the response status decides the outcome. */
+  const send = (to: DispatchTarget, job: JobRecord) =>
     Effect.gen(function*() {
-      if (to === undefined) return { ok: false, retryable: true, error: "no dispatch target is set" } as const
       const body = JSON.stringify({
         id: job.id,
         functionPath: job.functionPath,
@@ -159,27 +164,39 @@ const make = Effect.gen(function*() {
       const text = yield* response.text
       const reply = decodeReply(text)
       if (response.status >= 200 && response.status < 300) {
-        return { ok: true, result: Either.isRight(reply) && "result" in reply.right ? reply.right.result : null } as const
+        const succeeded: Outcome = {
+          ok: true,
+          result: Either.isRight(reply) && "result" in reply.right ? reply.right.result : null
+        }
+        return succeeded
       }
       const error = Either.isRight(reply) && "error" in reply.right
         ? reply.right.error
         : `HTTP ${response.status}: ${text.slice(0, ERROR_BODY_LIMIT)}`
-      return { ok: false, retryable: !isRejection(response.status), error } as const
+      const failed: Outcome = { ok: false, retryable: !isRejection(response.status), error }
+      return failed
+    }).pipe(Effect.scoped)
+
+  /** Sends one leased job and records its outcome; the response must come before the lease ends. */
+  const dispatch = (to: DispatchTarget | undefined, job: JobRecord) =>
+    Effect.gen(function*() {
+      const started = yield* Clock.currentTimeMillis
+      const outcome: Outcome = to === undefined
+        ? { ok: false, retryable: true, error: "no dispatch target is set" }
+        : yield* send(to, job).pipe(
+          Effect.timeoutFail({
+            duration: Duration.millis(Math.max(0, job.runAt - started)),
+            onTimeout: () => `no response within the lease of ${config.leaseMs} ms`
+          }),
+          Effect.catchAllCause((cause) =>
+            Effect.succeed<Outcome>({ ok: false, retryable: true, error: `dispatch failed: ${describeCause(cause)}` })
+          )
+        )
+      const now = yield* Clock.currentTimeMillis
+      return outcome.ok
+        ? Engine.complete(store, config, now, job.id, job.attempt, outcome.result)
+        : Engine.fail(store, config, now, job.id, job.attempt, outcome.error, outcome.retryable)
     }).pipe(
-      Effect.scoped,
-      Effect.timeoutFail({
-        duration: settings.lease,
-        onTimeout: () => `no response within the lease of ${config.leaseMs} ms`
-      }),
-      Effect.catchAllCause((cause) =>
-        Effect.succeed({ ok: false, retryable: true, error: `dispatch failed: ${describeCause(cause)}` } as const)
-      ),
-      Effect.flatMap((outcome) =>
-        Effect.map(Clock.currentTimeMillis, (now) =>
-          outcome.ok
-            ? Engine.complete(store, config, now, job.id, job.attempt, outcome.result)
-            : Engine.fail(store, config, now, job.id, job.attempt, outcome.error, outcome.retryable))
-      ),
       Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath, attempt: job.attempt }),
       Effect.withSpan("SchedulerDO.dispatch", { attributes: { jobId: job.id, functionPath: job.functionPath } })
     )
@@ -187,14 +204,17 @@ const make = Effect.gen(function*() {
   /**
    * One alarm: lease due jobs in time order, batch by batch, dispatch each
    * batch with bounded parallelism and record the outcomes; stop after
-   * `maxPerAlarm` dispatches (the subrequest cap). Errors are logged, never
+   * `maxPerAlarm` dispatches (the subrequest cap) or, between batches, after
+   * a minute of wall time (an alarm may run 15). Errors are logged, never
    * thrown, and the alarm is re-armed last: to now when work is left.
    */
   const alarm = Effect.gen(function*() {
     armed = null
+    const deadline = (yield* Clock.currentTimeMillis) + ALARM_WALL_BUDGET_MS
     let budget = settings.maxPerAlarm
     while (budget > 0) {
       const now = yield* Clock.currentTimeMillis
+      if (now >= deadline) break
       const { claimed } = Engine.poll(store, config, now, Math.min(settings.batchSize, budget))
       if (claimed.length === 0) break
       budget -= claimed.length
@@ -221,8 +241,9 @@ const make = Effect.gen(function*() {
         return Engine.scheduleMany(store, now, jobs)
       }),
     cancel: (id: string) => mutate((now) => Engine.cancel(store, config, now, id)),
-    get: (id: string) => Effect.sync(() => store.get(id)),
-    list: (query: Parameters<typeof Engine.list>[1]) => Effect.sync(() => Engine.list(store, query)),
+    get: (id: string) => Effect.zipLeft(Effect.sync(() => store.get(id)), ensureAlarm),
+    list: (query: Parameters<typeof Engine.list>[1]) =>
+      Effect.zipLeft(Effect.sync(() => Engine.list(store, query)), ensureAlarm),
     replay: (to: DispatchTarget, id: string) =>
       mutate((now) => {
         useTarget(to)
