@@ -7,7 +7,7 @@
  * Each test uses its own instance: alarms are not reset between tests.
  */
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test"
-import { Effect, Either, Option, Redacted } from "effect"
+import { Config, ConfigProvider, Effect, Either, Option, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
 import { createScheduler } from "../../src/cloudflare/createScheduler.js"
 import * as SqliteStore from "../../src/cloudflare/SqliteStore.js"
@@ -199,6 +199,36 @@ describe("SchedulerDO end to end", () => {
     await expect(scheduler.get("job_0_missing00")).rejects.toMatchObject({ _tag: "JobNotFound" })
     expect(() => createScheduler({ namespace: env.SCHEDULER, instanceName })).toThrow("exactly one of originUrl and binding")
     expect(() => createScheduler({ namespace: env.SCHEDULER, originUrl: "ftp://x" })).toThrow("http(s) URL")
+  })
+
+  it("a SchedulerDO without LUNORA_SCHEDULER_SECRET refuses work with SchedulerUnavailable, saying why", async () => {
+    const { run } = fresh(env.NO_SECRET_SCHEDULER)
+    const result = await run((s) => Effect.either(s.runAfter(0, Echo, { text: "x" })))
+    expect(Either.isLeft(result) && result.left._tag).toBe("SchedulerUnavailable")
+    expect(Either.isLeft(result) && result.left.message).toContain("LUNORA_SCHEDULER_SECRET")
+  })
+
+  it("layerConfig reads its options from Config", async () => {
+    const instanceName = `test-${crypto.randomUUID()}`
+    const SchedulerLive = Scheduler.layerConfig({
+      namespace: Config.succeed(env.SCHEDULER),
+      binding: Config.string("DISPATCH_BINDING"),
+      instanceName: Config.string("TENANT")
+    })
+    const provider = ConfigProvider.fromMap(new Map([["DISPATCH_BINDING", "SELF_APP"], ["TENANT", instanceName]]))
+    const id = await Effect.runPromise(
+      Effect.flatMap(Scheduler.Scheduler, (s) => s.runAfter(0, Echo, { text: "configured" })).pipe(
+        Effect.provide(SchedulerLive),
+        Effect.withConfigProvider(provider)
+      )
+    )
+    const direct = Effect.runSync(Scheduler.make({ namespace: env.SCHEDULER, binding: "SELF_APP", instanceName }))
+    expect((await settled(direct, id)).result).toEqual(Option.some({ echoed: "configured", shardKey: null }))
+
+    const missing = await Effect.runPromise(Effect.exit(
+      Effect.provide(Scheduler.Scheduler, SchedulerLive).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+    ))
+    expect(String(missing)).toContain("DISPATCH_BINDING")
   })
 
   it("keeps two instanceNames apart", async () => {

@@ -21,6 +21,14 @@ export class WrongSecretSchedulerDO extends SchedulerDO {
   }
 }
 
+/** A `SchedulerDO` deployed without its secret: it must refuse work, saying why. */
+export class NoSecretSchedulerDO extends SchedulerDO {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    const { LUNORA_SCHEDULER_SECRET: _, ...rest } = env
+    super(ctx, rest)
+  }
+}
+
 /** How many times each job's handler ran in this isolate, by job id. */
 const runs = new Map<string, number>()
 const ran = (id: string) => Effect.sync(() => runs.set(id, (runs.get(id) ?? 0) + 1))
