@@ -7,7 +7,7 @@
 import type { ConfigError, Duration, Scope } from "effect"
 import { Config, Context, DateTime, Effect, Either, Layer, Option, ParseResult, Random, Schema } from "effect"
 import type { Backend } from "./internal/backend.js"
-import { DispatchTarget } from "./internal/durable.js"
+import { DispatchTarget } from "./internal/wire.js"
 import type * as Engine from "./internal/engine.js"
 import { toInfo } from "./internal/engine.js"
 import { makeBackend, type MemoryOptions } from "./internal/memory.js"

@@ -23,22 +23,9 @@ import * as SqliteStore from "../cloudflare/SqliteStore.js"
 import type { JobRecord } from "../JobStore.js"
 import * as Engine from "./engine.js"
 import { describeCause } from "./failure.js"
-import { DISPATCH_PATH, DispatchReply, isRejection, SIGNATURE_HEADER, sign } from "./wire.js"
+import { DISPATCH_PATH, DispatchReply, DispatchTarget, isRejection, SIGNATURE_HEADER, sign } from "./wire.js"
 
-/** Where a scheduler instance sends due jobs: an origin over HTTP, or a service binding of the Worker. */
-export const DispatchTarget = Schema.Union(
-  Schema.Struct({
-    originUrl: Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, {
-      message: () => "originUrl must be an http(s) URL without query or fragment"
-    }))
-  }),
-  Schema.Struct({
-    binding: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-      message: () => "binding must be the name of a service binding of the Worker"
-    }))
-  })
-)
-export type DispatchTarget = typeof DispatchTarget.Type
+export { DispatchTarget }
 
 /** The settings of a `SchedulerDO`, read from its Worker's environment. */
 export const settingsConfig = Config.all({

@@ -6,7 +6,8 @@ import { Clock, Effect } from "effect"
 import { isTerminal } from "../Job.js"
 import { SchedulerUnavailable } from "../SchedulerError.js"
 import type { Backend } from "./backend.js"
-import type { DispatchTarget, SchedulerRpc } from "./durable.js"
+import type { SchedulerRpc } from "./durable.js"
+import type { DispatchTarget } from "./wire.js"
 
 /** The part of a `DurableObjectNamespace` the client uses. */
 export interface Namespace {

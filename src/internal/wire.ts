@@ -14,6 +14,21 @@ export const SIGNATURE_HEADER = "x-lunora-signature"
 /** How far a signature's timestamp may be from the receiver's clock. */
 export const SIGNATURE_TOLERANCE_MS = 5 * 60_000
 
+/** Where a scheduler instance sends due jobs: an origin over HTTP, or a service binding of the Worker. */
+export const DispatchTarget = Schema.Union(
+  Schema.Struct({
+    originUrl: Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, {
+      message: () => "originUrl must be an http(s) URL without query or fragment"
+    }))
+  }),
+  Schema.Struct({
+    binding: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+      message: () => "binding must be the name of a service binding of the Worker"
+    }))
+  })
+)
+export type DispatchTarget = typeof DispatchTarget.Type
+
 /** The body of a dispatch request. */
 export const DispatchBody = Schema.Struct({
   id: Schema.String,
