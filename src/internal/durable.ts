@@ -30,8 +30,12 @@ export { DispatchTarget }
 /** The settings of a `SchedulerDO`, read from its Worker's environment. */
 export const settingsConfig = Config.all({
   secret: Config.redacted("LUNORA_SCHEDULER_SECRET"),
-  lease: Config.duration("LUNORA_SCHEDULER_LEASE").pipe(Config.withDefault(Duration.minutes(5))),
-  retention: Config.duration("LUNORA_SCHEDULER_RETENTION").pipe(Config.withDefault(Duration.days(7))),
+  lease: Config.duration("LUNORA_SCHEDULER_LEASE").pipe(
+    Config.withDefault(Duration.millis(Engine.defaultConfig.leaseMs))
+  ),
+  retention: Config.duration("LUNORA_SCHEDULER_RETENTION").pipe(
+    Config.withDefault(Duration.millis(Engine.defaultConfig.retentionMs))
+  ),
   batchSize: Config.integer("LUNORA_SCHEDULER_BATCH_SIZE").pipe(
     Config.validate({ message: "between 1 and 100", validation: (n) => n >= 1 && n <= 100 }),
     Config.withDefault(50)

@@ -15,7 +15,7 @@ export interface EngineConfig {
 }
 
 export const defaultConfig: EngineConfig = {
-  leaseMs: 15 * 60_000,
+  leaseMs: 5 * 60_000,
   retentionMs: 7 * 24 * 60 * 60_000
 }
 

@@ -10,7 +10,7 @@ import type { Backend } from "./backend.js"
 import * as Engine from "./engine.js"
 
 export interface MemoryOptions {
-  /** How long one attempt may run before it counts as failed. Default 15 minutes. */
+  /** How long one attempt may run before it counts as failed. Default 5 minutes. */
   readonly lease?: Duration.DurationInput | undefined
   /** How long finished jobs are kept (dead letters excepted). Default 7 days. */
   readonly retention?: Duration.DurationInput | undefined

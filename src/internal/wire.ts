@@ -86,7 +86,14 @@ export const verify = (
   const mac = Encoding.decodeHex(match[2]!)
   if (mac._tag === "Left") return Effect.succeed(false)
   return Effect.flatMap(importKey(secret), (key) =>
-    Effect.promise(() => crypto.subtle.verify("HMAC", key, mac.right, encoder.encode(`${timestamp}.${body}`))))
+    Effect.promise(() =>
+      crypto.subtle.verify(
+        "HMAC",
+        key,
+        mac.right as Uint8Array<ArrayBuffer>,
+        encoder.encode(`${timestamp}.${body}`) as Uint8Array<ArrayBuffer>
+      )
+    ))
 }
 
 /**
