@@ -17,6 +17,7 @@ import {
   Either,
   Layer,
   Option,
+  Queue,
   Schema
 } from "effect"
 import * as SqliteStore from "../cloudflare/SqliteStore.js"
@@ -35,10 +36,6 @@ export const settingsConfig = Config.all({
   ),
   retention: Config.duration("LUNORA_SCHEDULER_RETENTION").pipe(
     Config.withDefault(Duration.millis(Engine.defaultConfig.retentionMs))
-  ),
-  batchSize: Config.integer("LUNORA_SCHEDULER_BATCH_SIZE").pipe(
-    Config.validate({ message: "between 1 and 100", validation: (n) => n >= 1 && n <= 100 }),
-    Config.withDefault(50)
   ),
   concurrency: Config.integer("LUNORA_SCHEDULER_CONCURRENCY").pipe(
     Config.validate({ message: "between 1 and 6", validation: (n) => n >= 1 && n <= 6 }),
@@ -73,6 +70,8 @@ const TARGET_SETTING = "dispatch_target"
 const ERROR_BODY_LIMIT = 4_096
 /** No new batch is leased after this much of an alarm's wall time; the alarm re-fires at once for the rest. */
 const ALARM_WALL_BUDGET_MS = 60_000
+/** How many expired leases, and finished jobs per state, one alarm handles before it dispatches. */
+const SWEEP_LIMIT = 100
 const decodeTarget = Schema.decodeUnknownEither(Schema.parseJson(DispatchTarget))
 const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(DispatchReply))
 
@@ -193,26 +192,38 @@ const make = Effect.gen(function*() {
     )
 
   /**
-   * One alarm: lease due jobs in time order, batch by batch, dispatch each
-   * batch with bounded parallelism and record the outcomes; stop after
-   * `maxPerAlarm` dispatches (the subrequest cap) or, between batches, after
-   * a minute of wall time (an alarm may run 15). Errors are logged, never
-   * thrown, and the alarm is re-armed last: to now when work is left.
+   * One alarm: fail expired leases and sweep, then keep `concurrency`
+   * dispatches in flight, leasing each due job (in time order) only when a
+   * slot is free, so its lease starts when it is sent. Stops leasing after
+   * `maxPerAlarm` dispatches (the subrequest cap) or a minute of wall time (an
+   * alarm may run 15), waits for what is in flight, and re-arms last: to now
+   * when work is left. Errors are logged, never thrown.
    */
   const alarm = Effect.gen(function*() {
     armed = null
+    const completions = yield* Queue.unbounded<void>()
     const deadline = (yield* Clock.currentTimeMillis) + ALARM_WALL_BUDGET_MS
     let budget = settings.maxPerAlarm
-    while (budget > 0) {
+    let inFlight = 0
+    let first = true
+    while (true) {
       const now = yield* Clock.currentTimeMillis
-      if (now >= deadline) break
-      const { claimed } = Engine.poll(store, config, now, Math.min(settings.batchSize, budget))
-      if (claimed.length === 0) break
-      budget -= claimed.length
-      yield* Effect.forEach(claimed, (job) => dispatch(target, job), {
-        concurrency: settings.concurrency,
-        discard: true
-      })
+      const free = Math.min(settings.concurrency - inFlight, budget)
+      if (free > 0 && now < deadline) {
+        const claimed = first
+          ? Engine.poll(store, config, now, SWEEP_LIMIT, free).claimed
+          : Engine.claim(store, config, now, free)
+        first = false
+        budget -= claimed.length
+        inFlight += claimed.length
+        for (const job of claimed) {
+          yield* Effect.fork(Effect.ensuring(dispatch(target, job), Queue.offer(completions, undefined)))
+        }
+        if (claimed.length === free) continue
+      }
+      if (inFlight === 0) break
+      yield* Queue.take(completions)
+      inFlight--
     }
   }).pipe(
     Effect.catchAllCause((cause) => Effect.logError("SchedulerDO alarm pass failed", cause)),

@@ -111,12 +111,34 @@ export interface PollResult {
 
 const SWEPT_STATES = ["success", "failed", "canceled"] as const
 
+/** Leases up to `limit` due jobs in `(runAt, seq)` order: each `inProgress`, attempt + 1, until `now + lease`. */
+export const claim = (store: Store, config: EngineConfig, now: number, limit: number): ReadonlyArray<JobRecord> =>
+  store.transaction(() =>
+    store.due("pending", now, limit).map((job) => {
+      const next: JobRecord = {
+        ...job,
+        state: "inProgress",
+        attempt: job.attempt + 1,
+        startedAt: now,
+        runAt: now + config.leaseMs
+      }
+      store.update(next)
+      return next
+    })
+  )
+
 /**
- * One pass of the drain loop at `now`: fail expired leases, sweep finished
- * jobs past retention, and lease up to `limit` due jobs in `(runAt, seq)`
- * order, marking each `inProgress` before it is run.
+ * One pass of the drain loop at `now`: fail up to `limit` expired leases,
+ * sweep up to `limit` finished jobs per state past retention, and lease up to
+ * `claimLimit` due jobs (`claim`), marking each `inProgress` before it is run.
  */
-export const poll = (store: Store, config: EngineConfig, now: number, limit: number): PollResult =>
+export const poll = (
+  store: Store,
+  config: EngineConfig,
+  now: number,
+  limit: number,
+  claimLimit: number = limit
+): PollResult =>
   store.transaction(() => {
     const expired = store.due("inProgress", now, limit).map((job) => {
       const next = failed(config, now, job, `lease expired: no outcome within ${config.leaseMs} ms`, true)
@@ -130,18 +152,7 @@ export const poll = (store: Store, config: EngineConfig, now: number, limit: num
         swept++
       }
     }
-    const claimed = store.due("pending", now, limit).map((job) => {
-      const next: JobRecord = {
-        ...job,
-        state: "inProgress",
-        attempt: job.attempt + 1,
-        startedAt: now,
-        runAt: now + config.leaseMs
-      }
-      store.update(next)
-      return next
-    })
-    return { claimed, expired, swept }
+    return { claimed: claim(store, config, now, claimLimit), expired, swept }
   })
 
 const report = (store: Store, id: string, attempt: number, f: (job: JobRecord) => JobRecord): ReportResult =>

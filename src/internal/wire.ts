@@ -49,16 +49,24 @@ export type DispatchReply = typeof DispatchReply.Type
 
 const encoder = new TextEncoder()
 
+/** One imported HMAC key per secret: importing is the costly part of signing. */
+const keys = new WeakMap<Redacted.Redacted<string>, Promise<CryptoKey>>()
+
 const importKey = (secret: Redacted.Redacted<string>) =>
-  Effect.promise(() =>
-    crypto.subtle.importKey(
-      "raw",
-      encoder.encode(Redacted.value(secret)),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign", "verify"]
-    )
-  )
+  Effect.promise(() => {
+    let key = keys.get(secret)
+    if (key === undefined) {
+      key = crypto.subtle.importKey(
+        "raw",
+        encoder.encode(Redacted.value(secret)),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign", "verify"]
+      )
+      keys.set(secret, key)
+    }
+    return key
+  })
 
 /** The signature header value for `body` sent at `timestamp`. */
 export const sign = (secret: Redacted.Redacted<string>, timestamp: number, body: string): Effect.Effect<string> =>

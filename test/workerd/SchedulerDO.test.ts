@@ -231,6 +231,18 @@ describe("SchedulerDO end to end", () => {
     expect(String(missing)).toContain("DISPATCH_BINDING")
   })
 
+  it("leases each job when a dispatch slot frees, so jobs queued behind slow ones get their whole lease", async () => {
+    const { run, scheduler } = fresh()
+    // 12 jobs of 600 ms, 6 at a time, on a 1 s lease: leasing all 12 up front would leave the last 6 only 400 ms
+    const scheduled = await run((s) =>
+      s.submit(Array.from({ length: 12 }, () => ({ job: Slow, payload: { ms: 600 }, options: { retry: { maxAttempts: 1 } } })))
+    )
+    const jobs = await Promise.all(scheduled.map((job) => settled(scheduler, job.id)))
+    expect(jobs.map((job) => job.state)).toEqual(Array(12).fill("success"))
+    const starts = jobs.map((job) => Option.getOrThrow(job.startedAt).epochMillis).sort((a, b) => a - b)
+    expect(starts[6]! - starts[0]!).toBeGreaterThanOrEqual(500)
+  })
+
   it("keeps two instanceNames apart", async () => {
     const a = fresh()
     const b = fresh()

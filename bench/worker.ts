@@ -1,0 +1,405 @@
+/// <reference types="@cloudflare/workers-types" />
+/**
+ * The benchmark Worker (`npm run bench`, local workerd only). It holds the
+ * library's `SchedulerDO` and `BaselineDO`, a minimal hand-written SQLite
+ * Durable Object doing the same work, and answers `GET /bench/<measure>` by
+ * running the measurement here, inside workerd, and returning JSON.
+ *
+ * Both dispatch over the same self service binding `SELF_APP` to a no-op:
+ * the library to `Dispatch.path` (signed, decoded, run through the registry),
+ * the baseline to `POST /bench/noop`.
+ */
+import { DurableObject } from "cloudflare:workers"
+import { DateTime, Effect, Option, Schema } from "effect"
+import { SchedulerDO } from "../src/cloudflare/index.js"
+import * as Dispatch from "../src/Dispatch.js"
+import * as Job from "../src/Job.js"
+import * as Scheduler from "../src/Scheduler.js"
+
+export { SchedulerDO }
+
+interface Env {
+  readonly SCHEDULER: DurableObjectNamespace<SchedulerDO>
+  readonly BASELINE: DurableObjectNamespace<BaselineDO>
+  readonly SELF_APP: Fetcher
+  readonly LUNORA_SCHEDULER_SECRET: string
+}
+
+/** Mirrors the library's defaults: `LUNORA_SCHEDULER_BATCH_SIZE`, `_CONCURRENCY`, `_MAX_PER_ALARM`. */
+const BASELINE_BATCH = 50
+const BASELINE_CONCURRENCY = 6
+const BASELINE_MAX_PER_ALARM = 500
+const BASELINE_ROWS_PER_INSERT = 25
+
+interface BaselineJob {
+  readonly runAt: number
+  readonly args: string
+}
+
+interface BaselineRecord {
+  readonly id: number
+  readonly runAt: number
+  readonly state: string
+  readonly startedAt: number | null
+  readonly doneAt: number | null
+}
+
+/**
+ * The yardstick: a table `(id, run_at, state, args, started_at, done_at)`,
+ * an insert per RPC (or a batch in one transaction), one alarm that selects
+ * due rows, marks them started, POSTs each to the no-op with concurrency 6,
+ * marks it done and re-arms. No retries, no leases, no signing, no dedupe.
+ */
+export class BaselineDO extends DurableObject<Env> {
+  readonly #sql: SqlStorage
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    this.#sql = ctx.storage.sql
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS jobs (
+      id INTEGER PRIMARY KEY, run_at INTEGER NOT NULL, state TEXT NOT NULL,
+      args TEXT NOT NULL, started_at INTEGER, done_at INTEGER)`)
+    this.#sql.exec("CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, run_at)")
+  }
+
+  async #arm(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm()
+    if (current === null || at < current) await this.ctx.storage.setAlarm(at)
+  }
+
+  async schedule(job: BaselineJob): Promise<number> {
+    const row = this.#sql.exec<{ id: number }>(
+      "INSERT INTO jobs (run_at, state, args) VALUES (?, 'pending', ?) RETURNING id",
+      job.runAt,
+      job.args
+    ).one()
+    await this.#arm(job.runAt)
+    return row.id
+  }
+
+  async scheduleMany(jobs: ReadonlyArray<BaselineJob>): Promise<number> {
+    if (jobs.length === 0) return 0
+    this.ctx.storage.transactionSync(() => {
+      for (let i = 0; i < jobs.length; i += BASELINE_ROWS_PER_INSERT) {
+        const chunk = jobs.slice(i, i + BASELINE_ROWS_PER_INSERT)
+        this.#sql.exec(
+          `INSERT INTO jobs (run_at, state, args) VALUES ${chunk.map(() => "(?, 'pending', ?)").join(", ")}`,
+          ...chunk.flatMap((job) => [job.runAt, job.args])
+        )
+      }
+    })
+    await this.#arm(Math.min(...jobs.map((job) => job.runAt)))
+    return jobs.length
+  }
+
+  unfinished(): number {
+    return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('pending', 'started')").one().n
+  }
+
+  records(): Array<BaselineRecord> {
+    return this.#sql.exec<{ id: number; run_at: number; state: string; started_at: number | null; done_at: number | null }>(
+      "SELECT id, run_at, state, started_at, done_at FROM jobs ORDER BY id"
+    ).toArray().map((row) => ({
+      id: row.id,
+      runAt: row.run_at,
+      state: row.state,
+      startedAt: row.started_at,
+      doneAt: row.done_at
+    }))
+  }
+
+  override async alarm(): Promise<void> {
+    let budget = BASELINE_MAX_PER_ALARM
+    while (budget > 0) {
+      const now = Date.now()
+      const due = this.#sql.exec<{ id: number; run_at: number; args: string }>(
+        "SELECT id, run_at, args FROM jobs WHERE state = 'pending' AND run_at <= ? ORDER BY run_at LIMIT ?",
+        now,
+        Math.min(BASELINE_BATCH, budget)
+      ).toArray()
+      if (due.length === 0) break
+      budget -= due.length
+      for (const job of due) this.#sql.exec("UPDATE jobs SET state = 'started', started_at = ? WHERE id = ?", now, job.id)
+      let next = 0
+      const lane = async () => {
+        while (next < due.length) {
+          const job = due[next++]!
+          let state = "failed"
+          try {
+            const response = await this.env.SELF_APP.fetch("https://baseline.internal/bench/noop", {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ id: job.id, runAt: job.run_at, args: JSON.parse(job.args) })
+            })
+            await response.arrayBuffer()
+            if (response.ok) state = "done"
+          } catch {
+            // no retries: the baseline records the failure and moves on
+          }
+          this.#sql.exec("UPDATE jobs SET state = ?, done_at = ? WHERE id = ?", state, Date.now(), job.id)
+        }
+      }
+      await Promise.all(Array.from({ length: BASELINE_CONCURRENCY }, lane))
+    }
+    const wake = this.#sql.exec<{ at: number | null }>("SELECT MIN(run_at) AS at FROM jobs WHERE state = 'pending'").one().at
+    if (wake !== null) await this.ctx.storage.setAlarm(wake)
+  }
+}
+
+/** The no-op job of the library side. */
+export const Noop = Job.make("bench:noop", { payload: Schema.Struct({ n: Schema.Number }) })
+
+/** Handler-side arrival times: `Date.now()` at the no-op minus the job's scheduled time, of the current measurement. */
+let arrivals: Array<number> = []
+
+const handlers = Noop.toLayer((_payload, { scheduledFor }) =>
+  Effect.sync(() => {
+    arrivals.push(Date.now() - DateTime.toEpochMillis(scheduledFor))
+  })
+)
+
+let dispatch: ((request: Request) => Promise<Response>) | undefined
+
+const baselineNoop = async (request: Request) => {
+  const body = await request.json<{ runAt: number }>()
+  arrivals.push(Date.now() - body.runAt)
+  return Response.json({})
+}
+
+/** Nearest-rank percentile of unsorted samples. */
+const percentile = (samples: ReadonlyArray<number>, p: number): number => {
+  if (samples.length === 0) return Number.NaN
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+const POLL_MS = 100
+const WAIT_LIMIT_MS = 90_000
+
+type Impl = "library" | "baseline"
+
+/** One finished job, in milliseconds since the epoch. */
+interface Outcome {
+  readonly scheduledFor: number
+  readonly startedAt: number | null
+  readonly doneAt: number | null
+  /** Whether it succeeded at its first attempt. */
+  readonly ok: boolean
+  readonly error: string
+}
+
+/** What the library and the baseline each provide to the measurements. */
+interface Subject {
+  /** One job per call, due in an hour. */
+  readonly scheduleOne: (n: number) => Promise<void>
+  /** Many jobs in one call, each at its time. */
+  readonly scheduleMany: (runAts: ReadonlyArray<number>) => Promise<void>
+  /** Whether no job is pending or running. */
+  readonly idle: () => Promise<boolean>
+  /** Every job: when it was scheduled for, started (leased) and finished, and its state. */
+  readonly records: () => Promise<ReadonlyArray<Outcome>>
+}
+
+const HOUR = 3_600_000
+
+const librarySubject = async (env: Env, instanceName: string): Promise<Subject> => {
+  const scheduler = await Effect.runPromise(
+    Scheduler.make({ namespace: env.SCHEDULER, binding: "SELF_APP", instanceName })
+  )
+  const millis = (value: Option.Option<DateTime.Utc>) =>
+    Option.match(value, { onNone: () => null, onSome: DateTime.toEpochMillis })
+  return {
+    scheduleOne: (n) => Effect.runPromise(Effect.asVoid(scheduler.runAfter("1 hour", Noop, { n }))),
+    scheduleMany: (runAts) =>
+      Effect.runPromise(Effect.asVoid(scheduler.submit(runAts.map((at, n) => ({ job: Noop, payload: { n }, at }))))),
+    idle: () =>
+      Effect.runPromise(
+        Effect.map(
+          Effect.all([scheduler.list({ state: "pending", limit: 1 }), scheduler.list({ state: "inProgress", limit: 1 })]),
+          ([pending, running]) => pending.jobs.length === 0 && running.jobs.length === 0
+        )
+      ),
+    records: () =>
+      Effect.runPromise(Effect.gen(function*() {
+        const jobs: Array<Job.JobInfo> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* scheduler.list({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+          jobs.push(...page.jobs)
+          cursor = Option.getOrUndefined(page.cursor)
+        } while (cursor !== undefined)
+        return jobs.map((job) => ({
+          scheduledFor: DateTime.toEpochMillis(job.scheduledFor),
+          startedAt: millis(job.startedAt),
+          doneAt: millis(job.completedAt),
+          ok: job.state === "success" && job.attempt === 1,
+          error: `${job.state} after ${job.attempt} attempt(s): ${Option.getOrElse(job.lastError, () => "")}`
+        }))
+      }))
+  }
+}
+
+const baselineSubject = (env: Env, instanceName: string): Subject => {
+  const stub = env.BASELINE.get(env.BASELINE.idFromName(instanceName))
+  return {
+    scheduleOne: async (n) => {
+      await stub.schedule({ runAt: Date.now() + HOUR, args: JSON.stringify({ n }) })
+    },
+    scheduleMany: async (runAts) => {
+      await stub.scheduleMany(runAts.map((runAt, n) => ({ runAt, args: JSON.stringify({ n }) })))
+    },
+    idle: async () => (await stub.unfinished()) === 0,
+    records: async () =>
+      (await stub.records()).map((row) => ({
+        scheduledFor: row.runAt,
+        startedAt: row.startedAt,
+        doneAt: row.doneAt,
+        ok: row.state === "done",
+        error: row.state
+      }))
+  }
+}
+
+const subjectOf = (env: Env, impl: Impl): Promise<Subject> => {
+  const instanceName = `bench-${impl}-${crypto.randomUUID()}`
+  return impl === "library" ? librarySubject(env, instanceName) : Promise.resolve(baselineSubject(env, instanceName))
+}
+
+/** `n` sequential one-job calls. */
+const scheduleSingle = async (subject: Subject, n: number) => {
+  const latencies: Array<number> = []
+  const start = Date.now()
+  for (let i = 0; i < n; i++) {
+    const before = Date.now()
+    await subject.scheduleOne(i)
+    latencies.push(Date.now() - before)
+  }
+  const elapsedMs = Date.now() - start
+  return {
+    jobs: n,
+    elapsedMs,
+    jobsPerSec: (n * 1000) / elapsedMs,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    meanMs: elapsedMs / n
+  }
+}
+
+/** `batches` sequential calls of `size` jobs each, due in an hour. */
+const scheduleBatch = async (subject: Subject, batches: number, size: number) => {
+  const start = Date.now()
+  for (let b = 0; b < batches; b++) {
+    const at = Date.now() + HOUR
+    await subject.scheduleMany(Array.from({ length: size }, () => at))
+  }
+  const elapsedMs = Date.now() - start
+  return { jobs: batches * size, elapsedMs, jobsPerSec: (batches * size * 1000) / elapsedMs }
+}
+
+/** Schedules `runAts` (relative to a start `leadMs` from now) in calls of `chunk`, then waits until every job ran. */
+const runToCompletion = async (subject: Subject, offsets: ReadonlyArray<number>, leadMs: number, chunk: number) => {
+  arrivals = []
+  const t0 = Date.now() + leadMs
+  const runAts = offsets.map((offset) => t0 + offset)
+  for (let i = 0; i < runAts.length; i += chunk) await subject.scheduleMany(runAts.slice(i, i + chunk))
+  const scheduledBy = Date.now()
+  const deadline = Date.now() + WAIT_LIMIT_MS
+  while (!(await subject.idle())) {
+    if (Date.now() > deadline) throw new Error(`jobs still unfinished after ${WAIT_LIMIT_MS} ms`)
+    await sleep(POLL_MS)
+  }
+  const records = await subject.records()
+  const bad = records.filter((record) => !record.ok)
+  if (records.length !== offsets.length || bad.length > 0) {
+    throw new Error(
+      `${records.length} jobs stored for ${offsets.length} scheduled; ${bad.length} did not succeed at once` +
+        (bad[0] === undefined ? "" : ` (first: ${bad[0].error})`)
+    )
+  }
+  if (arrivals.length !== offsets.length) {
+    throw new Error(`the no-op ran ${arrivals.length} times for ${offsets.length} jobs`)
+  }
+  return { t0, scheduledBy, records, arrivals: [...arrivals] }
+}
+
+/** `n` jobs all due at one instant: from that instant until the last one finished. */
+const fire = async (subject: Subject, n: number, leadMs: number) => {
+  const { arrivals: seen, records, scheduledBy, t0 } = await runToCompletion(
+    subject,
+    Array.from({ length: n }, () => 0),
+    leadMs,
+    500
+  )
+  const lastDone = Math.max(...records.map((record) => record.doneAt!))
+  const firstStart = Math.min(...records.map((record) => record.startedAt!))
+  const elapsedMs = lastDone - t0
+  return {
+    jobs: n,
+    elapsedMs,
+    jobsPerSec: (n * 1000) / elapsedMs,
+    wakeMs: firstStart - t0,
+    scheduledEarlyMs: t0 - scheduledBy,
+    handlerP50Ms: percentile(seen, 50)
+  }
+}
+
+/** `n` jobs spread evenly over `spreadMs`: start (lease) time minus scheduled time, and arrival at the no-op minus scheduled time. */
+const drift = async (subject: Subject, n: number, spreadMs: number, leadMs: number) => {
+  const { arrivals: seen, records, scheduledBy, t0 } = await runToCompletion(
+    subject,
+    Array.from({ length: n }, (_, i) => Math.floor((i * spreadMs) / n)),
+    leadMs,
+    500
+  )
+  const drifts = records.map((record) => record.startedAt! - record.scheduledFor)
+  return {
+    jobs: n,
+    p50Ms: percentile(drifts, 50),
+    p99Ms: percentile(drifts, 99),
+    maxMs: Math.max(...drifts),
+    handlerP50Ms: percentile(seen, 50),
+    handlerP99Ms: percentile(seen, 99),
+    scheduledEarlyMs: t0 - scheduledBy
+  }
+}
+
+const measure = async (env: Env, url: URL): Promise<unknown> => {
+  const impl = url.searchParams.get("impl")
+  if (impl !== "library" && impl !== "baseline") throw new Error("impl must be library or baseline")
+  const int = (name: string, fallback: number) => {
+    const value = Number(url.searchParams.get(name) ?? fallback)
+    if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer`)
+    return value
+  }
+  const subject = await subjectOf(env, impl)
+  switch (url.pathname) {
+    case "/bench/schedule-single":
+      return scheduleSingle(subject, int("n", 500))
+    case "/bench/schedule-batch":
+      return scheduleBatch(subject, int("batches", 20), int("size", 500))
+    case "/bench/fire":
+      return fire(subject, int("n", 2000), int("lead", 1500))
+    case "/bench/drift":
+      return drift(subject, int("n", 2000), int("spread", 2000), int("lead", 1500))
+    default:
+      throw new Error(`no measurement at ${url.pathname}`)
+  }
+}
+
+export default {
+  fetch: async (request: Request, env: Env) => {
+    const url = new URL(request.url)
+    if (url.pathname === "/bench/noop") return baselineNoop(request)
+    if (url.pathname.startsWith("/bench/")) {
+      try {
+        return Response.json(await measure(env, url))
+      } catch (error) {
+        return Response.json({ error: error instanceof Error ? error.message : String(error) }, { status: 500 })
+      }
+    }
+    dispatch ??= Dispatch.toFetchHandlerWith(handlers, { secret: env.LUNORA_SCHEDULER_SECRET })
+    return dispatch(request)
+  }
+} satisfies ExportedHandler<Env>
