@@ -131,6 +131,19 @@ export const plan = (schedule: Schedule.Schedule<unknown, unknown>, startMs: num
 
 const decodePolicy = Schema.decodeUnknownEither(Policy)
 
+/** Plans of data-form policies: their delays do not depend on the start time, so each is stepped once. */
+const policyPlans = new Map<string, Plan>()
+const POLICY_PLANS_MAX = 256
+
+const planPolicy = (policy: Policy): Effect.Effect<Plan> => {
+  const key = JSON.stringify([policy.maxAttempts, policy.backoff, policy.baseMs, policy.maxMs ?? null])
+  const cached = policyPlans.get(key)
+  if (cached !== undefined) return Effect.succeed(cached)
+  return Effect.tap(plan(fromPolicy(policy), 0), (result) => {
+    if (policyPlans.size < POLICY_PLANS_MAX) policyPlans.set(key, result)
+  })
+}
+
 /**
  * Resolves a retry option (or none: the default policy) into stored delays.
  * A malformed data form is an `InvalidOptions`; a schedule cut at the limits
@@ -141,15 +154,14 @@ const decodePolicy = Schema.decodeUnknownEither(Policy)
  */
 export const resolve = (retry: Retry | undefined, startMs: number): Effect.Effect<Plan, InvalidOptions> =>
   Effect.gen(function*() {
-    const schedule = retry === undefined
-      ? fromPolicy(defaultPolicy)
+    const result = retry === undefined
+      ? yield* planPolicy(defaultPolicy)
       : Schedule.isSchedule(retry)
-      ? retry
-      : fromPolicy(yield* Either.mapLeft(
+      ? yield* plan(retry, startMs)
+      : yield* planPolicy(yield* Either.mapLeft(
         decodePolicy(retry),
         (error) => new InvalidOptions({ reason: `retry: ${ParseResult.TreeFormatter.formatErrorSync(error)}` })
       ))
-    const result = yield* plan(schedule, startMs)
     if (result.capped) {
       yield* Effect.logWarning(
         `retry schedule capped at ${result.delaysMs.length + 1} attempts (limits: ${MAX_ATTEMPTS} attempts, ${

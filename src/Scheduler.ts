@@ -236,12 +236,13 @@ const prepare = (submission: Submission, now: number): Effect.Effect<Engine.NewJ
     }
   })
 
+/** Built from the engine's own records, so the constructor's validation is skipped. */
 const toScheduled = (result: Engine.ScheduleResult): Scheduled =>
   new Scheduled({
     _tag: result._tag,
     id: result.job.id as Job.JobId,
     scheduledFor: DateTime.unsafeMake(result.job.scheduledFor)
-  })
+  }, true)
 
 /**
  * Builds the service over a backend: validation and the mapping of engine

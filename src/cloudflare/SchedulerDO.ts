@@ -17,8 +17,8 @@ import type * as Engine from "../internal/engine.js"
  * Settings come from the Worker's environment: `LUNORA_SCHEDULER_SECRET`
  * (required: signs dispatches), `LUNORA_SCHEDULER_LEASE` (default
  * "5 minutes": how long one attempt may take), `LUNORA_SCHEDULER_RETENTION`
- * ("7 days"), `LUNORA_SCHEDULER_BATCH_SIZE` (50), `LUNORA_SCHEDULER_CONCURRENCY`
- * (6 dispatches at once) and `LUNORA_SCHEDULER_MAX_PER_ALARM` (500).
+ * ("7 days"), `LUNORA_SCHEDULER_CONCURRENCY` (6 dispatches at once) and
+ * `LUNORA_SCHEDULER_MAX_PER_ALARM` (500).
  *
  * @since 0.1.0
  * @category durable objects

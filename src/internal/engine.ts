@@ -277,7 +277,7 @@ export const list = (
 const utc = (ms: number) => DateTime.unsafeMake(ms)
 const optionalUtc = (ms: number | null) => (ms === null ? Option.none() : Option.some(utc(ms)))
 
-/** The public view of a record. */
+/** The public view of a record (already valid: the constructor's validation is skipped). */
 export const toInfo = (job: JobRecord): JobInfo =>
   new JobInfo({
     id: job.id as JobId,
@@ -294,4 +294,4 @@ export const toInfo = (job: JobRecord): JobInfo =>
     shardKey: Option.fromNullable(job.shardKey),
     lastError: Option.fromNullable(job.lastError),
     result: job.result === null ? Option.none() : Option.some(JSON.parse(job.result))
-  })
+  }, true)
