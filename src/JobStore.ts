@@ -46,6 +46,31 @@ export interface JobRecord {
 }
 
 /**
+ * A declared cron as stored: its schedule (JSON of `CronSpec.CronSchedule`),
+ * the job it runs, and its firing record. Times are epoch milliseconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CronRecord {
+  readonly name: string
+  /** The schedule's JSON text. */
+  readonly schedule: string
+  readonly functionPath: string
+  readonly args: string
+  /** The next scheduled fire. */
+  readonly nextRunAt: number
+  /** The scheduled time of the last fire (or skip). */
+  readonly lastRunAt: number | null
+  /** The job of the last fire: while it is live, a due fire is skipped. */
+  readonly lastJobId: string | null
+  /** `"fired"` or `"skipped: ..."`, for the last scheduled time. */
+  readonly lastOutcome: string | null
+  /** How many fires were skipped because the previous run was still live. */
+  readonly skipped: number
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -78,6 +103,16 @@ export interface Store {
   /** Records by `seq`, filtered. */
   readonly list: (query: ListQuery) => ReadonlyArray<JobRecord>
   readonly count: (state: JobState) => number
+  /** Inserts or replaces the cron with the same name. */
+  readonly putCron: (cron: CronRecord) => void
+  readonly removeCron: (name: string) => void
+  readonly getCron: (name: string) => CronRecord | undefined
+  /** Every cron, by name. */
+  readonly listCrons: () => ReadonlyArray<CronRecord>
+  /** Crons with `nextRunAt <= until`, by `(nextRunAt, name)`. */
+  readonly dueCrons: (until: number, limit: number) => ReadonlyArray<CronRecord>
+  /** The smallest `nextRunAt`. */
+  readonly nextCronAt: () => number | undefined
 }
 
 /**
@@ -107,6 +142,16 @@ export const makeMemory = (): Store => {
   let bySeq = RedBlackTree.empty<number, string>(Order.number)
   let nextSeq = 1
   let undo: Array<() => void> | undefined
+  // crons are few (declared in code): kept in a map, scanned in order when asked
+  const crons = new Map<string, CronRecord>()
+  const putCron = (name: string, next: CronRecord | undefined) => {
+    const previous = crons.get(name)
+    undo?.push(() => putCron(name, previous))
+    if (next === undefined) crons.delete(name)
+    else crons.set(name, next)
+  }
+  const cronsByTime = () =>
+    [...crons.values()].sort((a, b) => a.nextRunAt - b.nextRunAt || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 
   const timeline = (state: JobState) => timelines.get(state) ?? RedBlackTree.empty<TimelineKey, string>(timelineOrder)
 
@@ -193,7 +238,13 @@ export const makeMemory = (): Store => {
       }
       return out
     },
-    count: (state) => RedBlackTree.size(timeline(state))
+    count: (state) => RedBlackTree.size(timeline(state)),
+    putCron: (cron) => putCron(cron.name, cron),
+    removeCron: (name) => putCron(name, undefined),
+    getCron: (name) => crons.get(name),
+    listCrons: () => [...crons.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    dueCrons: (until, limit) => cronsByTime().filter((cron) => cron.nextRunAt <= until).slice(0, Math.max(0, limit)),
+    nextCronAt: () => cronsByTime()[0]?.nextRunAt
   }
 }
 

@@ -7,13 +7,13 @@
 import type { ConfigError, Duration, Scope } from "effect"
 import { Config, Context, DateTime, Effect, Either, Layer, Option, ParseResult, Random, Schema } from "effect"
 import type { Backend } from "./internal/backend.js"
-import { DispatchTarget } from "./internal/wire.js"
 import type * as Engine from "./internal/engine.js"
 import { toInfo } from "./internal/engine.js"
 import { makeBackend, type MemoryOptions } from "./internal/memory.js"
 import { encodePayload } from "./internal/payload.js"
-import { makeBackend as makeRemoteBackend, type Namespace } from "./internal/remote.js"
+import { type LiveOptions, makeRemote } from "./internal/remote.js"
 import { delayMillis, instantMillis } from "./internal/time.js"
+import * as CronRegistry from "./CronRegistry.js"
 import * as Job from "./Job.js"
 import * as JobRegistry from "./JobRegistry.js"
 import * as JobStore from "./JobStore.js"
@@ -353,16 +353,22 @@ export const makeMemory = (
   Effect.map(makeBackend(options), fromBackend)
 
 /**
- * The in-memory scheduler with its own store and registry: for tests (with
- * `TestClock`) and local runs. Add handlers with `Job.toLayer`.
+ * The in-memory scheduler with its own store and registry, and the
+ * `CronRegistry` over the same engine (with `options.crons` reconciled): for
+ * tests (with `TestClock`) and local runs. Add handlers with `Job.toLayer`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory = (options?: MemoryOptions): Layer.Layer<Scheduler | JobRegistry.JobRegistry> =>
-  Layer.scoped(Scheduler, makeMemory(options)).pipe(
-    Layer.provideMerge(Layer.merge(JobStore.layerMemory, JobRegistry.layer))
-  )
+export const layerMemory = (
+  options?: MemoryOptions
+): Layer.Layer<Scheduler | CronRegistry.CronRegistry | JobRegistry.JobRegistry> =>
+  Layer.scopedContext(Effect.gen(function*() {
+    const backend = yield* makeBackend(options)
+    const crons = CronRegistry.fromBackend(backend)
+    if (options?.crons !== undefined) yield* Effect.orDie(crons.reconcile(options.crons))
+    return Context.make(Scheduler, fromBackend(backend)).pipe(Context.add(CronRegistry.CronRegistry, crons))
+  })).pipe(Layer.provideMerge(Layer.merge(JobStore.layerMemory, JobRegistry.layer)))
 
 /**
  * Options of the live scheduler: the `SchedulerDO` namespace binding, where
@@ -373,22 +379,7 @@ export const layerMemory = (options?: MemoryOptions): Layer.Layer<Scheduler | Jo
  * @since 0.1.0
  * @category models
  */
-export interface LiveOptions {
-  /** The Durable Object namespace bound to `SchedulerDO` (`env.SCHEDULER`). */
-  readonly namespace: Namespace
-  /** The app's origin: jobs are posted to `${originUrl}/_lunora/scheduler/dispatch`. */
-  readonly originUrl?: string | undefined
-  /** Or: the name of a service binding through which the Durable Object reaches the app. */
-  readonly binding?: string | undefined
-  /** The scheduler instance; each is isolated from the others. Default `"default"`. */
-  readonly instanceName?: string | undefined
-}
-
-const LiveSettings = Schema.Struct({
-  target: DispatchTarget,
-  instanceName: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128))
-})
-const decodeLiveSettings = Schema.decodeUnknownEither(LiveSettings)
+export type { LiveOptions }
 
 /**
  * The live scheduler: every call goes to the `SchedulerDO` instance named
@@ -398,19 +389,7 @@ const decodeLiveSettings = Schema.decodeUnknownEither(LiveSettings)
  * @category constructors
  */
 export const make = (options: LiveOptions): Effect.Effect<Scheduler["Type"], InvalidOptions> =>
-  Effect.gen(function*() {
-    if ((options.originUrl === undefined) === (options.binding === undefined)) {
-      return yield* new InvalidOptions({ reason: "give exactly one of originUrl and binding" })
-    }
-    const settings = yield* Either.mapLeft(
-      decodeLiveSettings({
-        target: options.originUrl === undefined ? { binding: options.binding } : { originUrl: options.originUrl },
-        instanceName: options.instanceName ?? "default"
-      }),
-      invalidOptions
-    )
-    return fromBackend(makeRemoteBackend({ namespace: options.namespace, ...settings }))
-  })
+  Effect.map(makeRemote(options), fromBackend)
 
 /**
  * The live scheduler as a layer. Provide it in a Worker and re-export

@@ -6,6 +6,20 @@
  */
 
 /**
+ * The `CronRegistry` service: declared crons, reconciled and fired by the engine.
+ *
+ * @since 0.1.0
+ */
+export * as CronRegistry from "./CronRegistry.js"
+
+/**
+ * Code-first cron declarations (`cronJobs()`) and the next-fire rule.
+ *
+ * @since 0.1.0
+ */
+export * as CronSpec from "./CronSpec.js"
+
+/**
  * The app's dispatch endpoint, which runs due jobs sent by the `SchedulerDO`.
  *
  * @since 0.1.0

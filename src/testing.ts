@@ -20,6 +20,7 @@
  * @since 0.1.0
  */
 import type { Layer } from "effect"
+import type * as CronRegistry from "./CronRegistry.js"
 import type * as JobRegistry from "./JobRegistry.js"
 import * as Scheduler from "./Scheduler.js"
 
@@ -27,11 +28,13 @@ import * as Scheduler from "./Scheduler.js"
  * A fresh in-memory scheduler (store, registry and drain loop) per build,
  * on Effect's `Clock`: after `TestClock.adjust(d)`, every job due within `d`
  * has run, in time order, retries and jobs scheduled by handlers included.
- * Provide job handlers (`Job.toLayer`) on top with `Layer.provideMerge`.
+ * Provide job handlers (`Job.toLayer`) on top with `Layer.provideMerge`;
+ * pass `crons` to fire declared crons on the same clock (`CronRegistry`).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   options?: Scheduler.MemoryOptions
-): Layer.Layer<Scheduler.Scheduler | JobRegistry.JobRegistry> => Scheduler.layerMemory(options)
+): Layer.Layer<Scheduler.Scheduler | CronRegistry.CronRegistry | JobRegistry.JobRegistry> =>
+  Scheduler.layerMemory(options)

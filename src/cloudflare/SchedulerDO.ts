@@ -6,6 +6,7 @@
  */
 import { DurableObject } from "cloudflare:workers"
 import { Effect, ManagedRuntime } from "effect"
+import type { CronDefinition } from "../CronSpec.js"
 import * as Durable from "../internal/durable.js"
 import type * as Engine from "../internal/engine.js"
 
@@ -58,6 +59,18 @@ export class SchedulerDO extends DurableObject<Record<string, unknown>> implemen
 
   purge(query: Engine.PurgeQuery) {
     return this.#run((scheduler) => scheduler.purge(query))
+  }
+
+  reconcileCrons(target: Durable.DispatchTarget, crons: ReadonlyArray<CronDefinition>) {
+    return this.#run((scheduler) => scheduler.reconcileCrons(target, crons))
+  }
+
+  listCrons() {
+    return this.#run((scheduler) => scheduler.listCrons)
+  }
+
+  triggerCron(target: Durable.DispatchTarget, name: string) {
+    return this.#run((scheduler) => scheduler.triggerCron(target, name))
   }
 
   override async alarm(): Promise<void> {

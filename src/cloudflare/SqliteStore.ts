@@ -7,7 +7,7 @@
  */
 import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
 import type { JobState } from "../Job.js"
-import type { JobRecord, Store } from "../JobStore.js"
+import type { CronRecord, JobRecord, Store } from "../JobStore.js"
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS _lunora_migrations (
   version INTEGER PRIMARY KEY,
@@ -48,7 +48,21 @@ const MIGRATIONS: ReadonlyArray<ReadonlyArray<string>> = [
     "CREATE INDEX IF NOT EXISTS _lunora_jobs_by_function ON _lunora_jobs (function_path, seq)",
     "CREATE INDEX IF NOT EXISTS _lunora_jobs_by_function_state ON _lunora_jobs (function_path, state, seq)"
   ],
-  ["CREATE TABLE IF NOT EXISTS _lunora_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)"]
+  ["CREATE TABLE IF NOT EXISTS _lunora_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)"],
+  [
+    `CREATE TABLE IF NOT EXISTS _lunora_crons (
+      name TEXT PRIMARY KEY,
+      schedule TEXT NOT NULL,
+      function_path TEXT NOT NULL,
+      args TEXT NOT NULL,
+      next_run_at INTEGER NOT NULL,
+      last_run_at INTEGER,
+      last_job_id TEXT,
+      last_outcome TEXT,
+      skipped INTEGER NOT NULL
+    )`,
+    "CREATE INDEX IF NOT EXISTS _lunora_crons_due ON _lunora_crons (next_run_at, name)"
+  ]
 ]
 
 const INSERT_JOB = `INSERT INTO _lunora_jobs (
@@ -82,6 +96,34 @@ const LIST_BY_FUNCTION = "SELECT * FROM _lunora_jobs WHERE function_path = ? AND
 
 const LIST_BY_FUNCTION_STATE =
   "SELECT * FROM _lunora_jobs WHERE function_path = ? AND state = ? AND seq > ? ORDER BY seq LIMIT ?"
+
+const PUT_CRON = `INSERT OR REPLACE INTO _lunora_crons (
+  name, schedule, function_path, args, next_run_at, last_run_at, last_job_id, last_outcome, skipped
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+type CronRow = {
+  readonly name: string
+  readonly schedule: string
+  readonly function_path: string
+  readonly args: string
+  readonly next_run_at: number
+  readonly last_run_at: number | null
+  readonly last_job_id: string | null
+  readonly last_outcome: string | null
+  readonly skipped: number
+}
+
+const fromCronRow = (row: CronRow): CronRecord => ({
+  name: row.name,
+  schedule: row.schedule,
+  functionPath: row.function_path,
+  args: row.args,
+  nextRunAt: row.next_run_at,
+  lastRunAt: row.last_run_at,
+  lastJobId: row.last_job_id,
+  lastOutcome: row.last_outcome,
+  skipped: row.skipped
+})
 
 type JobRow = {
   readonly seq: number
@@ -203,7 +245,38 @@ export const make = (storage: DurableObjectStorage): Store => {
         ? rows(LIST_BY_STATE, state, afterSeq, limit)
         : rows(LIST_BY_FUNCTION_STATE, functionPath, state, afterSeq, limit)
     },
-    count: (state) => sql.exec<{ n: number }>(COUNT_STATE, state).one().n
+    count: (state) => sql.exec<{ n: number }>(COUNT_STATE, state).one().n,
+    putCron: (cron) => {
+      sql.exec(
+        PUT_CRON,
+        cron.name,
+        cron.schedule,
+        cron.functionPath,
+        cron.args,
+        cron.nextRunAt,
+        cron.lastRunAt,
+        cron.lastJobId,
+        cron.lastOutcome,
+        cron.skipped
+      )
+    },
+    removeCron: (name) => {
+      sql.exec("DELETE FROM _lunora_crons WHERE name = ?", name)
+    },
+    getCron: (name) =>
+      sql.exec<CronRow>("SELECT * FROM _lunora_crons WHERE name = ?", name).toArray().map(fromCronRow)[0],
+    listCrons: () => sql.exec<CronRow>("SELECT * FROM _lunora_crons ORDER BY name").toArray().map(fromCronRow),
+    dueCrons: (until, limit) =>
+      limit <= 0
+        ? []
+        : sql.exec<CronRow>(
+          "SELECT * FROM _lunora_crons WHERE next_run_at <= ? ORDER BY next_run_at, name LIMIT ?",
+          until,
+          limit
+        ).toArray().map(fromCronRow),
+    nextCronAt: () =>
+      sql.exec<{ next_run_at: number }>("SELECT next_run_at FROM _lunora_crons ORDER BY next_run_at, name LIMIT 1")
+        .toArray()[0]?.next_run_at
   }
 }
 

@@ -5,7 +5,9 @@
  * can be unavailable.
  */
 import type { Effect } from "effect"
-import type { JobRecord } from "../JobStore.js"
+import type { CronDefinition } from "../CronSpec.js"
+import type { CronRecord, JobRecord } from "../JobStore.js"
+import type * as CronEngine from "./cronEngine.js"
 import type { SchedulerUnavailable } from "../SchedulerError.js"
 import type * as Engine from "./engine.js"
 
@@ -19,6 +21,11 @@ export interface Backend {
   readonly list: (query: Parameters<typeof Engine.list>[1]) => Effect.Effect<Engine.Page, SchedulerUnavailable>
   readonly replay: (id: string) => Effect.Effect<Engine.ReplayResult, SchedulerUnavailable>
   readonly purge: (query: Engine.PurgeQuery) => Effect.Effect<number, SchedulerUnavailable>
+  readonly reconcileCrons: (
+    crons: ReadonlyArray<CronDefinition>
+  ) => Effect.Effect<CronEngine.ReconcileResult, SchedulerUnavailable>
+  readonly listCrons: Effect.Effect<ReadonlyArray<CronRecord>, SchedulerUnavailable>
+  readonly triggerCron: (name: string) => Effect.Effect<CronEngine.TriggerResult, SchedulerUnavailable>
   /** Completes when the job is finished (or gone). */
   readonly awaitFinished: (id: string) => Effect.Effect<JobRecord | undefined, SchedulerUnavailable>
 }

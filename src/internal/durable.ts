@@ -21,7 +21,9 @@ import {
   Schema
 } from "effect"
 import * as SqliteStore from "../cloudflare/SqliteStore.js"
-import type { JobRecord } from "../JobStore.js"
+import type { CronDefinition } from "../CronSpec.js"
+import type { CronRecord, JobRecord } from "../JobStore.js"
+import * as CronEngine from "./cronEngine.js"
 import * as Engine from "./engine.js"
 import { describeCause } from "./failure.js"
 import { DISPATCH_PATH, DispatchReply, DispatchTarget, isRejection, SIGNATURE_HEADER, sign } from "./wire.js"
@@ -58,6 +60,12 @@ export interface SchedulerRpc {
   readonly list: (query: Parameters<typeof Engine.list>[1]) => Promise<Engine.Page>
   readonly replay: (target: DispatchTarget, id: string) => Promise<Engine.ReplayResult>
   readonly purge: (query: Engine.PurgeQuery) => Promise<number>
+  readonly reconcileCrons: (
+    target: DispatchTarget,
+    crons: ReadonlyArray<CronDefinition>
+  ) => Promise<CronEngine.ReconcileResult>
+  readonly listCrons: () => Promise<ReadonlyArray<CronRecord>>
+  readonly triggerCron: (target: DispatchTarget, name: string) => Promise<CronEngine.TriggerResult>
 }
 
 /** The platform pieces the runtime needs from its Durable Object. */
@@ -192,7 +200,7 @@ const make = Effect.gen(function*() {
     )
 
   /**
-   * One alarm: fail expired leases and sweep, then keep `concurrency`
+   * One alarm: fire due crons, fail expired leases and sweep, then keep `concurrency`
    * dispatches in flight, leasing each due job (in time order) only when a
    * slot is free, so its lease starts when it is sent. Stops leasing after
    * `maxPerAlarm` dispatches (the subrequest cap) or a minute of wall time (an
@@ -210,6 +218,7 @@ const make = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const free = Math.min(settings.concurrency - inFlight, budget)
       if (free > 0 && now < deadline) {
+        if (first) CronEngine.fireDue(store, now, SWEEP_LIMIT)
         const claimed = first
           ? Engine.poll(store, config, now, SWEEP_LIMIT, free).claimed
           : Engine.claim(store, config, now, free)
@@ -251,7 +260,18 @@ const make = Effect.gen(function*() {
         useTarget(to)
         return Engine.replay(store, now, id)
       }),
-    purge: (query: Engine.PurgeQuery) => mutate(() => Engine.purge(store, query))
+    purge: (query: Engine.PurgeQuery) => mutate(() => Engine.purge(store, query)),
+    reconcileCrons: (to: DispatchTarget, crons: ReadonlyArray<CronDefinition>) =>
+      mutate((now) => {
+        useTarget(to)
+        return CronEngine.reconcile(store, now, crons)
+      }),
+    listCrons: Effect.zipLeft(Effect.sync(() => store.listCrons()), ensureAlarm),
+    triggerCron: (to: DispatchTarget, name: string) =>
+      mutate((now) => {
+        useTarget(to)
+        return CronEngine.trigger(store, now, name)
+      })
   }
 })
 

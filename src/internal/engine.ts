@@ -250,9 +250,9 @@ export const purge = (store: Store, query: PurgeQuery): number =>
 
 const WAKE_STATES = ["pending", "inProgress", ...SWEPT_STATES] as const
 
-/** When the engine next has work: a due job, a lease to expire, or a sweep. */
+/** When the engine next has work: a due job, a lease to expire, a sweep, or a cron to fire. */
 export const nextWakeAt = (store: Store): number | undefined => {
-  let wake: number | undefined
+  let wake: number | undefined = store.nextCronAt()
   for (const state of WAKE_STATES) {
     const at = store.nextRunAt(state)
     if (at !== undefined && (wake === undefined || at < wake)) wake = at

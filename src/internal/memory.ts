@@ -4,9 +4,11 @@
  */
 import { Clock, DateTime, Duration, Effect, FiberSet, Option, Queue, Stream, SubscriptionRef } from "effect"
 import { isTerminal, type JobId } from "../Job.js"
+import type { CronJobs } from "../CronSpec.js"
 import * as JobRegistry from "../JobRegistry.js"
 import { JobStore, type JobRecord } from "../JobStore.js"
 import type { Backend } from "./backend.js"
+import * as CronEngine from "./cronEngine.js"
 import * as Engine from "./engine.js"
 
 export interface MemoryOptions {
@@ -16,6 +18,8 @@ export interface MemoryOptions {
   readonly retention?: Duration.DurationInput | undefined
   /** How many due jobs one pass of the drain loop leases. Default 100. */
   readonly batchSize?: number | undefined
+  /** Crons to reconcile into this scheduler when the layer is built. */
+  readonly crons?: CronJobs | undefined
 }
 
 export const makeBackend = (options: MemoryOptions = {}) =>
@@ -82,10 +86,13 @@ export const makeBackend = (options: MemoryOptions = {}) =>
     const drain = Effect.gen(function*() {
       while (true) {
         const now = yield* Clock.currentTimeMillis
+        const crons = CronEngine.fireDue(store, now, batchSize)
         const { claimed, expired, swept } = Engine.poll(store, config, now, batchSize)
-        if (expired.length > 0 || swept > 0 || claimed.length > 0) yield* SubscriptionRef.update(version, (n) => n + 1)
+        if (crons.fired.length > 0 || crons.skipped.length > 0 || expired.length > 0 || swept > 0 || claimed.length > 0) {
+          yield* SubscriptionRef.update(version, (n) => n + 1)
+        }
         for (const job of claimed) yield* FiberSet.run(fibers, runJob(job))
-        if (claimed.length === batchSize || expired.length === batchSize) {
+        if (claimed.length === batchSize || expired.length === batchSize || crons.fired.length === batchSize) {
           yield* Effect.yieldNow()
           continue
         }
@@ -106,6 +113,9 @@ export const makeBackend = (options: MemoryOptions = {}) =>
       list: (query) => Effect.sync(() => Engine.list(store, query)),
       replay: (id) => mutate((now) => Engine.replay(store, now, id)),
       purge: (query) => mutate(() => Engine.purge(store, query)),
+      reconcileCrons: (crons) => mutate((now) => CronEngine.reconcile(store, now, crons)),
+      listCrons: Effect.sync(() => store.listCrons()),
+      triggerCron: (name) => mutate((now) => CronEngine.trigger(store, now, name)),
       awaitFinished: (id) =>
         version.changes.pipe(
           Stream.mapEffect(() => get(id)),

@@ -2,12 +2,12 @@
  * A backend over a `SchedulerDO` instance, reached by RPC: the engine runs
  * there; this side validated the input already (`Scheduler.fromBackend`).
  */
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Either, ParseResult, Schema } from "effect"
 import { isTerminal } from "../Job.js"
-import { SchedulerUnavailable } from "../SchedulerError.js"
+import { InvalidOptions, SchedulerUnavailable } from "../SchedulerError.js"
 import type { Backend } from "./backend.js"
 import type { SchedulerRpc } from "./durable.js"
-import type { DispatchTarget } from "./wire.js"
+import { DispatchTarget } from "./wire.js"
 
 /** The part of a `DurableObjectNamespace` the client uses. */
 export interface Namespace {
@@ -45,6 +45,9 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
     list: (query) => call("list", (rpc) => rpc.list(query)),
     replay: (id) => call("replay", (rpc) => rpc.replay(target, id)),
     purge: (query) => call("purge", (rpc) => rpc.purge(query)),
+    reconcileCrons: (crons) => call("reconcileCrons", (rpc) => rpc.reconcileCrons(target, crons)),
+    listCrons: call("listCrons", (rpc) => rpc.listCrons()),
+    triggerCron: (name) => call("triggerCron", (rpc) => rpc.triggerCron(target, name)),
     awaitFinished: (id) =>
       Effect.gen(function*() {
         for (let pause = POLL_FIRST_MS;; pause = Math.min(POLL_MAX_MS, pause * 2)) {
@@ -55,3 +58,37 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
       })
   }
 }
+
+/** What a live layer is given: the `SchedulerDO` namespace, where it dispatches, and the instance. */
+export interface LiveOptions {
+  /** The Durable Object namespace bound to `SchedulerDO` (`env.SCHEDULER`). */
+  readonly namespace: Namespace
+  /** The app's origin: jobs are posted to `${originUrl}/_lunora/scheduler/dispatch`. */
+  readonly originUrl?: string | undefined
+  /** Or: the name of a service binding through which the Durable Object reaches the app. */
+  readonly binding?: string | undefined
+  /** The scheduler instance; each is isolated from the others. Default `"default"`. */
+  readonly instanceName?: string | undefined
+}
+
+const LiveSettings = Schema.Struct({
+  target: DispatchTarget,
+  instanceName: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128))
+})
+const decodeLiveSettings = Schema.decodeUnknownEither(LiveSettings)
+
+/** Validates live options and builds the backend over the named instance. */
+export const makeRemote = (options: LiveOptions): Effect.Effect<Backend, InvalidOptions> =>
+  Effect.gen(function*() {
+    if ((options.originUrl === undefined) === (options.binding === undefined)) {
+      return yield* new InvalidOptions({ reason: "give exactly one of originUrl and binding" })
+    }
+    const settings = yield* Either.mapLeft(
+      decodeLiveSettings({
+        target: options.originUrl === undefined ? { binding: options.binding } : { originUrl: options.originUrl },
+        instanceName: options.instanceName ?? "default"
+      }),
+      (error) => new InvalidOptions({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
+    )
+    return makeBackend({ namespace: options.namespace, ...settings })
+  })

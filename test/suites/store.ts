@@ -3,7 +3,7 @@
  * workerd.
  */
 import { describe, expect, it } from "vitest"
-import type { JobRecord, Store } from "../../src/JobStore.js"
+import type { CronRecord, JobRecord, Store } from "../../src/JobStore.js"
 
 export const record = (id: string, overrides: Partial<Omit<JobRecord, "seq">> = {}): Omit<JobRecord, "seq"> => ({
   id,
@@ -144,5 +144,42 @@ export const storeConformance = (name: string, withStore: WithStore) =>
         expect(ids(store.due("pending", 10_000, 10))).toEqual(["a"])
         expect(store.transaction(() => store.insert(record("c")).id)).toBe("c")
         expect(store.get("c")).toBeDefined()
+      }))
+
+    it("keeps crons: put replaces by name, due by (nextRunAt, name), removal, rollback", () =>
+      withStore((store) => {
+        const cron = (name: string, nextRunAt: number): CronRecord => ({
+          name,
+          schedule: "{\"_tag\":\"Interval\",\"ms\":60000}",
+          functionPath: "test:cron",
+          args: "{}",
+          nextRunAt,
+          lastRunAt: null,
+          lastJobId: null,
+          lastOutcome: null,
+          skipped: 0
+        })
+        expect(store.nextCronAt()).toBeUndefined()
+        store.putCron(cron("b", 300))
+        store.putCron(cron("a", 300))
+        store.putCron(cron("c", 100))
+        store.putCron({ ...cron("c", 200), lastRunAt: 100, lastJobId: "j", lastOutcome: "fired", skipped: 2 })
+        expect(store.getCron("c")).toEqual({ ...cron("c", 200), lastRunAt: 100, lastJobId: "j", lastOutcome: "fired", skipped: 2 })
+        expect(store.listCrons().map((c) => c.name)).toEqual(["a", "b", "c"])
+        expect(store.dueCrons(300, 10).map((c) => c.name)).toEqual(["c", "a", "b"])
+        expect(store.dueCrons(299, 10).map((c) => c.name)).toEqual(["c"])
+        expect(store.dueCrons(300, 2).map((c) => c.name)).toEqual(["c", "a"])
+        expect(store.nextCronAt()).toBe(200)
+        expect(() =>
+          store.transaction(() => {
+            store.removeCron("c")
+            store.putCron(cron("d", 50))
+            throw new Error("rollback")
+          })
+        ).toThrow("rollback")
+        expect(store.listCrons().map((c) => c.name)).toEqual(["a", "b", "c"])
+        store.removeCron("c")
+        expect(store.getCron("c")).toBeUndefined()
+        expect(store.nextCronAt()).toBe(300)
       }))
   })

@@ -1,0 +1,135 @@
+/**
+ * The `CronRegistry` service: the crons declared with `cronJobs()`,
+ * reconciled into the scheduler when the layer is built, fired as jobs by the
+ * same engine (the `SchedulerDO` alarm, or the test layer's `Clock`).
+ *
+ * @since 0.1.0
+ */
+import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
+import { CronSchedule, type CronJobs } from "./CronSpec.js"
+import type { Backend } from "./internal/backend.js"
+import { type LiveOptions, makeRemote } from "./internal/remote.js"
+import { JobId } from "./Job.js"
+import type { CronRecord } from "./JobStore.js"
+import type { InvalidOptions, SchedulerUnavailable } from "./SchedulerError.js"
+
+/**
+ * A declared cron and its firing record.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class CronInfo extends Schema.Class<CronInfo>("@lunora/scheduler/CronInfo")({
+  name: Schema.String,
+  schedule: CronSchedule,
+  functionPath: Schema.String,
+  nextRunAt: Schema.DateTimeUtc,
+  /** The scheduled time of the last fire or skip. */
+  lastRunAt: Schema.OptionFromNullOr(Schema.DateTimeUtc),
+  /** `"fired"`, or why the last scheduled time was skipped. */
+  lastOutcome: Schema.OptionFromNullOr(Schema.String),
+  /** The job of the last run: see its state with `Scheduler.get`. */
+  lastJobId: Schema.OptionFromNullOr(JobId),
+  /** Fires skipped because the previous run was still in progress. */
+  skipped: Schema.Int
+}) {}
+
+/**
+ * No cron with this name is declared.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CronNotFound extends Schema.TaggedError<CronNotFound>("@lunora/scheduler/CronNotFound")("CronNotFound", {
+  name: Schema.String
+}) {
+  override get message(): string {
+    return `no cron named "${this.name}" is declared`
+  }
+}
+
+/**
+ * What reconciling the declared crons did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Reconciled {
+  readonly added: ReadonlyArray<string>
+  readonly changed: ReadonlyArray<string>
+  readonly removed: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class CronRegistry extends Context.Tag("@lunora/scheduler/CronRegistry")<CronRegistry, {
+  /** Makes the stored crons the declared ones; the same declaration twice changes nothing. */
+  readonly reconcile: (crons: CronJobs) => Effect.Effect<Reconciled, SchedulerUnavailable>
+  /** Every declared cron with its next fire time and last run, by name. */
+  readonly list: Effect.Effect<ReadonlyArray<CronInfo>, SchedulerUnavailable>
+  readonly get: (name: string) => Effect.Effect<CronInfo, CronNotFound | SchedulerUnavailable>
+  /** Runs a cron now, outside its schedule; its next scheduled time is unchanged. */
+  readonly trigger: (name: string) => Effect.Effect<JobId, CronNotFound | SchedulerUnavailable>
+}>() {}
+
+const utc = (ms: number) => DateTime.unsafeMake(ms)
+
+const toInfo = (cron: CronRecord): CronInfo =>
+  new CronInfo({
+    name: cron.name,
+    schedule: JSON.parse(cron.schedule),
+    functionPath: cron.functionPath,
+    nextRunAt: utc(cron.nextRunAt),
+    lastRunAt: Option.map(Option.fromNullable(cron.lastRunAt), utc),
+    lastOutcome: Option.fromNullable(cron.lastOutcome),
+    lastJobId: Option.fromNullable(cron.lastJobId as JobId | null),
+    skipped: cron.skipped
+  }, true)
+
+/**
+ * Builds the service over a backend (in memory or the `SchedulerDO`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromBackend = (backend: Backend): CronRegistry["Type"] => {
+  const list = Effect.map(backend.listCrons, (crons) => crons.map(toInfo))
+  return CronRegistry.of({
+    reconcile: Effect.fn("CronRegistry.reconcile")(function*(crons: CronJobs) {
+      return yield* backend.reconcileCrons(crons.definitions)
+    }),
+    list: list.pipe(Effect.withSpan("CronRegistry.list")),
+    get: Effect.fn("CronRegistry.get")(function*(name: string) {
+      const found = (yield* list).find((cron) => cron.name === name)
+      if (found === undefined) return yield* new CronNotFound({ name })
+      return found
+    }),
+    trigger: Effect.fn("CronRegistry.trigger")(function*(name: string) {
+      const result = yield* backend.triggerCron(name)
+      if (result._tag === "NotFound") return yield* new CronNotFound({ name })
+      return result.job.id as JobId
+    })
+  })
+}
+
+/**
+ * The live registry: reconciles `crons` into the `SchedulerDO` instance when
+ * built (so a deploy adds, changes and removes crons to match the code),
+ * after which the instance's alarm fires them.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: LiveOptions & { readonly crons: CronJobs }
+): Layer.Layer<CronRegistry, InvalidOptions | SchedulerUnavailable> =>
+  Layer.effect(
+    CronRegistry,
+    Effect.gen(function*() {
+      const registry = fromBackend(yield* makeRemote(options))
+      yield* registry.reconcile(options.crons)
+      return registry
+    })
+  )

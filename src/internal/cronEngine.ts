@@ -1,0 +1,149 @@
+/**
+ * The cron rules of DESIGN.md "Semantics", once, over a `Store`: reconcile
+ * the declared crons, fire what is due as jobs, skip a fire that would
+ * overlap a live run, fire a missed window once, and count the next time
+ * from the scheduled time (not from now) so intervals do not drift.
+ */
+import { type CronDefinition, type CronSchedule, nextAfter } from "../CronSpec.js"
+import type { CronRecord, JobRecord, Store } from "../JobStore.js"
+import * as Engine from "./engine.js"
+
+export interface ReconcileResult {
+  readonly added: ReadonlyArray<string>
+  readonly changed: ReadonlyArray<string>
+  readonly removed: ReadonlyArray<string>
+}
+
+/**
+ * Makes the stored crons the declared ones: new ones are added (first fire
+ * counted from `now`), changed ones updated (a new schedule counts from
+ * `now`), the rest removed. Declaring the same set again changes nothing.
+ */
+export const reconcile = (store: Store, now: number, declared: ReadonlyArray<CronDefinition>): ReconcileResult =>
+  store.transaction(() => {
+    const names = new Set(declared.map((cron) => cron.name))
+    const removed = store.listCrons().filter((cron) => !names.has(cron.name)).map((cron) => cron.name)
+    for (const name of removed) store.removeCron(name)
+    const added: Array<string> = []
+    const changed: Array<string> = []
+    for (const cron of declared) {
+      const schedule = JSON.stringify(cron.schedule)
+      const existing = store.getCron(cron.name)
+      if (existing === undefined) {
+        added.push(cron.name)
+        store.putCron({
+          name: cron.name,
+          schedule,
+          functionPath: cron.functionPath,
+          args: cron.args,
+          nextRunAt: nextAfter(cron.schedule, now),
+          lastRunAt: null,
+          lastJobId: null,
+          lastOutcome: null,
+          skipped: 0
+        })
+      } else if (existing.schedule !== schedule) {
+        changed.push(cron.name)
+        store.putCron({
+          ...existing,
+          schedule,
+          functionPath: cron.functionPath,
+          args: cron.args,
+          nextRunAt: nextAfter(cron.schedule, now)
+        })
+      } else if (existing.functionPath !== cron.functionPath || existing.args !== cron.args) {
+        changed.push(cron.name)
+        store.putCron({ ...existing, functionPath: cron.functionPath, args: cron.args })
+      }
+    }
+    return { added, changed, removed }
+  })
+
+/** The first scheduled time after `now`, when the one after `scheduledAt` has passed too (downtime). */
+const resume = (schedule: CronSchedule, scheduledAt: number, now: number): number => {
+  const next = nextAfter(schedule, scheduledAt)
+  if (next > now) return next
+  return schedule._tag === "Interval"
+    ? scheduledAt + schedule.ms * (Math.floor((now - scheduledAt) / schedule.ms) + 1)
+    : nextAfter(schedule, now)
+}
+
+const FNV_OFFSET = 0x811c9dc5
+const FNV_PRIME = 0x01000193
+
+/** A short, stable hash of a cron's name, for its jobs' ids. */
+const nameHash = (name: string): string => {
+  let hash = FNV_OFFSET
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), FNV_PRIME)
+  return (hash >>> 0).toString(36).padStart(7, "0")
+}
+
+/** The job of one fire: its id and key both name the cron and the scheduled time, so a fire is stored once. */
+const fireJob = (cron: CronRecord, scheduledAt: number, kind: "c" | "m"): Engine.NewJob => ({
+  id: `job_0_${kind}${scheduledAt.toString(36).padStart(9, "0")}${nameHash(cron.name)}`,
+  functionPath: cron.functionPath,
+  args: cron.args,
+  runAt: scheduledAt,
+  retryDelaysMs: [],
+  deadLetter: false,
+  key: `cron:${cron.name}:${kind === "c" ? "" : "manual:"}${scheduledAt}`,
+  shardKey: null
+})
+
+const isLive = (job: JobRecord | undefined) => job !== undefined && (job.state === "pending" || job.state === "inProgress")
+
+export interface FireResult {
+  readonly fired: ReadonlyArray<JobRecord>
+  readonly skipped: ReadonlyArray<CronRecord>
+}
+
+/**
+ * Fires up to `limit` due crons at `now`: each due cron's scheduled time
+ * becomes a job (run at that time, so as soon as possible), unless its last
+ * run is still live: then the fire is skipped and counted. Either way the
+ * cron moves to its next time after the scheduled one, or, after downtime,
+ * to the first one after `now`: a missed window fires once.
+ */
+export const fireDue = (store: Store, now: number, limit: number): FireResult =>
+  store.transaction(() => {
+    const fired: Array<JobRecord> = []
+    const skipped: Array<CronRecord> = []
+    for (const cron of store.dueCrons(now, limit)) {
+      const schedule = JSON.parse(cron.schedule) as CronSchedule
+      const scheduledAt = cron.nextRunAt
+      const nextRunAt = resume(schedule, scheduledAt, now)
+      const last = cron.lastJobId === null ? undefined : store.get(cron.lastJobId)
+      if (isLive(last)) {
+        const next: CronRecord = {
+          ...cron,
+          nextRunAt,
+          lastRunAt: scheduledAt,
+          lastOutcome: `skipped: the previous run ${last!.id} was still ${last!.state}`,
+          skipped: cron.skipped + 1
+        }
+        store.putCron(next)
+        skipped.push(next)
+        continue
+      }
+      const job = fireJob(cron, scheduledAt, "c")
+      const stored = store.get(job.id) ?? Engine.schedule(store, now, job).job
+      fired.push(stored)
+      store.putCron({ ...cron, nextRunAt, lastRunAt: scheduledAt, lastJobId: stored.id, lastOutcome: "fired" })
+    }
+    return { fired, skipped }
+  })
+
+export type TriggerResult =
+  | { readonly _tag: "Triggered"; readonly job: JobRecord }
+  | { readonly _tag: "NotFound" }
+
+/** Runs a cron now, outside its schedule; its next scheduled time is unchanged. */
+export const trigger = (store: Store, now: number, name: string): TriggerResult =>
+  store.transaction(() => {
+    const cron = store.getCron(name)
+    if (cron === undefined) return { _tag: "NotFound" }
+    const job = fireJob(cron, now, "m")
+    const stored = store.get(job.id) ?? Engine.schedule(store, now, job).job
+    store.putCron({ ...cron, lastJobId: stored.id })
+    return { _tag: "Triggered", job: stored }
+  })

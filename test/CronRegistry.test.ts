@@ -1,0 +1,140 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Context, DateTime, Duration, Effect, Layer, Option, Ref, Schema, TestClock } from "effect"
+import { CronRegistry, CronSpec, Job, Scheduler } from "@lunora/scheduler"
+import * as TestScheduler from "@lunora/scheduler/testing"
+import * as CronEngine from "../src/internal/cronEngine.js"
+import * as JobStore from "../src/JobStore.js"
+
+interface Fire {
+  readonly path: string
+  readonly at: number
+  readonly due: number
+}
+
+class Fires extends Context.Tag("test/Fires")<Fires, Ref.Ref<ReadonlyArray<Fire>>>() {}
+
+const SendDigest = Job.make("digest:send", { payload: Schema.Struct({ list: Schema.String }) })
+const Sync = Job.make("sync:run", { payload: Schema.Struct({ seconds: Schema.Number }) })
+
+const record = (path: string, due: DateTime.Utc) =>
+  Effect.gen(function*() {
+    const at = yield* Clock.currentTimeMillis
+    yield* Ref.update(yield* Fires, (all) => [...all, { path, at, due: due.epochMillis }])
+  })
+
+const handlers = Layer.mergeAll(
+  SendDigest.toLayer((_, { scheduledFor }) => record(SendDigest.path, scheduledFor)),
+  Sync.toLayer((payload, { scheduledFor }) =>
+    Effect.zipRight(record(Sync.path, scheduledFor), Effect.sleep(Duration.seconds(payload.seconds)))
+  )
+)
+
+const layerWith = (crons: CronSpec.CronJobs) =>
+  handlers.pipe(
+    Layer.provideMerge(Layer.merge(TestScheduler.layer({ crons }), Layer.effect(Fires, Ref.make<ReadonlyArray<Fire>>([]))))
+  )
+
+const fires = Effect.flatMap(Fires, Ref.get)
+const DAY = 86_400_000
+
+describe("CronRegistry (test layer, TestClock)", () => {
+  it.effect("a daily cron fires exactly 31 times over a 31-day month, at 09:00 UTC each day", () => {
+    const crons = CronSpec.cronJobs().daily("send digest", { hourUTC: 9, minuteUTC: 0 }, SendDigest, { list: "all" })
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(Duration.days(31))
+      const all = yield* fires
+      expect(all).toHaveLength(31)
+      expect(all.map((fire) => fire.at)).toEqual(Array.from({ length: 31 }, (_, day) => day * DAY + 9 * 3_600_000))
+      const [info] = yield* Effect.flatMap(CronRegistry.CronRegistry, (registry) => registry.list)
+      expect(info!.nextRunAt.epochMillis).toBe(31 * DAY + 9 * 3_600_000)
+      expect(info!.lastOutcome).toEqual(Option.some("fired"))
+      const job = yield* Effect.flatMap(Scheduler.Scheduler, (s) => s.get(Option.getOrThrow(info!.lastJobId)))
+      expect(job.state).toBe("success")
+      expect(job.scheduledFor.epochMillis).toBe(30 * DAY + 9 * 3_600_000)
+    }).pipe(Effect.provide(layerWith(crons)))
+  })
+
+  it.effect("a fire that would overlap a run still in progress is skipped and recorded", () => {
+    const crons = CronSpec.cronJobs().interval("sync", { minutes: 1 }, Sync, { seconds: 90 })
+    return Effect.gen(function*() {
+      yield* TestClock.adjust("5 minutes")
+      // fires at 1:00 (runs to 2:30), 2:00 skipped, 3:00 (to 4:30), 4:00 skipped, 5:00
+      expect((yield* fires).map((fire) => fire.due / 60_000)).toEqual([1, 3, 5])
+      const info = yield* Effect.flatMap(CronRegistry.CronRegistry, (registry) => registry.get("sync"))
+      expect(info.skipped).toBe(2)
+      expect(info.nextRunAt.epochMillis).toBe(6 * 60_000)
+    }).pipe(Effect.provide(layerWith(crons)))
+  })
+
+  it.effect("an interval counts from its scheduled times, so a slow handler does not make it drift", () => {
+    const crons = CronSpec.cronJobs().interval("sync", { minutes: 10 }, Sync, { seconds: 180 })
+    return Effect.gen(function*() {
+      yield* TestClock.adjust("1 hour")
+      expect((yield* fires).map((fire) => fire.at / 60_000)).toEqual([10, 20, 30, 40, 50, 60])
+    }).pipe(Effect.provide(layerWith(crons)))
+  })
+
+  it.effect("trigger runs a cron now without moving its schedule; an unknown name is CronNotFound", () => {
+    const crons = CronSpec.cronJobs().daily("send digest", { hourUTC: 9, minuteUTC: 0 }, SendDigest, { list: "vip" })
+    return Effect.gen(function*() {
+      const registry = yield* CronRegistry.CronRegistry
+      yield* TestClock.adjust("1 hour")
+      const id = yield* registry.trigger("send digest")
+      yield* TestClock.adjust("1 second")
+      expect((yield* fires).map((fire) => fire.at)).toEqual([3_600_000])
+      expect((yield* Effect.flatMap(Scheduler.Scheduler, (s) => s.get(id))).state).toBe("success")
+      expect((yield* registry.get("send digest")).nextRunAt.epochMillis).toBe(9 * 3_600_000)
+      const missing = yield* Effect.flip(registry.trigger("nope"))
+      expect(missing._tag).toBe("CronNotFound")
+    }).pipe(Effect.provide(layerWith(crons)))
+  })
+
+  it.effect("reconcile: the same declaration again changes nothing; a removed cron stops; a changed one moves", () => {
+    const declared = () =>
+      CronSpec.cronJobs()
+        .interval("sync", { minutes: 10 }, Sync, { seconds: 0 })
+        .daily("send digest", { hourUTC: 9, minuteUTC: 0 }, SendDigest, { list: "all" })
+    return Effect.gen(function*() {
+      const registry = yield* CronRegistry.CronRegistry
+      expect(yield* registry.reconcile(declared())).toEqual({ added: [], changed: [], removed: [] })
+      const only = CronSpec.cronJobs().interval("sync", { minutes: 15 }, Sync, { seconds: 0 })
+      expect(yield* registry.reconcile(only)).toEqual({ added: [], changed: ["sync"], removed: ["send digest"] })
+      yield* TestClock.adjust("1 day")
+      expect((yield* fires).every((fire) => fire.path === Sync.path && fire.due % (15 * 60_000) === 0)).toBe(true)
+      expect(yield* fires).toHaveLength(96)
+    }).pipe(Effect.provide(layerWith(declared())))
+  })
+})
+
+describe("cron engine", () => {
+  const store = () => JobStore.makeMemory()
+
+  it("after an outage of three days, a missed window fires once and the cron resumes on schedule", () => {
+    const s = store()
+    const crons = CronSpec.cronJobs().daily("send digest", { hourUTC: 9, minuteUTC: 0 }, SendDigest, { list: "all" })
+    CronEngine.reconcile(s, 0, crons.definitions)
+    const outageEnd = 3 * DAY + 12 * 3_600_000
+    const { fired, skipped } = CronEngine.fireDue(s, outageEnd, 100)
+    expect(skipped).toEqual([])
+    expect(fired).toHaveLength(1)
+    expect(fired[0]!.scheduledFor).toBe(9 * 3_600_000)
+    expect(s.getCron("send digest")!.nextRunAt).toBe(4 * DAY + 9 * 3_600_000)
+    expect(CronEngine.fireDue(s, outageEnd, 100).fired).toEqual([])
+  })
+
+  it("an interval resumes on its own grid after an outage", () => {
+    const s = store()
+    CronEngine.reconcile(s, 0, CronSpec.cronJobs().interval("tick", { minutes: 10 }, "x:y", {}).definitions)
+    CronEngine.fireDue(s, 95 * 60_000, 100)
+    expect(s.getCron("tick")!.nextRunAt).toBe(100 * 60_000)
+  })
+
+  it("a fire is stored once: its job id and key name the cron and the scheduled time", () => {
+    const s = store()
+    CronEngine.reconcile(s, 0, CronSpec.cronJobs().interval("tick", { minutes: 1 }, "x:y", {}).definitions)
+    const [job] = CronEngine.fireDue(s, 60_000, 100).fired
+    expect(job!.key).toBe("cron:tick:60000")
+    expect(job!.id).toMatch(/^job_0_c[0-9a-z]{16}$/)
+    expect(Schema.is(Job.JobId)(job!.id)).toBe(true)
+  })
+})
