@@ -13,6 +13,9 @@ import { createScheduler } from "../../src/cloudflare/createScheduler.js"
 import * as SqliteStore from "../../src/cloudflare/SqliteStore.js"
 import * as Engine from "../../src/internal/engine.js"
 import { DISPATCH_PATH, sign, SIGNATURE_HEADER } from "../../src/internal/wire.js"
+import * as CronRegistry from "../../src/CronRegistry.js"
+import * as CronSpec from "../../src/CronSpec.js"
+import type * as Job from "../../src/Job.js"
 import { isTerminal } from "../../src/Job.js"
 import * as Scheduler from "../../src/Scheduler.js"
 import { ORIGIN_PORT } from "./origin-server.js"
@@ -241,6 +244,38 @@ describe("SchedulerDO end to end", () => {
     expect(jobs.map((job) => job.state)).toEqual(Array(12).fill("success"))
     const starts = jobs.map((job) => Option.getOrThrow(job.startedAt).epochMillis).sort((a, b) => a - b)
     expect(starts[6]! - starts[0]!).toBeGreaterThanOrEqual(500)
+  })
+
+  it("reconciles crons into the DO, fires them through the alarm, and adds nothing when declared again", async () => {
+    const instanceName = `test-${crypto.randomUUID()}`
+    const options = { namespace: env.SCHEDULER, binding: "SELF_APP", instanceName }
+    const crons = CronSpec.cronJobs().interval("echo every second", { seconds: 1 }, Echo, { text: "tick" })
+    const withRegistry = <A, E>(declared: CronSpec.CronJobs, f: (r: CronRegistry.CronRegistry["Type"]) => Effect.Effect<A, E>) =>
+      Effect.runPromise(Effect.flatMap(CronRegistry.CronRegistry, f).pipe(
+        Effect.provide(CronRegistry.layer({ ...options, crons: declared }))
+      ))
+    // a deploy builds the layer (reconciling); a second build with the same code changes nothing
+    expect(await withRegistry(crons, (r) => r.list)).toHaveLength(1)
+    expect(await withRegistry(crons, (r) => r.reconcile(crons))).toEqual({ added: [], changed: [], removed: [] })
+
+    const scheduler = Effect.runSync(Scheduler.make(options))
+    const deadline = Date.now() + 8_000
+    let fired: Job.JobInfo | undefined
+    while (fired === undefined && Date.now() < deadline) {
+      const [cron] = await withRegistry(crons, (r) => r.list)
+      const jobId = Option.getOrUndefined(cron!.lastJobId)
+      if (jobId !== undefined) fired = await settled(scheduler, jobId)
+      else await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(fired?.state).toBe("success")
+    expect(fired?.result).toEqual(Option.some({ echoed: "tick", shardKey: null }))
+
+    // removing the cron from the code stops it
+    const removed = await withRegistry(CronSpec.cronJobs(), (r) => r.list)
+    expect(removed).toEqual([])
+    const before = (await Effect.runPromise(scheduler.list())).jobs.length
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    expect((await Effect.runPromise(scheduler.list())).jobs.length).toBe(before)
   })
 
   it("keeps two instanceNames apart", async () => {
