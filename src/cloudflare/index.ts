@@ -20,6 +20,13 @@ export { SchedulerDO } from "./SchedulerDO.js"
 export { createScheduler, type PromiseScheduler } from "./createScheduler.js"
 
 /**
+ * The Cron Triggers path.
+ *
+ * @since 0.1.0
+ */
+export { createCronTrigger, type CronTrigger } from "./createCronTrigger.js"
+
+/**
  * The `Store` over Durable Object SQLite.
  *
  * @since 0.1.0

@@ -6,9 +6,16 @@
  * binding to the test worker's dispatch endpoint, which runs the handlers.
  * Each test uses its own instance: alarms are not reset between tests.
  */
-import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test"
+import {
+  createScheduledController,
+  env,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  SELF
+} from "cloudflare:test"
 import { Config, ConfigProvider, Effect, Either, Option, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
+import { createCronTrigger } from "../../src/cloudflare/createCronTrigger.js"
 import { createScheduler } from "../../src/cloudflare/createScheduler.js"
 import * as SqliteStore from "../../src/cloudflare/SqliteStore.js"
 import * as Engine from "../../src/internal/engine.js"
@@ -19,7 +26,7 @@ import type * as Job from "../../src/Job.js"
 import { isTerminal } from "../../src/Job.js"
 import * as Scheduler from "../../src/Scheduler.js"
 import { ORIGIN_PORT } from "./origin-server.js"
-import { Echo, Flaky, type SchedulerDO, Slow } from "./worker.js"
+import worker, { Echo, Flaky, type SchedulerDO, Slow, triggerCrons } from "./worker.js"
 
 const fresh = <T extends SchedulerDO>(
   namespace: DurableObjectNamespace<T> = env.SCHEDULER as never,
@@ -276,6 +283,28 @@ describe("SchedulerDO end to end", () => {
     const before = (await Effect.runPromise(scheduler.list())).jobs.length
     await new Promise((resolve) => setTimeout(resolve, 1_500))
     expect((await Effect.runPromise(scheduler.list())).jobs.length).toBe(before)
+  })
+
+  it("Cron Triggers path: scheduled() turns the trigger into the matching crons' jobs, run through the DO", async () => {
+    const scheduledTime = Date.now()
+    await worker.scheduled(createScheduledController({ scheduledTime, cron: "*/5 * * * *" }), env)
+    const scheduler = Effect.runSync(Scheduler.make({ namespace: env.SCHEDULER, binding: "SELF_APP", instanceName: "cron-triggers" }))
+    const { jobs } = await Effect.runPromise(scheduler.list({ functionPath: "test:echo" }))
+    const job = jobs.find((j) => Option.getOrNull(j.key) === "cron-trigger:echo every five minutes")
+    expect(job?.scheduledFor.epochMillis).toBe(scheduledTime)
+    const done = await settled(scheduler, job!.id)
+    expect(done.result).toEqual(Option.some({ echoed: "from a trigger", shardKey: null }))
+    expect(jobs.some((j) => Option.getOrNull(j.key) === "cron-trigger:daily echo")).toBe(false)
+
+    expect(createCronTrigger({ crons: triggerCrons, namespace: env.SCHEDULER, binding: "SELF_APP" }).crons)
+      .toEqual(["*/5 * * * *", "0 9 * * *"])
+    expect(() =>
+      createCronTrigger({
+        crons: CronSpec.cronJobs().interval("too fast", { seconds: 30 }, Echo, { text: "x" }),
+        namespace: env.SCHEDULER,
+        binding: "SELF_APP"
+      })
+    ).toThrow("cannot be a Cron Trigger")
   })
 
   it("keeps two instanceNames apart", async () => {

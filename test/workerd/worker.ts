@@ -6,7 +6,8 @@
  */
 import { DurableObject } from "cloudflare:workers"
 import { Effect, Layer, Option, Schema } from "effect"
-import { SchedulerDO } from "../../src/cloudflare/index.js"
+import { createCronTrigger, type CronTrigger, SchedulerDO } from "../../src/cloudflare/index.js"
+import * as CronSpec from "../../src/CronSpec.js"
 import * as Dispatch from "../../src/Dispatch.js"
 import * as Job from "../../src/Job.js"
 
@@ -53,13 +54,33 @@ const handlers = Layer.mergeAll(
   Slow.toLayer((payload, { id }) => Effect.zipRight(ran(id), Effect.sleep(payload.ms)))
 )
 
+/** The crons of the Cron Triggers path, dispatched into the "cron-triggers" instance. */
+export const triggerCrons = CronSpec.cronJobs()
+  .interval("echo every five minutes", { minutes: 5 }, Echo, { text: "from a trigger" })
+  .daily("daily echo", { hourUTC: 9, minuteUTC: 0 }, Echo, { text: "daily" })
+
+interface TestEnv {
+  readonly LUNORA_SCHEDULER_SECRET: string
+  readonly SCHEDULER: DurableObjectNamespace<SchedulerDO>
+}
+
 let dispatch: ((request: Request) => Promise<Response>) | undefined
+let trigger: CronTrigger | undefined
 
 export default {
-  fetch: (request: Request, env: { LUNORA_SCHEDULER_SECRET: string }) => {
+  fetch: (request: Request, env: TestEnv) => {
     const url = new URL(request.url)
     if (url.pathname === "/runs") return Response.json(Object.fromEntries(runs))
     dispatch ??= Dispatch.toFetchHandlerWith(handlers, { secret: env.LUNORA_SCHEDULER_SECRET })
     return dispatch(request)
+  },
+  scheduled: async (controller: ScheduledController, env: TestEnv) => {
+    trigger ??= createCronTrigger({
+      crons: triggerCrons,
+      namespace: env.SCHEDULER,
+      binding: "SELF_APP",
+      instanceName: "cron-triggers"
+    })
+    await trigger.dispatcher(controller)
   }
-} satisfies ExportedHandler<{ LUNORA_SCHEDULER_SECRET: string }>
+} satisfies ExportedHandler<TestEnv>
