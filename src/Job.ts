@@ -117,6 +117,8 @@ export interface JobContext {
   readonly scheduledFor: DateTime.Utc
   /** The routing hint the job was scheduled with, if any. */
   readonly shardKey: Option.Option<string>
+  /** The job's dedupe key, if any; a cron's fire has `cron:<name>:<scheduled epoch ms>`. */
+  readonly key: Option.Option<string>
 }
 
 /**

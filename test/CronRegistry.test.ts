@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, DateTime, Duration, Effect, Layer, Option, Ref, Schema, TestClock } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Ref, Schema, TestClock } from "effect"
 import { CronRegistry, CronSpec, Job, Scheduler } from "@lunora/scheduler"
 import * as TestScheduler from "@lunora/scheduler/testing"
 import * as CronEngine from "../src/internal/cronEngine.js"
@@ -9,6 +9,7 @@ interface Fire {
   readonly path: string
   readonly at: number
   readonly due: number
+  readonly key: string | null
 }
 
 class Fires extends Context.Tag("test/Fires")<Fires, Ref.Ref<ReadonlyArray<Fire>>>() {}
@@ -16,16 +17,16 @@ class Fires extends Context.Tag("test/Fires")<Fires, Ref.Ref<ReadonlyArray<Fire>
 const SendDigest = Job.make("digest:send", { payload: Schema.Struct({ list: Schema.String }) })
 const Sync = Job.make("sync:run", { payload: Schema.Struct({ seconds: Schema.Number }) })
 
-const record = (path: string, due: DateTime.Utc) =>
+const record = (path: string, { key, scheduledFor }: Job.JobContext) =>
   Effect.gen(function*() {
     const at = yield* Clock.currentTimeMillis
-    yield* Ref.update(yield* Fires, (all) => [...all, { path, at, due: due.epochMillis }])
+    yield* Ref.update(yield* Fires, (all) => [...all, { path, at, due: scheduledFor.epochMillis, key: Option.getOrNull(key) }])
   })
 
 const handlers = Layer.mergeAll(
-  SendDigest.toLayer((_, { scheduledFor }) => record(SendDigest.path, scheduledFor)),
-  Sync.toLayer((payload, { scheduledFor }) =>
-    Effect.zipRight(record(Sync.path, scheduledFor), Effect.sleep(Duration.seconds(payload.seconds)))
+  SendDigest.toLayer((_, context) => record(SendDigest.path, context)),
+  Sync.toLayer((payload, context) =>
+    Effect.zipRight(record(Sync.path, context), Effect.sleep(Duration.seconds(payload.seconds)))
   )
 )
 
@@ -45,6 +46,8 @@ describe("CronRegistry (test layer, TestClock)", () => {
       const all = yield* fires
       expect(all).toHaveLength(31)
       expect(all.map((fire) => fire.at)).toEqual(Array.from({ length: 31 }, (_, day) => day * DAY + 9 * 3_600_000))
+      // the handler gets the fire's idempotency key: the cron's name and its scheduled time
+      expect(all[1]!.key).toBe(`cron:send digest:${DAY + 9 * 3_600_000}`)
       const [info] = yield* Effect.flatMap(CronRegistry.CronRegistry, (registry) => registry.list)
       expect(info!.nextRunAt.epochMillis).toBe(31 * DAY + 9 * 3_600_000)
       expect(info!.lastOutcome).toEqual(Option.some("fired"))

@@ -149,6 +149,7 @@ const make = Effect.gen(function*() {
         functionPath: job.functionPath,
         args: JSON.parse(job.args),
         shardKey: job.shardKey,
+        key: job.key,
         scheduledFor: job.scheduledFor,
         attempt: job.attempt
       })

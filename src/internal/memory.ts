@@ -51,7 +51,8 @@ export const makeBackend = (options: MemoryOptions = {}) =>
         functionPath: job.functionPath,
         attempt: job.attempt,
         scheduledFor: DateTime.unsafeMake(job.scheduledFor),
-        shardKey: Option.fromNullable(job.shardKey)
+        shardKey: Option.fromNullable(job.shardKey),
+        key: Option.fromNullable(job.key)
       }).pipe(
         Effect.timeoutTo({
           duration: Duration.millis(config.leaseMs),

@@ -35,6 +35,8 @@ export const DispatchBody = Schema.Struct({
   functionPath: Schema.String,
   args: Schema.Unknown,
   shardKey: Schema.NullOr(Schema.String),
+  /** An addition to DESIGN.md's body: the job's dedupe key (a cron fire's idempotency key). */
+  key: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   scheduledFor: Schema.Number,
   attempt: Schema.Int.pipe(Schema.positive())
 })
