@@ -125,6 +125,19 @@ export const nextAfter = (schedule: CronSchedule, after: number): number =>
     ? after + schedule.ms
     : parse(schedule.expression, schedule.timeZone, after).next().getTime()
 
+const DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] as const
+
+/**
+ * The day-of-week field with names: Cloudflare numbers weekdays from Sunday =
+ * 1 where cron-parser (and Vixie cron) use Sunday = 0, so numbers would shift
+ * every weekly trigger by a day. Names mean the same in both.
+ */
+const triggerDaysOfWeek = (expression: string, field: string): string => {
+  if (field === "*" || field === "?") return field
+  const days = [...new Set(parse(expression, "UTC", 0).fields.dayOfWeek.values.map((day) => Number(day) % 7))]
+  return days.length === 7 ? "*" : days.sort((a, b) => a - b).map((day) => DAY_NAMES[day]!).join(",")
+}
+
 /**
  * The cron expression a schedule stands for, as a Cloudflare Cron Trigger
  * (UTC, 5 fields): an error for what a trigger cannot express (sub-minute or
@@ -136,8 +149,9 @@ export const nextAfter = (schedule: CronSchedule, after: number): number =>
 export const toCronTrigger = (schedule: CronSchedule): Either.Either<string, string> => {
   if (schedule._tag === "Expression") {
     if (schedule.timeZone !== "UTC") return Either.left(`Cron Triggers run in UTC; this cron is in ${schedule.timeZone}`)
-    if (schedule.expression.trim().split(/\s+/).length === 6) return Either.left("Cron Triggers have no seconds field")
-    return Either.right(schedule.expression.trim())
+    const fields = schedule.expression.trim().split(/\s+/)
+    if (fields.length === 6) return Either.left("Cron Triggers have no seconds field")
+    return Either.right([...fields.slice(0, 4), triggerDaysOfWeek(schedule.expression, fields[4]!)].join(" "))
   }
   const minutes = schedule.ms / 60_000
   if (!Number.isInteger(minutes)) return Either.left(`an interval of ${schedule.ms} ms is not whole minutes`)

@@ -6,6 +6,13 @@
  */
 
 /**
+ * Cron Triggers codegen: expressions for `wrangler.jsonc`, written keeping its comments.
+ *
+ * @since 0.1.0
+ */
+export * as Codegen from "./Codegen.js"
+
+/**
  * The `CronRegistry` service: declared crons, reconciled and fired by the engine.
  *
  * @since 0.1.0
