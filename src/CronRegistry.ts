@@ -9,8 +9,8 @@ import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
 import { CronSchedule, type CronJobs } from "./CronSpec.js"
 import type { Backend } from "./internal/backend.js"
 import { type LiveOptions, makeRemote } from "./internal/remote.js"
-import { JobId } from "./Job.js"
-import type { CronRecord } from "./JobStore.js"
+import type { CronView } from "./internal/cronEngine.js"
+import { JobId, JobState } from "./Job.js"
 import type { InvalidOptions, SchedulerUnavailable } from "./SchedulerError.js"
 
 /**
@@ -30,6 +30,8 @@ export class CronInfo extends Schema.Class<CronInfo>("@lunora/scheduler/CronInfo
   lastOutcome: Schema.OptionFromNullOr(Schema.String),
   /** The job of the last run: see its state with `Scheduler.get`. */
   lastJobId: Schema.OptionFromNullOr(JobId),
+  /** The state of the last run's job (none when it never ran, or was swept). */
+  lastRunState: Schema.OptionFromNullOr(JobState),
   /** Fires skipped because the previous run was still in progress. */
   skipped: Schema.Int
 }) {}
@@ -76,7 +78,7 @@ export class CronRegistry extends Context.Tag("@lunora/scheduler/CronRegistry")<
 
 const utc = (ms: number) => DateTime.unsafeMake(ms)
 
-const toInfo = (cron: CronRecord): CronInfo =>
+const toInfo = (cron: CronView): CronInfo =>
   new CronInfo({
     name: cron.name,
     schedule: JSON.parse(cron.schedule),
@@ -85,6 +87,7 @@ const toInfo = (cron: CronRecord): CronInfo =>
     lastRunAt: Option.map(Option.fromNullable(cron.lastRunAt), utc),
     lastOutcome: Option.fromNullable(cron.lastOutcome),
     lastJobId: Option.fromNullable(cron.lastJobId as JobId | null),
+    lastRunState: Option.fromNullable(cron.lastJobState),
     skipped: cron.skipped
   }, true)
 

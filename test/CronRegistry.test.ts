@@ -51,6 +51,7 @@ describe("CronRegistry (test layer, TestClock)", () => {
       const [info] = yield* Effect.flatMap(CronRegistry.CronRegistry, (registry) => registry.list)
       expect(info!.nextRunAt.epochMillis).toBe(31 * DAY + 9 * 3_600_000)
       expect(info!.lastOutcome).toEqual(Option.some("fired"))
+      expect(info!.lastRunState).toEqual(Option.some("success"))
       const job = yield* Effect.flatMap(Scheduler.Scheduler, (s) => s.get(Option.getOrThrow(info!.lastJobId)))
       expect(job.state).toBe("success")
       expect(job.scheduledFor.epochMillis).toBe(30 * DAY + 9 * 3_600_000)

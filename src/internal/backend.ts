@@ -6,7 +6,7 @@
  */
 import type { Effect } from "effect"
 import type { CronDefinition } from "../CronSpec.js"
-import type { CronRecord, JobRecord } from "../JobStore.js"
+import type { JobRecord } from "../JobStore.js"
 import type * as CronEngine from "./cronEngine.js"
 import type { SchedulerUnavailable } from "../SchedulerError.js"
 import type * as Engine from "./engine.js"
@@ -24,7 +24,7 @@ export interface Backend {
   readonly reconcileCrons: (
     crons: ReadonlyArray<CronDefinition>
   ) => Effect.Effect<CronEngine.ReconcileResult, SchedulerUnavailable>
-  readonly listCrons: Effect.Effect<ReadonlyArray<CronRecord>, SchedulerUnavailable>
+  readonly listCrons: Effect.Effect<ReadonlyArray<CronEngine.CronView>, SchedulerUnavailable>
   readonly triggerCron: (name: string) => Effect.Effect<CronEngine.TriggerResult, SchedulerUnavailable>
   /** Completes when the job is finished (or gone). */
   readonly awaitFinished: (id: string) => Effect.Effect<JobRecord | undefined, SchedulerUnavailable>

@@ -147,3 +147,15 @@ export const trigger = (store: Store, now: number, name: string): TriggerResult 
     store.putCron({ ...cron, lastJobId: stored.id })
     return { _tag: "Triggered", job: stored }
   })
+
+/** A cron with the state of its last run's job (null when it never ran, or the job was swept). */
+export interface CronView extends CronRecord {
+  readonly lastJobState: JobRecord["state"] | null
+}
+
+/** Every cron by name, with its last run's state. */
+export const list = (store: Store): ReadonlyArray<CronView> =>
+  store.listCrons().map((cron) => ({
+    ...cron,
+    lastJobState: cron.lastJobId === null ? null : store.get(cron.lastJobId)?.state ?? null
+  }))

@@ -22,7 +22,7 @@ import {
 } from "effect"
 import * as SqliteStore from "../cloudflare/SqliteStore.js"
 import type { CronDefinition } from "../CronSpec.js"
-import type { CronRecord, JobRecord } from "../JobStore.js"
+import type { JobRecord } from "../JobStore.js"
 import * as CronEngine from "./cronEngine.js"
 import * as Engine from "./engine.js"
 import { describeCause } from "./failure.js"
@@ -64,7 +64,7 @@ export interface SchedulerRpc {
     target: DispatchTarget,
     crons: ReadonlyArray<CronDefinition>
   ) => Promise<CronEngine.ReconcileResult>
-  readonly listCrons: () => Promise<ReadonlyArray<CronRecord>>
+  readonly listCrons: () => Promise<ReadonlyArray<CronEngine.CronView>>
   readonly triggerCron: (target: DispatchTarget, name: string) => Promise<CronEngine.TriggerResult>
 }
 
@@ -267,7 +267,7 @@ const make = Effect.gen(function*() {
         useTarget(to)
         return CronEngine.reconcile(store, now, crons)
       }),
-    listCrons: Effect.zipLeft(Effect.sync(() => store.listCrons()), ensureAlarm),
+    listCrons: Effect.zipLeft(Effect.sync(() => CronEngine.list(store)), ensureAlarm),
     triggerCron: (to: DispatchTarget, name: string) =>
       mutate((now) => {
         useTarget(to)

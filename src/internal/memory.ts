@@ -115,7 +115,7 @@ export const makeBackend = (options: MemoryOptions = {}) =>
       replay: (id) => mutate((now) => Engine.replay(store, now, id)),
       purge: (query) => mutate(() => Engine.purge(store, query)),
       reconcileCrons: (crons) => mutate((now) => CronEngine.reconcile(store, now, crons)),
-      listCrons: Effect.sync(() => store.listCrons()),
+      listCrons: Effect.sync(() => CronEngine.list(store)),
       triggerCron: (name) => mutate((now) => CronEngine.trigger(store, now, name)),
       awaitFinished: (id) =>
         version.changes.pipe(
