@@ -139,6 +139,19 @@ const triggerDaysOfWeek = (expression: string, field: string): string => {
 }
 
 /**
+ * The last fire at or before `at`, for a schedule whose fire `from` is known
+ * to be at or before `at`: after downtime, the latest missed window. An
+ * interval counts from `from`.
+ *
+ * @since 0.1.0
+ * @category next fire
+ */
+export const latestAtOrBefore = (schedule: CronSchedule, from: number, at: number): number =>
+  schedule._tag === "Interval"
+    ? from + schedule.ms * Math.floor((at - from) / schedule.ms)
+    : Math.max(from, parse(schedule.expression, schedule.timeZone, at + 1).prev().getTime())
+
+/**
  * The cron expression a schedule stands for, as a Cloudflare Cron Trigger
  * (UTC, 5 fields): an error for what a trigger cannot express (sub-minute or
  * uneven intervals, seconds, other time zones).

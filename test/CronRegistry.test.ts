@@ -3,6 +3,8 @@ import { Clock, Context, Duration, Effect, Layer, Option, Ref, Schema, TestClock
 import { CronRegistry, CronSpec, Job, Scheduler } from "@lunora/scheduler"
 import * as TestScheduler from "@lunora/scheduler/testing"
 import * as CronEngine from "../src/internal/cronEngine.js"
+import { makeBackend } from "../src/internal/memory.js"
+import * as JobRegistry from "../src/JobRegistry.js"
 import * as JobStore from "../src/JobStore.js"
 
 interface Fire {
@@ -110,10 +112,38 @@ describe("CronRegistry (test layer, TestClock)", () => {
   })
 })
 
+describe("an outage, on TestClock", () => {
+  it.effect("three days with the scheduler down: one catch-up run when it is back, then on schedule", () => {
+    const crons = CronSpec.cronJobs().daily("send digest", { hourUTC: 9, minuteUTC: 0 }, SendDigest, { list: "all" })
+    const store = JobStore.makeMemory()
+    // a scheduler over one store that outlives it: up, down (its scope closed), up again
+    const up = <A, E, R>(body: Effect.Effect<A, E, R>) =>
+      Effect.scoped(Effect.gen(function*() {
+        const backend = yield* makeBackend()
+        yield* backend.reconcileCrons(crons.definitions)
+        return yield* body
+      })).pipe(
+        Effect.provide(handlers.pipe(Layer.provideMerge(JobRegistry.layer))),
+        Effect.provideService(JobStore.JobStore, store)
+      )
+    return Effect.gen(function*() {
+      yield* up(TestClock.adjust("10 hours")) // day 0, 09:00 fires
+      yield* TestClock.adjust("3 days") // down until day 3, 10:00: days 1, 2 and 3 at 09:00 are missed
+      yield* up(TestClock.adjust("2 days")) // back: one catch-up at once, then days 4 and 5
+      expect((yield* fires).map((fire) => [fire.at / 3_600_000, fire.due / 3_600_000])).toEqual([
+        [9, 9],
+        [82, 81],
+        [105, 105],
+        [129, 129]
+      ])
+    }).pipe(Effect.provide(Layer.effect(Fires, Ref.make<ReadonlyArray<Fire>>([]))))
+  })
+})
+
 describe("cron engine", () => {
   const store = () => JobStore.makeMemory()
 
-  it("after an outage of three days, a missed window fires once and the cron resumes on schedule", () => {
+  it("after an outage of three days, the latest missed window fires once and the cron resumes on schedule", () => {
     const s = store()
     const crons = CronSpec.cronJobs().daily("send digest", { hourUTC: 9, minuteUTC: 0 }, SendDigest, { list: "all" })
     CronEngine.reconcile(s, 0, crons.definitions)
@@ -121,7 +151,7 @@ describe("cron engine", () => {
     const { fired, skipped } = CronEngine.fireDue(s, outageEnd, 100)
     expect(skipped).toEqual([])
     expect(fired).toHaveLength(1)
-    expect(fired[0]!.scheduledFor).toBe(9 * 3_600_000)
+    expect(fired[0]!.scheduledFor).toBe(3 * DAY + 9 * 3_600_000)
     expect(s.getCron("send digest")!.nextRunAt).toBe(4 * DAY + 9 * 3_600_000)
     expect(CronEngine.fireDue(s, outageEnd, 100).fired).toEqual([])
   })

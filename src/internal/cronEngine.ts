@@ -4,7 +4,7 @@
  * overlap a live run, fire a missed window once, and count the next time
  * from the scheduled time (not from now) so intervals do not drift.
  */
-import { type CronDefinition, type CronSchedule, nextAfter } from "../CronSpec.js"
+import { type CronDefinition, type CronSchedule, latestAtOrBefore, nextAfter } from "../CronSpec.js"
 import type { CronRecord, JobRecord, Store } from "../JobStore.js"
 import * as Engine from "./engine.js"
 
@@ -59,13 +59,14 @@ export const reconcile = (store: Store, now: number, declared: ReadonlyArray<Cro
     return { added, changed, removed }
   })
 
-/** The first scheduled time after `now`, when the one after `scheduledAt` has passed too (downtime). */
-const resume = (schedule: CronSchedule, scheduledAt: number, now: number): number => {
-  const next = nextAfter(schedule, scheduledAt)
-  if (next > now) return next
-  return schedule._tag === "Interval"
-    ? scheduledAt + schedule.ms * (Math.floor((now - scheduledAt) / schedule.ms) + 1)
-    : nextAfter(schedule, now)
+/**
+ * Where a due cron stands at `now`: the scheduled time to fire (the latest
+ * one at or before `now`, so after downtime the missed windows fire once, as
+ * the last of them) and the next one after it.
+ */
+const advance = (schedule: CronSchedule, due: number, now: number) => {
+  const fireAt = latestAtOrBefore(schedule, due, now)
+  return { fireAt, nextRunAt: nextAfter(schedule, fireAt) }
 }
 
 const FNV_OFFSET = 0x811c9dc5
@@ -100,9 +101,9 @@ export interface FireResult {
 /**
  * Fires up to `limit` due crons at `now`: each due cron's scheduled time
  * becomes a job (run at that time, so as soon as possible), unless its last
- * run is still live: then the fire is skipped and counted. Either way the
- * cron moves to its next time after the scheduled one, or, after downtime,
- * to the first one after `now`: a missed window fires once.
+ * run is still live: then the fire is skipped and counted. After downtime
+ * the latest missed scheduled time fires, once. Either way the cron moves to
+ * its next time after the one fired, counted from it, so intervals do not drift.
  */
 export const fireDue = (store: Store, now: number, limit: number): FireResult =>
   store.transaction(() => {
@@ -110,8 +111,7 @@ export const fireDue = (store: Store, now: number, limit: number): FireResult =>
     const skipped: Array<CronRecord> = []
     for (const cron of store.dueCrons(now, limit)) {
       const schedule = JSON.parse(cron.schedule) as CronSchedule
-      const scheduledAt = cron.nextRunAt
-      const nextRunAt = resume(schedule, scheduledAt, now)
+      const { fireAt: scheduledAt, nextRunAt } = advance(schedule, cron.nextRunAt, now)
       const last = cron.lastJobId === null ? undefined : store.get(cron.lastJobId)
       if (isLive(last)) {
         const next: CronRecord = {
