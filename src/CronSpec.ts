@@ -5,15 +5,16 @@
  *
  * Rules (one each, tested): cron expressions have 5 fields, or 6 with seconds
  * first, in cron-parser's grammar; when both day-of-month and day-of-week are
- * restricted a day matching either fires (Vixie cron's OR); times are UTC
+ * restricted (neither is `*`) a day matching either fires; times are UTC
  * unless a time zone is given; a wall-clock time skipped by a daylight-saving
- * change fires at the same offset after the gap (02:30 becomes 03:30), and a
- * time that occurs twice fires once, at its first occurrence.
+ * change fires at the same offset after the gap (02:30 becomes 03:30), a
+ * fixed time that occurs twice fires once, at its first occurrence, and an
+ * hourly pattern fires in both copies of a repeated hour.
  *
  * @since 0.1.0
  */
 import { CronExpressionParser } from "cron-parser"
-import { Data, Either, Schema } from "effect"
+import { Cron, Data, Either, Schema } from "effect"
 import { encodePayload } from "./internal/payload.js"
 import * as Job from "./Job.js"
 
@@ -26,11 +27,12 @@ import * as Job from "./Job.js"
  * @category errors
  */
 export class InvalidCron extends Data.TaggedError("InvalidCron")<{
-  readonly name: string
+  /** The cron's name (or the expression, for `assertValidCronExpression`). */
+  readonly cron: string
   readonly reason: string
 }> {
   override get message(): string {
-    return `invalid cron "${this.name}": ${this.reason}`
+    return `invalid cron "${this.cron}": ${this.reason}`
   }
 }
 
@@ -109,7 +111,7 @@ export const isValidCronExpression = (expression: string, timeZone?: string): bo
  */
 export const assertValidCronExpression = (expression: string, timeZone?: string): void => {
   const problem = problemOf(expression, timeZone)
-  if (problem !== undefined) throw new InvalidCron({ name: expression, reason: problem })
+  if (problem !== undefined) throw new InvalidCron({ cron: expression, reason: problem })
 }
 
 /**
@@ -120,10 +122,42 @@ export const assertValidCronExpression = (expression: string, timeZone?: string)
  * @since 0.1.0
  * @category next fire
  */
-export const nextAfter = (schedule: CronSchedule, after: number): number =>
-  schedule._tag === "Interval"
-    ? after + schedule.ms
-    : parse(schedule.expression, schedule.timeZone, after).next().getTime()
+export const nextAfter = (schedule: CronSchedule, after: number): number => {
+  if (schedule._tag === "Interval") return after + schedule.ms
+  const candidates = [cronParserNext(schedule, after), effectCronNext(schedule, after)].filter(
+    (at): at is number => at !== undefined && at > after
+  )
+  if (candidates.length === 0) throw new Error(`no next fire of "${schedule.expression}" after ${new Date(after).toISOString()}`)
+  return Math.min(...candidates)
+}
+
+const cronParserNext = (schedule: Extract<CronSchedule, { _tag: "Expression" }>, after: number) => {
+  try {
+    return parse(schedule.expression, schedule.timeZone, after).next().getTime()
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A second opinion from effect's `Cron`, taken where it fires earlier:
+ * cron-parser 5.10 throws, goes backwards or skips a valid fire around the
+ * 30- and 45-minute daylight-saving changes of Lord Howe and Chatham, where
+ * effect's `Cron` is right. Where effect's `Cron` is wrong (it ANDs a
+ * `*`-led day field with the weekday, skips a repeated hour) it fires later
+ * or before `after`, so the earliest valid answer is the right one.
+ */
+const effectCronNext = (schedule: Extract<CronSchedule, { _tag: "Expression" }>, after: number) =>
+  Either.match(Cron.parse(schedule.expression, schedule.timeZone), {
+    onLeft: () => undefined,
+    onRight: (cron) => {
+      try {
+        return Cron.next(cron, new Date(after)).getTime()
+      } catch {
+        return undefined
+      }
+    }
+  })
 
 const DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] as const
 
@@ -164,7 +198,12 @@ export const toCronTrigger = (schedule: CronSchedule): Either.Either<string, str
     if (schedule.timeZone !== "UTC") return Either.left(`Cron Triggers run in UTC; this cron is in ${schedule.timeZone}`)
     const fields = schedule.expression.trim().split(/\s+/)
     if (fields.length === 6) return Either.left("Cron Triggers have no seconds field")
-    return Either.right([...fields.slice(0, 4), triggerDaysOfWeek(schedule.expression, fields[4]!)].join(" "))
+    if (/[#L]/i.test(fields[4] ?? "")) return Either.left("an nth or last weekday (# or L) is not translated for Cron Triggers")
+    try {
+      return Either.right([...fields.slice(0, 4), triggerDaysOfWeek(schedule.expression, fields[4]!)].join(" "))
+    } catch (error) {
+      return Either.left(error instanceof Error ? error.message : String(error))
+    }
   }
   const minutes = schedule.ms / 60_000
   if (!Number.isInteger(minutes)) return Either.left(`an interval of ${schedule.ms} ms is not whole minutes`)
@@ -256,7 +295,7 @@ const NAME = /^[\w .:\-/]{1,128}$/
 
 const inRange = (name: string, label: string, value: number, min: number, max: number) => {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidCron({ name, reason: `${label} must be an integer from ${min} to ${max}, got ${value}` })
+    throw new InvalidCron({ cron: name, reason: `${label} must be an integer from ${min} to ${max}, got ${value}` })
   }
   return value
 }
@@ -264,15 +303,15 @@ const inRange = (name: string, label: string, value: number, min: number, max: n
 const intervalMs = (name: string, every: IntervalSpec): number => {
   const units = (["seconds", "minutes", "hours"] as const).filter((unit) => every[unit] !== undefined)
   if (units.length !== 1) {
-    throw new InvalidCron({ name, reason: `an interval takes exactly one of seconds, minutes or hours, got ${units.length}` })
+    throw new InvalidCron({ cron: name, reason: `an interval takes exactly one of seconds, minutes or hours, got ${units.length}` })
   }
   const unit = units[0]!
   const value = every[unit]!
   if (!Number.isInteger(value) || value < 1) {
-    throw new InvalidCron({ name, reason: `${unit} must be a positive integer, got ${value}` })
+    throw new InvalidCron({ cron: name, reason: `${unit} must be a positive integer, got ${value}` })
   }
   const ms = value * (unit === "seconds" ? 1_000 : unit === "minutes" ? 60_000 : 3_600_000)
-  if (ms > 366 * 24 * 3_600_000) throw new InvalidCron({ name, reason: "an interval may not exceed 366 days" })
+  if (ms > 366 * 24 * 3_600_000) throw new InvalidCron({ cron: name, reason: "an interval may not exceed 366 days" })
   return ms
 }
 
@@ -295,14 +334,14 @@ export const cronJobs = (): CronJobs => {
 
   const add = (name: string, schedule: CronSchedule, job: Job.Ref, payload: unknown): CronJobs => {
     if (!NAME.test(name)) {
-      throw new InvalidCron({ name, reason: "a name is 1 to 128 letters, digits, spaces or . : - / _" })
+      throw new InvalidCron({ cron: name, reason: "a name is 1 to 128 letters, digits, spaces or . : - / _" })
     }
     if (definitions.some((definition) => definition.name === name)) {
-      throw new InvalidCron({ name, reason: "a cron with this name is already declared" })
+      throw new InvalidCron({ cron: name, reason: "a cron with this name is already declared" })
     }
     if (schedule._tag === "Expression") {
       const problem = problemOf(schedule.expression, schedule.timeZone)
-      if (problem !== undefined) throw new InvalidCron({ name, reason: problem })
+      if (problem !== undefined) throw new InvalidCron({ cron: name, reason: problem })
     }
     const args = encodePayload(job, payload)
     if (Either.isLeft(args)) throw args.left
@@ -329,7 +368,7 @@ export const cronJobs = (): CronJobs => {
       ),
     weekly: (name, at, job, payload) => {
       const day = DAYS.indexOf(at.dayOfWeek)
-      if (day < 0) throw new InvalidCron({ name, reason: `dayOfWeek must be one of ${DAYS.join(", ")}` })
+      if (day < 0) throw new InvalidCron({ cron: name, reason: `dayOfWeek must be one of ${DAYS.join(", ")}` })
       return add(
         name,
         expression(

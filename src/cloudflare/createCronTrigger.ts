@@ -51,7 +51,7 @@ export const createCronTrigger = (options: Scheduler.LiveOptions & { readonly cr
   for (const cron of options.crons.definitions) {
     const expression = toCronTrigger(cron.schedule)
     if (Either.isLeft(expression)) {
-      throw new InvalidCron({ name: cron.name, reason: `cannot be a Cron Trigger: ${expression.left}` })
+      throw new InvalidCron({ cron: cron.name, reason: `cannot be a Cron Trigger: ${expression.left}` })
     }
     byExpression.set(expression.right, [...(byExpression.get(expression.right) ?? []), cron])
   }
