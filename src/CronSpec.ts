@@ -351,44 +351,24 @@ export const cronJobs = (): CronJobs => {
 
   const expression = (text: string) => ({ _tag: "Expression" as const, expression: text, timeZone: "UTC" })
 
+  /** "<minute> <hour>" of a UTC wall-clock time, checked. */
+  const clock = (name: string, at: { readonly hourUTC: number; readonly minuteUTC: number }) =>
+    `${inRange(name, "minuteUTC", at.minuteUTC, 0, 59)} ${inRange(name, "hourUTC", at.hourUTC, 0, 23)}`
+
   const builder: CronJobs = {
     definitions,
     interval: (name, every, job, payload) =>
       add(name, { _tag: "Interval", ms: intervalMs(name, every) }, job, payload),
     hourly: (name, at, job, payload) =>
       add(name, expression(`${inRange(name, "minuteUTC", at.minuteUTC, 0, 59)} * * * *`), job, payload),
-    daily: (name, at, job, payload) =>
-      add(
-        name,
-        expression(
-          `${inRange(name, "minuteUTC", at.minuteUTC, 0, 59)} ${inRange(name, "hourUTC", at.hourUTC, 0, 23)} * * *`
-        ),
-        job,
-        payload
-      ),
+    daily: (name, at, job, payload) => add(name, expression(`${clock(name, at)} * * *`), job, payload),
     weekly: (name, at, job, payload) => {
       const day = DAYS.indexOf(at.dayOfWeek)
       if (day < 0) throw new InvalidCron({ cron: name, reason: `dayOfWeek must be one of ${DAYS.join(", ")}` })
-      return add(
-        name,
-        expression(
-          `${inRange(name, "minuteUTC", at.minuteUTC, 0, 59)} ${inRange(name, "hourUTC", at.hourUTC, 0, 23)} * * ${day}`
-        ),
-        job,
-        payload
-      )
+      return add(name, expression(`${clock(name, at)} * * ${day}`), job, payload)
     },
     monthly: (name, at, job, payload) =>
-      add(
-        name,
-        expression(
-          `${inRange(name, "minuteUTC", at.minuteUTC, 0, 59)} ${inRange(name, "hourUTC", at.hourUTC, 0, 23)} ${
-            inRange(name, "day", at.day, 1, 31)
-          } * *`
-        ),
-        job,
-        payload
-      ),
+      add(name, expression(`${clock(name, at)} ${inRange(name, "day", at.day, 1, 31)} * *`), job, payload),
     cron: (name, text, job, payload, options) =>
       add(name, { _tag: "Expression", expression: text.trim(), timeZone: options?.timeZone ?? "UTC" }, job, payload)
   }
