@@ -10,6 +10,7 @@
  *   DELETE /reminders/:id                                       cancel it
  *   POST   /flaky                { name, succeedOn?, attempts?, delayMs? } a job that fails until succeedOn
  *   GET    /jobs?state=&cursor=  list;  GET /jobs/:id  one;  POST /jobs/:id/replay
+ *   GET    /crons                                              the crons of examples/crons.ts, with next and last runs
  *   POST   /_lunora/scheduler/dispatch                          the SchedulerDO's calls (signed)
  */
 import * as HttpApp from "@effect/platform/HttpApp"
@@ -18,8 +19,9 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { env } from "cloudflare:workers"
 import { Duration, Effect, Layer, Schema } from "effect"
-import { Dispatch, Job, JobRegistry, Scheduler } from "@lunora/scheduler"
+import { CronRegistry, Dispatch, Job, JobRegistry, Scheduler } from "@lunora/scheduler"
 import { SchedulerDO } from "@lunora/scheduler/cloudflare"
+import crons from "./crons.js"
 import { BuildExport, Flaky, handlers, PublishPost, SendReminder } from "./jobs.js"
 
 export { SchedulerDO }
@@ -33,8 +35,11 @@ const { LUNORA_SCHEDULER_SECRET, SCHEDULER } = env as unknown as Env
 /** The scheduler: jobs come back through the `SELF` service binding (the Worker itself). */
 const SchedulerLive = Scheduler.layer({ namespace: SCHEDULER, binding: "SELF" })
 
+/** The crons of examples/crons.ts, reconciled into the same SchedulerDO when the app starts (first request). */
+const CronsLive = CronRegistry.layer({ namespace: SCHEDULER, binding: "SELF", crons })
+
 /** The handlers need the scheduler too (publishing a post schedules its follow-up). */
-const AppLayer = handlers.pipe(Layer.provideMerge(Layer.merge(SchedulerLive, JobRegistry.layer)))
+const AppLayer = handlers.pipe(Layer.provideMerge(Layer.mergeAll(SchedulerLive, CronsLive, JobRegistry.layer)))
 
 const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status })
 
@@ -131,6 +136,13 @@ const router = HttpRouter.empty.pipe(
       const scheduler = yield* Scheduler.Scheduler
       yield* scheduler.replay(id)
       return json({ id })
+    })
+  ),
+  HttpRouter.get(
+    "/crons",
+    Effect.gen(function*() {
+      const registry = yield* CronRegistry.CronRegistry
+      return json(yield* Schema.encode(Schema.Array(CronRegistry.CronInfo))(yield* registry.list))
     })
   ),
   HttpRouter.post(Dispatch.path, Dispatch.httpApp({ secret: LUNORA_SCHEDULER_SECRET })),
