@@ -25,7 +25,6 @@ import * as CronSpec from "../../src/CronSpec.js"
 import type * as Job from "../../src/Job.js"
 import { isTerminal } from "../../src/Job.js"
 import * as Scheduler from "../../src/Scheduler.js"
-import { ORIGIN_PORT } from "./origin-server.js"
 import worker, { Echo, Flaky, type SchedulerDO, Slow, triggerCrons } from "./worker.js"
 
 const fresh = <T extends SchedulerDO>(
@@ -180,7 +179,7 @@ describe("SchedulerDO end to end", () => {
   })
 
   it("dispatches over real HTTP to an originUrl (a Node server on loopback runs the handler)", async () => {
-    const { run, scheduler } = fresh(env.SCHEDULER, { originUrl: `http://127.0.0.1:${ORIGIN_PORT}` })
+    const { run, scheduler } = fresh(env.SCHEDULER, { originUrl: env.ORIGIN_URL })
     const id = await run((s) => s.runAfter(0, "origin:shout", { text: "over the wire" }))
     const job = await settled(scheduler, id)
     expect(job.state).toBe("success")

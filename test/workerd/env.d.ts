@@ -7,5 +7,7 @@ declare module "cloudflare:test" {
     readonly WRONG_SECRET_SCHEDULER: DurableObjectNamespace<import("./worker.js").WrongSecretSchedulerDO>
     readonly NO_SECRET_SCHEDULER: DurableObjectNamespace<import("./worker.js").NoSecretSchedulerDO>
     readonly LUNORA_SCHEDULER_SECRET: string
+    /** The Node dispatch endpoint of test/workerd/origin-server.ts. */
+    readonly ORIGIN_URL: string
   }
 }

@@ -5,11 +5,17 @@
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import type { TestProject } from "vitest/node"
 import { Effect, Schema } from "effect"
 import * as Dispatch from "../../src/Dispatch.js"
 import * as Job from "../../src/Job.js"
 
-export const ORIGIN_PORT = 48_731
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** The origin the Node dispatch endpoint listens on (a free loopback port). */
+    readonly originUrl: string
+  }
+}
 
 const Shout = Job.make("origin:shout", {
   payload: Schema.Struct({ text: Schema.String }),
@@ -21,7 +27,7 @@ const dispatch = Dispatch.toFetchHandlerWith(
   { secret: "test-secret" }
 )
 
-export default async function setup() {
+export default async function setup(project: TestProject) {
   const server = createServer(async (req, res) => {
     const chunks: Array<Buffer> = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
@@ -36,8 +42,8 @@ export default async function setup() {
     res.writeHead(response.status, Object.fromEntries(response.headers))
     res.end(Buffer.from(await response.arrayBuffer()))
   })
-  await new Promise<void>((resolve) => server.listen(ORIGIN_PORT, "127.0.0.1", resolve))
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   const { port } = server.address() as AddressInfo
-  if (port !== ORIGIN_PORT) throw new Error(`origin server listens on ${port}`)
+  project.provide("originUrl", `http://127.0.0.1:${port}`)
   return () => new Promise<void>((resolve) => server.close(() => resolve()))
 }

@@ -1,4 +1,4 @@
-import { defineWorkersProject } from "@cloudflare/vitest-pool-workers/config"
+import { defineWorkersProject, type WorkerPoolOptionsContext } from "@cloudflare/vitest-pool-workers/config"
 
 export default defineWorkersProject({
   test: {
@@ -6,11 +6,13 @@ export default defineWorkersProject({
     include: ["**/*.test.ts"],
     globalSetup: ["./origin-server.ts"],
     poolOptions: {
-      workers: {
+      // a function, so the origin server's port (chosen in global setup) reaches the worker as a binding
+      workers: ({ inject }: WorkerPoolOptionsContext) => ({
         singleWorker: true,
         isolatedStorage: false,
-        wrangler: { configPath: "./wrangler.jsonc" }
-      }
+        wrangler: { configPath: "./wrangler.jsonc" },
+        miniflare: { bindings: { ORIGIN_URL: inject("originUrl") } }
+      })
     }
   }
 })
