@@ -17,7 +17,7 @@
 import { Data, Either } from "effect"
 import type { EditResult, FormattingOptions, JSONPath, Node, ParseError } from "jsonc-parser"
 import { applyEdits, findNodeAtLocation, modify, parseTree, printParseErrorCode, visit } from "jsonc-parser"
-import { type CronJobs, toCronTrigger } from "./CronSpec.js"
+import { type CronDefinition, type CronJobs, toCronTrigger } from "./CronSpec.js"
 
 /**
  * A cron that no Cron Trigger can express, and why.
@@ -62,22 +62,34 @@ export class InvalidConfig extends Data.TaggedError("InvalidConfig")<{
 }
 
 /**
+ * The crons of `crons` by their Cron Trigger expression (what `scheduled()`
+ * receives as `controller.cron`), or a `CodegenError` naming every cron refused.
+ *
+ * @since 0.1.0
+ * @category codegen
+ */
+export const triggerPlan = (
+  crons: CronJobs
+): Either.Either<ReadonlyMap<string, ReadonlyArray<CronDefinition>>, CodegenError> => {
+  const plan = new Map<string, Array<CronDefinition>>()
+  const refusals: Array<Refusal> = []
+  for (const definition of crons.definitions) {
+    const expression = toCronTrigger(definition.schedule)
+    if (Either.isLeft(expression)) refusals.push({ name: definition.name, reason: expression.left })
+    else plan.set(expression.right, [...(plan.get(expression.right) ?? []), definition])
+  }
+  return refusals.length > 0 ? Either.left(new CodegenError({ refusals })) : Either.right(plan)
+}
+
+/**
  * The Cron Trigger expressions of `crons`: each cron's `toCronTrigger`,
  * deduplicated and sorted, or a `CodegenError` naming every cron refused.
  *
  * @since 0.1.0
  * @category codegen
  */
-export const triggerExpressions = (crons: CronJobs): Either.Either<ReadonlyArray<string>, CodegenError> => {
-  const expressions = new Set<string>()
-  const refusals: Array<Refusal> = []
-  for (const definition of crons.definitions) {
-    const expression = toCronTrigger(definition.schedule)
-    if (Either.isLeft(expression)) refusals.push({ name: definition.name, reason: expression.left })
-    else expressions.add(expression.right)
-  }
-  return refusals.length > 0 ? Either.left(new CodegenError({ refusals })) : Either.right([...expressions].sort())
-}
+export const triggerExpressions = (crons: CronJobs): Either.Either<ReadonlyArray<string>, CodegenError> =>
+  Either.map(triggerPlan(crons), (plan) => [...plan.keys()].sort())
 
 /**
  * The Wrangler config `text` with `triggers.crons` set to `expressions`

@@ -6,7 +6,8 @@
  * @since 0.1.0
  */
 import { Effect, Either } from "effect"
-import { type CronJobs, InvalidCron, toCronTrigger } from "../CronSpec.js"
+import { triggerPlan } from "../Codegen.js"
+import type { CronJobs } from "../CronSpec.js"
 import { makeRemote } from "../internal/remote.js"
 import * as Scheduler from "../Scheduler.js"
 
@@ -34,8 +35,9 @@ export interface CronTrigger {
 }
 
 /**
- * Compiles `crons` for Cron Triggers (throws `InvalidCron` for a schedule no
- * trigger can express: sub-minute or uneven intervals, seconds, time zones)
+ * Compiles `crons` for Cron Triggers (throws a `CodegenError` naming every
+ * schedule no trigger can express: sub-minute or uneven intervals, seconds,
+ * time zones)
  * and builds the dispatcher over the `SchedulerDO`:
  *
  * ```ts
@@ -47,14 +49,7 @@ export interface CronTrigger {
  * @category constructors
  */
 export const createCronTrigger = (options: Scheduler.LiveOptions & { readonly crons: CronJobs }): CronTrigger => {
-  const byExpression = new Map<string, Array<(typeof options.crons.definitions)[number]>>()
-  for (const cron of options.crons.definitions) {
-    const expression = toCronTrigger(cron.schedule)
-    if (Either.isLeft(expression)) {
-      throw new InvalidCron({ cron: cron.name, reason: `cannot be a Cron Trigger: ${expression.left}` })
-    }
-    byExpression.set(expression.right, [...(byExpression.get(expression.right) ?? []), cron])
-  }
+  const byExpression = Either.getOrThrowWith(triggerPlan(options.crons), (refused) => refused)
   const expressions = [...byExpression.keys()].sort()
   const scheduler = Scheduler.fromBackend(Effect.runSync(makeRemote(options).pipe(Effect.orDie)))
 

@@ -5,6 +5,7 @@
  * from the scheduled time (not from now) so intervals do not drift.
  */
 import { type CronDefinition, type CronSchedule, latestAtOrBefore, nextAfter } from "../CronSpec.js"
+import { isTerminal } from "../Job.js"
 import type { CronRecord, JobRecord, Store } from "../JobStore.js"
 import * as Engine from "./engine.js"
 
@@ -91,7 +92,7 @@ const fireJob = (cron: CronRecord, scheduledAt: number, kind: "c" | "m"): Engine
   shardKey: null
 })
 
-const isLive = (job: JobRecord | undefined) => job !== undefined && (job.state === "pending" || job.state === "inProgress")
+const isLive = (job: JobRecord | undefined) => job !== undefined && !isTerminal(job.state)
 
 export interface FireResult {
   readonly fired: ReadonlyArray<JobRecord>
