@@ -5,8 +5,9 @@
  * @since 0.1.0
  */
 import type { ConfigError, Duration, Scope } from "effect"
-import { Config, Context, DateTime, Effect, Either, Layer, Option, ParseResult, Random, Schema } from "effect"
+import { Config, Context, DateTime, Effect, Either, Layer, Option, Random, Schema } from "effect"
 import type { Backend } from "./internal/backend.js"
+import { invalidOptions } from "./internal/failure.js"
 import type * as Engine from "./internal/engine.js"
 import { toInfo } from "./internal/engine.js"
 import { makeBackend, type MemoryOptions } from "./internal/memory.js"
@@ -193,9 +194,6 @@ export class Scheduler extends Context.Tag("@lunora/scheduler/Scheduler")<Schedu
   /** Deletes dead letters; returns how many. */
   readonly purge: (query?: PurgeQuery) => Effect.Effect<number, InvalidOptions | SchedulerUnavailable>
 }>() {}
-
-const invalidOptions = (error: ParseResult.ParseError) =>
-  new InvalidOptions({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
 
 const decodeRunOptions = Schema.decodeUnknownEither(RunOptionsSchema)
 const decodeListQuery = Schema.decodeUnknownEither(ListQuery)

@@ -8,7 +8,7 @@
 import { Effect, Either } from "effect"
 import { triggerPlan } from "../Codegen.js"
 import type { CronJobs } from "../CronSpec.js"
-import { makeRemote } from "../internal/remote.js"
+import { runPromise } from "../internal/promise.js"
 import * as Scheduler from "../Scheduler.js"
 
 /**
@@ -51,14 +51,14 @@ export interface CronTrigger {
 export const createCronTrigger = (options: Scheduler.LiveOptions & { readonly crons: CronJobs }): CronTrigger => {
   const byExpression = Either.getOrThrowWith(triggerPlan(options.crons), (refused) => refused)
   const expressions = [...byExpression.keys()].sort()
-  const scheduler = Scheduler.fromBackend(Effect.runSync(makeRemote(options).pipe(Effect.orDie)))
+  const scheduler = Effect.runSync(Scheduler.make(options).pipe(Effect.orDie))
 
   return {
     crons: expressions,
     wranglerJsonc: `"triggers": { "crons": ${JSON.stringify(expressions)} }`,
     dispatcher: (controller) => {
       const due = byExpression.get(controller.cron) ?? []
-      return Effect.runPromise(
+      return runPromise(
         scheduler.submit(due.map((cron) => ({
           job: cron.functionPath,
           payload: JSON.parse(cron.args),

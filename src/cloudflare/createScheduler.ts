@@ -4,7 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Cause, type DateTime, type Duration, Effect, Exit } from "effect"
+import { type DateTime, type Duration, Effect } from "effect"
+import { runPromise as run } from "../internal/promise.js"
 import type * as Job from "../Job.js"
 import * as Scheduler from "../Scheduler.js"
 
@@ -36,14 +37,6 @@ export interface PromiseScheduler {
   readonly replay: (id: string) => Promise<Job.JobInfo>
   readonly purge: (query?: Scheduler.PurgeQuery) => Promise<number>
 }
-
-const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
-  Effect.runPromiseExit(effect).then(Exit.match({
-    onSuccess: (value) => value,
-    onFailure: (cause) => {
-      throw Cause.squash(cause)
-    }
-  }))
 
 /**
  * Builds the Promise scheduler over the `SchedulerDO` namespace. Throws

@@ -1,4 +1,6 @@
-import { Cause, Option, Predicate } from "effect"
+import { Cause, Option, type ParseResult, Predicate } from "effect"
+import { TreeFormatter } from "effect/ParseResult"
+import { InvalidOptions } from "../SchedulerError.js"
 
 const MAX_ERROR_LENGTH = 4_096
 
@@ -32,3 +34,7 @@ export const describeCause = (cause: Cause.Cause<unknown>): string => {
   })
   return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH - 1)}…` : text
 }
+
+/** Options that failed their Schema, as the typed refusal. */
+export const invalidOptions = (error: ParseResult.ParseError): InvalidOptions =>
+  new InvalidOptions({ reason: TreeFormatter.formatErrorSync(error) })

@@ -2,10 +2,11 @@
  * A backend over a `SchedulerDO` instance, reached by RPC: the engine runs
  * there; this side validated the input already (`Scheduler.fromBackend`).
  */
-import { Clock, Effect, Either, ParseResult, Schema } from "effect"
+import { Clock, Effect, Either, Schema } from "effect"
 import { isTerminal } from "../Job.js"
 import { InvalidOptions, SchedulerUnavailable } from "../SchedulerError.js"
 import type { Backend } from "./backend.js"
+import { invalidOptions } from "./failure.js"
 import type { SchedulerRpc } from "./durable.js"
 import { DispatchTarget } from "./wire.js"
 
@@ -88,7 +89,7 @@ export const makeRemote = (options: LiveOptions): Effect.Effect<Backend, Invalid
         target: options.originUrl === undefined ? { binding: options.binding } : { originUrl: options.originUrl },
         instanceName: options.instanceName ?? "default"
       }),
-      (error) => new InvalidOptions({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
+      invalidOptions
     )
     return makeBackend({ namespace: options.namespace, ...settings })
   })

@@ -1,0 +1,13 @@
+/**
+ * The Promise facades' one way of running an Effect: resolve with its value,
+ * or reject with its typed error itself (not a FiberFailure around it).
+ */
+import { Cause, Effect, Exit } from "effect"
+
+export const runPromise = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
+  Effect.runPromiseExit(effect).then(Exit.match({
+    onSuccess: (value) => value,
+    onFailure: (cause) => {
+      throw Cause.squash(cause)
+    }
+  }))
