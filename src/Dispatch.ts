@@ -63,14 +63,15 @@ export const httpApp = (
     if (Either.isLeft(body)) {
       return reply({ error: `malformed dispatch body: ${ParseResult.TreeFormatter.formatErrorSync(body.left)}` }, 400)
     }
-    const { args, attempt, functionPath, id, key, scheduledFor, shardKey } = body.right
+    const { args, attempt, functionPath, id, key, pool, scheduledFor, shardKey } = body.right
     const outcome = yield* JobRegistry.run(functionPath, args, {
       id: id as JobId,
       functionPath,
       attempt,
       scheduledFor: DateTime.unsafeMake(scheduledFor),
       shardKey: Option.fromNullable(shardKey),
-      key: Option.fromNullable(key)
+      key: Option.fromNullable(key),
+      pool: Option.fromNullable(pool)
     }).pipe(Effect.annotateLogs({ jobId: id, functionPath, attempt }))
     switch (outcome._tag) {
       case "Succeeded":

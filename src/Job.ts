@@ -98,6 +98,8 @@ export class JobInfo extends Schema.Class<JobInfo>("@lunora/scheduler/JobInfo")(
   maxAttempts: Schema.Int,
   key: Schema.OptionFromNullOr(Schema.String),
   shardKey: Schema.OptionFromNullOr(Schema.String),
+  /** The workpool the job belongs to; none for a scheduled job. */
+  pool: Schema.OptionFromNullOr(Schema.String),
   lastError: Schema.OptionFromNullOr(Schema.String),
   /** The handler's result, encoded with the job's `success` Schema. */
   result: Schema.Option(Schema.Unknown)
@@ -119,6 +121,8 @@ export interface JobContext {
   readonly shardKey: Option.Option<string>
   /** The job's dedupe key, if any; a cron's fire has `cron:<name>:<scheduled epoch ms>`. */
   readonly key: Option.Option<string>
+  /** The workpool the job runs in, if any: work it enqueues into that pool counts against the pool's cap. */
+  readonly pool: Option.Option<string>
 }
 
 /**

@@ -40,6 +40,8 @@ export interface JobRecord {
   readonly deadLetter: boolean
   readonly key: string | null
   readonly shardKey: string | null
+  /** The workpool the job belongs to; `null` for a scheduled job. */
+  readonly pool: string | null
   readonly lastError: string | null
   /** The result's JSON text. */
   readonly result: string | null
@@ -68,6 +70,22 @@ export interface CronRecord {
   readonly lastOutcome: string | null
   /** How many fires were skipped because the previous run was still live. */
   readonly skipped: number
+}
+
+/**
+ * A workpool as stored: its concurrency cap and whether it is paused.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PoolRecord {
+  readonly name: string
+  /** The cap in force: at most this many of the pool's jobs are `inProgress`. */
+  readonly maxConcurrency: number
+  /** The cap last declared in code; a declaration that changes it replaces the cap in force. */
+  readonly declaredMaxConcurrency: number
+  readonly paused: boolean
+  readonly createdAt: number
 }
 
 /**
@@ -103,6 +121,17 @@ export interface Store {
   /** Records by `seq`, filtered. */
   readonly list: (query: ListQuery) => ReadonlyArray<JobRecord>
   readonly count: (state: JobState) => number
+  /** `pending` records of `pool` (`null`: in no pool) with `runAt <= until`, by `(runAt, seq)`. */
+  readonly ready: (pool: string | null, until: number, limit: number) => ReadonlyArray<JobRecord>
+  /** The smallest `runAt` of the `pending` records of `pool` (`null`: in no pool). */
+  readonly nextReadyAt: (pool: string | null) => number | undefined
+  /** How many records of `pool` (`null`: in no pool) are in `state`. */
+  readonly countInPool: (pool: string | null, state: JobState) => number
+  /** Inserts or replaces the pool with the same name. */
+  readonly putPool: (pool: PoolRecord) => void
+  readonly getPool: (name: string) => PoolRecord | undefined
+  /** Every pool, by name. */
+  readonly listPools: () => ReadonlyArray<PoolRecord>
   /** Inserts or replaces the cron with the same name. */
   readonly putCron: (cron: CronRecord) => void
   readonly removeCron: (name: string) => void
@@ -128,6 +157,9 @@ const timelineOrder: Order.Order<TimelineKey> = Order.tuple(Order.number, Order.
 // structural equality: RedBlackTree.removeFirst matches keys with Equal.equals
 const timelineKey = (job: JobRecord): TimelineKey => Data.tuple(job.runAt, job.seq)
 
+const byName = (a: { readonly name: string }, b: { readonly name: string }) =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : 0
+
 /**
  * A store in memory, indexed so that due look-ups, key look-ups and
  * pagination cost O(log n) at any size.
@@ -151,18 +183,54 @@ export const makeMemory = (): Store => {
     else crons.set(name, next)
   }
   const cronsByTime = () =>
-    [...crons.values()].sort((a, b) => a.nextRunAt - b.nextRunAt || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    [...crons.values()].sort((a, b) => a.nextRunAt - b.nextRunAt || byName(a, b))
+
+  // pools are few (declared in code), like crons
+  const pools = new Map<string, PoolRecord>()
+  const putPool = (name: string, next: PoolRecord) => {
+    const previous = pools.get(name)
+    undo?.push(() => (previous === undefined ? pools.delete(name) : pools.set(name, previous)))
+    pools.set(name, next)
+  }
+  // one timeline per state, and one per (pool, state); pool names are never empty
+  const poolTimelines = new Map<string, RedBlackTree.RedBlackTree<TimelineKey, string>>()
+  const poolKey = (pool: string | null, state: JobState) => `${state}/${pool ?? ""}`
 
   const timeline = (state: JobState) => timelines.get(state) ?? RedBlackTree.empty<TimelineKey, string>(timelineOrder)
+  const poolTimeline = (pool: string | null, state: JobState) =>
+    poolTimelines.get(poolKey(pool, state)) ?? RedBlackTree.empty<TimelineKey, string>(timelineOrder)
 
   const unindex = (job: JobRecord) => {
     timelines.set(job.state, RedBlackTree.removeFirst(timeline(job.state), timelineKey(job)))
+    poolTimelines.set(
+      poolKey(job.pool, job.state),
+      RedBlackTree.removeFirst(poolTimeline(job.pool, job.state), timelineKey(job))
+    )
     if (job.key !== null && isLive(job.state) && liveByKey.get(job.key) === job.id) liveByKey.delete(job.key)
   }
 
   const index = (job: JobRecord) => {
     timelines.set(job.state, RedBlackTree.insert(timeline(job.state), timelineKey(job), job.id))
+    poolTimelines.set(
+      poolKey(job.pool, job.state),
+      RedBlackTree.insert(poolTimeline(job.pool, job.state), timelineKey(job), job.id)
+    )
     if (job.key !== null && isLive(job.state)) liveByKey.set(job.key, job.id)
+  }
+
+  const upTo = (tree: RedBlackTree.RedBlackTree<TimelineKey, string>, until: number, limit: number) => {
+    const out: Array<JobRecord> = []
+    if (limit <= 0) return out
+    for (const [[runAt], id] of tree) {
+      if (runAt > until) break
+      out.push(byId.get(id)!)
+      if (out.length >= limit) break
+    }
+    return out
+  }
+  const firstRunAt = (tree: RedBlackTree.RedBlackTree<TimelineKey, string>) => {
+    const first = RedBlackTree.first(tree)
+    return first._tag === "Some" ? first.value[0][0] : undefined
   }
 
   const put = (id: string, next: JobRecord | undefined) => {
@@ -211,20 +279,8 @@ export const makeMemory = (): Store => {
       const id = liveByKey.get(key)
       return id === undefined ? undefined : byId.get(id)
     },
-    due: (state, until, limit) => {
-      const out: Array<JobRecord> = []
-      if (limit <= 0) return out
-      for (const [[runAt], id] of timeline(state)) {
-        if (runAt > until) break
-        out.push(byId.get(id)!)
-        if (out.length >= limit) break
-      }
-      return out
-    },
-    nextRunAt: (state) => {
-      const first = RedBlackTree.first(timeline(state))
-      return first._tag === "Some" ? first.value[0][0] : undefined
-    },
+    due: (state, until, limit) => upTo(timeline(state), until, limit),
+    nextRunAt: (state) => firstRunAt(timeline(state)),
     list: ({ afterSeq, functionPath, limit, state }) => {
       const out: Array<JobRecord> = []
       if (limit <= 0) return out
@@ -239,10 +295,16 @@ export const makeMemory = (): Store => {
       return out
     },
     count: (state) => RedBlackTree.size(timeline(state)),
+    ready: (pool, until, limit) => upTo(poolTimeline(pool, "pending"), until, limit),
+    nextReadyAt: (pool) => firstRunAt(poolTimeline(pool, "pending")),
+    countInPool: (pool, state) => RedBlackTree.size(poolTimeline(pool, state)),
+    putPool: (pool) => putPool(pool.name, pool),
+    getPool: (name) => pools.get(name),
+    listPools: () => [...pools.values()].sort(byName),
     putCron: (cron) => putCron(cron.name, cron),
     removeCron: (name) => putCron(name, undefined),
     getCron: (name) => crons.get(name),
-    listCrons: () => [...crons.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    listCrons: () => [...crons.values()].sort(byName),
     dueCrons: (until, limit) => cronsByTime().filter((cron) => cron.nextRunAt <= until).slice(0, Math.max(0, limit)),
     nextCronAt: () => cronsByTime()[0]?.nextRunAt
   }

@@ -5,24 +5,20 @@
  * @since 0.1.0
  */
 import type { ConfigError, Duration, Scope } from "effect"
-import { Config, Context, DateTime, Effect, Either, Layer, Option, Random, Schema } from "effect"
+import { Config, Context, DateTime, Effect, Either, Layer, Option, Schema } from "effect"
 import type { Backend } from "./internal/backend.js"
 import { invalidOptions } from "./internal/failure.js"
 import type * as Engine from "./internal/engine.js"
 import { toInfo } from "./internal/engine.js"
 import { makeBackend, type MemoryOptions } from "./internal/memory.js"
-import { encodePayload } from "./internal/payload.js"
 import { type LiveOptions, makeRemote } from "./internal/remote.js"
-import { delayMillis, instantMillis } from "./internal/time.js"
+import { prepare, type RunOptions, type ScheduleError, type Submission } from "./internal/submission.js"
 import * as CronRegistry from "./CronRegistry.js"
 import * as Job from "./Job.js"
 import * as JobRegistry from "./JobRegistry.js"
 import * as JobStore from "./JobStore.js"
-import * as Retry from "./Retry.js"
 import {
   InvalidOptions,
-  type InvalidPayload,
-  type InvalidTime,
   JobDeadLettered,
   JobNotFound,
   JobNotReplayable,
@@ -31,30 +27,13 @@ import {
 } from "./SchedulerError.js"
 
 /**
- * Options of `runAfter`, `runAt` and `submit`.
+ * Options of `runAfter`, `runAt` and `submit`: `key` (dedupe while live),
+ * `shardKey`, `retry` (a `Schedule` or the data form) and `deadLetter`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface RunOptions {
-  /** Dedupe: while a job with this key is pending or running, scheduling the key again returns that job. */
-  readonly key?: string | undefined
-  /** A routing hint, stored and delivered with the job. */
-  readonly shardKey?: string | undefined
-  /** The retry policy: a `Schedule` or the data form. Default: 5 attempts, exponential from 30 s. */
-  readonly retry?: Retry.Retry | undefined
-  /** Whether exhaustion parks the job as `deadLettered` (default) or ends it `failed`. */
-  readonly deadLetter?: boolean | undefined
-}
-
-const OptionText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
-
-const RunOptionsSchema = Schema.Struct({
-  key: Schema.optional(OptionText),
-  shardKey: Schema.optional(OptionText),
-  retry: Schema.optional(Schema.Unknown),
-  deadLetter: Schema.optional(Schema.Boolean)
-})
+export type { RunOptions }
 
 /**
  * What a submission asks for: a job, its payload, and when it should run
@@ -63,13 +42,15 @@ const RunOptionsSchema = Schema.Struct({
  * @since 0.1.0
  * @category models
  */
-export interface Submission<R extends Job.Ref = Job.Ref> {
-  readonly job: R
-  readonly payload: Job.Payload<R>
-  readonly after?: Duration.DurationInput | undefined
-  readonly at?: DateTime.DateTime | Date | number | undefined
-  readonly options?: RunOptions | undefined
-}
+export type { Submission }
+
+/**
+ * The errors a scheduling call can refuse with; nothing is stored then.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type { ScheduleError }
 
 /**
  * The outcome of scheduling: a new job, or (with a `key`) the live job that
@@ -154,14 +135,6 @@ export const PurgeQuery = Schema.Struct({
 export type PurgeQuery = typeof PurgeQuery.Type
 
 /**
- * The errors a scheduling call can refuse with; nothing is stored then.
- *
- * @since 0.1.0
- * @category models
- */
-export type ScheduleError = InvalidTime | InvalidPayload | InvalidOptions | SchedulerUnavailable
-
-/**
  * @since 0.1.0
  * @category tags
  */
@@ -195,44 +168,8 @@ export class Scheduler extends Context.Tag("@lunora/scheduler/Scheduler")<Schedu
   readonly purge: (query?: PurgeQuery) => Effect.Effect<number, InvalidOptions | SchedulerUnavailable>
 }>() {}
 
-const decodeRunOptions = Schema.decodeUnknownEither(RunOptionsSchema)
 const decodeListQuery = Schema.decodeUnknownEither(ListQuery)
 const decodePurgeQuery = Schema.decodeUnknownEither(PurgeQuery)
-const isFunctionPath = Schema.is(Job.FunctionPath)
-
-const jobIdSuffix = Effect.gen(function*() {
-  let suffix = ""
-  for (let i = 0; i < 3; i++) suffix += (yield* Random.nextIntBetween(0, 36 ** 6)).toString(36).padStart(6, "0")
-  return suffix
-})
-
-/** `job_<shard>_<time><random>`: unique, and sortable by creation time within a shard. */
-const makeJobId = (now: number, shard: number) =>
-  Effect.map(jobIdSuffix, (suffix) => `job_${shard.toString(36)}_${now.toString(36).padStart(9, "0")}${suffix}`)
-
-const prepare = (submission: Submission, now: number): Effect.Effect<Engine.NewJob, ScheduleError> =>
-  Effect.gen(function*() {
-    const runAt = submission.at !== undefined
-      ? yield* instantMillis(submission.at, now)
-      : now + (yield* delayMillis(submission.after ?? 0))
-    const functionPath = Job.pathOf(submission.job)
-    if (!isFunctionPath(functionPath)) {
-      return yield* new InvalidOptions({ reason: `"${functionPath}" is not a function path of the form "namespace:function"` })
-    }
-    const args = yield* encodePayload(submission.job, submission.payload)
-    const options = yield* Either.mapLeft(decodeRunOptions(submission.options ?? {}), invalidOptions)
-    const plan = yield* Retry.resolve(submission.options?.retry, runAt)
-    return {
-      id: yield* makeJobId(now, 0),
-      functionPath,
-      args,
-      runAt,
-      retryDelaysMs: plan.delaysMs,
-      deadLetter: options.deadLetter ?? true,
-      key: options.key ?? null,
-      shardKey: options.shardKey ?? null
-    }
-  })
 
 /** Built from the engine's own records, so the constructor's validation is skipped. */
 const toScheduled = (result: Engine.ScheduleResult): Scheduled =>

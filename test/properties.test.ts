@@ -42,7 +42,8 @@ describe("engine properties (random schedules, cancels, failures, hangs)", () =>
       retryDelaysMs: plan.retryDelaysMs,
       deadLetter: i % 2 === 0,
       key: plan.key,
-      shardKey: null
+      shardKey: null,
+      pool: null
     })))
     results.forEach((result, i) => {
       if (result._tag === "Created") created.set(result.job.id, plans[i]!)

@@ -7,7 +7,7 @@
  */
 import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
 import type { JobState } from "../Job.js"
-import type { CronRecord, JobRecord, Store } from "../JobStore.js"
+import type { CronRecord, JobRecord, PoolRecord, Store } from "../JobStore.js"
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS _lunora_migrations (
   version INTEGER PRIMARY KEY,
@@ -19,7 +19,10 @@ const SELECT_SCHEMA_VERSION = "SELECT coalesce(max(version), 0) AS version FROM 
 const RECORD_MIGRATION =
   "INSERT INTO _lunora_migrations (version, applied_at) VALUES (?, CAST(unixepoch('subsec') * 1000 AS INTEGER))"
 
-/** Applied in order, each once; a migration only adds, so every statement is `IF NOT EXISTS`. */
+/**
+ * Applied in order, each once, in one transaction with its version record; a
+ * migration only adds (tables and indexes `IF NOT EXISTS`, nullable columns).
+ */
 const MIGRATIONS: ReadonlyArray<ReadonlyArray<string>> = [
   [
     `CREATE TABLE IF NOT EXISTS _lunora_jobs (
@@ -62,17 +65,28 @@ const MIGRATIONS: ReadonlyArray<ReadonlyArray<string>> = [
       skipped INTEGER NOT NULL
     )`,
     "CREATE INDEX IF NOT EXISTS _lunora_crons_due ON _lunora_crons (next_run_at, name)"
+  ],
+  [
+    "ALTER TABLE _lunora_jobs ADD COLUMN pool TEXT",
+    "CREATE INDEX IF NOT EXISTS _lunora_jobs_pool_timeline ON _lunora_jobs (pool, state, run_at, seq)",
+    `CREATE TABLE IF NOT EXISTS _lunora_pools (
+      name TEXT PRIMARY KEY,
+      max_concurrency INTEGER NOT NULL,
+      declared_max_concurrency INTEGER NOT NULL,
+      paused INTEGER NOT NULL CHECK (paused IN (0, 1)),
+      created_at INTEGER NOT NULL
+    )`
   ]
 ]
 
 const INSERT_JOB = `INSERT INTO _lunora_jobs (
   id, function_path, args, state, run_at, scheduled_for, created_at, started_at, completed_at,
-  attempt, retry_delays_ms, dead_letter, key, shard_key, last_error, result
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
+  attempt, retry_delays_ms, dead_letter, key, shard_key, pool, last_error, result
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
 
 const UPDATE_JOB = `UPDATE _lunora_jobs SET
   function_path = ?, args = ?, state = ?, run_at = ?, scheduled_for = ?, created_at = ?, started_at = ?,
-  completed_at = ?, attempt = ?, retry_delays_ms = ?, dead_letter = ?, key = ?, shard_key = ?,
+  completed_at = ?, attempt = ?, retry_delays_ms = ?, dead_letter = ?, key = ?, shard_key = ?, pool = ?,
   last_error = ?, result = ?
 WHERE id = ? RETURNING seq`
 
@@ -87,6 +101,35 @@ const SELECT_DUE = "SELECT * FROM _lunora_jobs WHERE state = ? AND run_at <= ? O
 const SELECT_NEXT_RUN_AT = "SELECT run_at FROM _lunora_jobs WHERE state = ? ORDER BY run_at, seq LIMIT 1"
 
 const COUNT_STATE = "SELECT count(*) AS n FROM _lunora_jobs WHERE state = ?"
+
+// `pool IS ?` matches NULL for a null binding, and is an index equality either way
+const SELECT_READY =
+  "SELECT * FROM _lunora_jobs WHERE pool IS ? AND state = 'pending' AND run_at <= ? ORDER BY run_at, seq LIMIT ?"
+
+const SELECT_NEXT_READY_AT =
+  "SELECT run_at FROM _lunora_jobs WHERE pool IS ? AND state = 'pending' ORDER BY run_at, seq LIMIT 1"
+
+const COUNT_IN_POOL = "SELECT count(*) AS n FROM _lunora_jobs WHERE pool IS ? AND state = ?"
+
+const PUT_POOL = `INSERT OR REPLACE INTO _lunora_pools (
+  name, max_concurrency, declared_max_concurrency, paused, created_at
+) VALUES (?, ?, ?, ?, ?)`
+
+type PoolRow = {
+  readonly name: string
+  readonly max_concurrency: number
+  readonly declared_max_concurrency: number
+  readonly paused: number
+  readonly created_at: number
+}
+
+const fromPoolRow = (row: PoolRow): PoolRecord => ({
+  name: row.name,
+  maxConcurrency: row.max_concurrency,
+  declaredMaxConcurrency: row.declared_max_concurrency,
+  paused: row.paused !== 0,
+  createdAt: row.created_at
+})
 
 const LIST = "SELECT * FROM _lunora_jobs WHERE seq > ? ORDER BY seq LIMIT ?"
 
@@ -141,6 +184,7 @@ type JobRow = {
   readonly dead_letter: number
   readonly key: string | null
   readonly shard_key: string | null
+  readonly pool: string | null
   readonly last_error: string | null
   readonly result: string | null
 }
@@ -161,6 +205,7 @@ const fromRow = (row: JobRow): JobRecord => ({
   deadLetter: row.dead_letter !== 0,
   key: row.key,
   shardKey: row.shard_key,
+  pool: row.pool,
   lastError: row.last_error,
   result: row.result
 })
@@ -179,6 +224,7 @@ const mutableColumns = (job: Omit<JobRecord, "seq">) => [
   job.deadLetter ? 1 : 0,
   job.key,
   job.shardKey,
+  job.pool,
   job.lastError,
   job.result
 ]
@@ -246,6 +292,15 @@ export const make = (storage: DurableObjectStorage): Store => {
         : rows(LIST_BY_FUNCTION_STATE, functionPath, state, afterSeq, limit)
     },
     count: (state) => sql.exec<{ n: number }>(COUNT_STATE, state).one().n,
+    ready: (pool, until, limit) => (limit <= 0 ? [] : rows(SELECT_READY, pool, until, limit)),
+    nextReadyAt: (pool) => sql.exec<{ run_at: number }>(SELECT_NEXT_READY_AT, pool).toArray()[0]?.run_at,
+    countInPool: (pool, state) => sql.exec<{ n: number }>(COUNT_IN_POOL, pool, state).one().n,
+    putPool: (pool) => {
+      sql.exec(PUT_POOL, pool.name, pool.maxConcurrency, pool.declaredMaxConcurrency, pool.paused ? 1 : 0, pool.createdAt)
+    },
+    getPool: (name) =>
+      sql.exec<PoolRow>("SELECT * FROM _lunora_pools WHERE name = ?", name).toArray().map(fromPoolRow)[0],
+    listPools: () => sql.exec<PoolRow>("SELECT * FROM _lunora_pools ORDER BY name").toArray().map(fromPoolRow),
     putCron: (cron) => {
       sql.exec(
         PUT_CRON,

@@ -88,6 +88,7 @@ const fireJob = (cron: CronRecord, scheduledAt: number, kind: "c" | "m"): Engine
   runAt: scheduledAt,
   retryDelaysMs: [],
   deadLetter: false,
+  pool: null,
   key: `cron:${cron.name}:${kind === "c" ? "" : "manual:"}${scheduledAt}`,
   shardKey: null
 })

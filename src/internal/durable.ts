@@ -6,7 +6,6 @@
 import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import {
   Clock,
   Config,
@@ -25,8 +24,8 @@ import type { CronDefinition } from "../CronSpec.js"
 import type { JobRecord } from "../JobStore.js"
 import * as CronEngine from "./cronEngine.js"
 import * as Engine from "./engine.js"
-import { describeCause } from "./failure.js"
-import { DISPATCH_PATH, DispatchReply, DispatchTarget, isRejection, SIGNATURE_HEADER, sign } from "./wire.js"
+import * as Dispatcher from "./dispatcher.js"
+import { DispatchTarget } from "./wire.js"
 
 export { DispatchTarget }
 
@@ -75,13 +74,11 @@ export class DurableContext extends Context.Tag("@lunora/scheduler/internal/Dura
 }>() {}
 
 const TARGET_SETTING = "dispatch_target"
-const ERROR_BODY_LIMIT = 4_096
 /** No new batch is leased after this much of an alarm's wall time; the alarm re-fires at once for the rest. */
 const ALARM_WALL_BUDGET_MS = 60_000
 /** How many expired leases, and finished jobs per state, one alarm handles before it dispatches. */
 const SWEEP_LIMIT = 100
 const decodeTarget = Schema.decodeUnknownEither(Schema.parseJson(DispatchTarget))
-const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(DispatchReply))
 
 const make = Effect.gen(function*() {
   const { env, storage } = yield* DurableContext
@@ -125,72 +122,37 @@ const make = Effect.gen(function*() {
   const mutate = <A>(f: (now: number) => A) =>
     Clock.currentTimeMillis.pipe(Effect.map(f), Effect.tap(ensureAlarm))
 
-  const fetcherOf = (to: DispatchTarget): typeof globalThis.fetch => {
-    if ("originUrl" in to) return globalThis.fetch
+  const destinationOf = (to: DispatchTarget): Dispatcher.Destination => {
+    if ("originUrl" in to) return { url: Dispatcher.endpointOf(to.originUrl), fetch: globalThis.fetch }
     const binding = env[to.binding] as { fetch?: typeof globalThis.fetch } | undefined
-    if (typeof binding?.fetch !== "function") {
-      return () => Promise.reject(new Error(`the Worker has no service binding ${to.binding}`))
-    }
-    return (input, init) => binding.fetch!(input, init)
+    const fetch: typeof globalThis.fetch = typeof binding?.fetch === "function"
+      ? (input, init) => binding.fetch!(input, init)
+      : () => Promise.reject(new Error(`the Worker has no service binding ${to.binding}`))
+    return { url: Dispatcher.BINDING_ENDPOINT, fetch }
   }
-
-  const urlOf = (to: DispatchTarget) =>
-    "originUrl" in to ? `${to.originUrl.replace(/\/$/, "")}${DISPATCH_PATH}` : `https://lunora.internal${DISPATCH_PATH}`
-
-  type Outcome =
-    | { readonly ok: true; readonly result: string | null }
-    | { readonly ok: false; readonly retryable: boolean; readonly error: string }
-
-  /** Posts one leased job to the app; the response status decides the outcome. */
-  const send = (to: DispatchTarget, job: JobRecord) =>
-    Effect.gen(function*() {
-      const body = JSON.stringify({
-        id: job.id,
-        functionPath: job.functionPath,
-        args: JSON.parse(job.args),
-        shardKey: job.shardKey,
-        key: job.key,
-        scheduledFor: job.scheduledFor,
-        attempt: job.attempt
-      })
-      const signature = yield* sign(settings.secret, yield* Clock.currentTimeMillis, body)
-      const response = yield* HttpClientRequest.post(urlOf(to)).pipe(
-        HttpClientRequest.setHeader(SIGNATURE_HEADER, signature),
-        HttpClientRequest.bodyText(body, "application/json"),
-        client.execute,
-        Effect.provideService(FetchHttpClient.Fetch, fetcherOf(to))
-      )
-      const text = yield* response.text
-      const reply = decodeReply(text)
-      if (response.status >= 200 && response.status < 300) {
-        const succeeded: Outcome = {
-          ok: true,
-          result: Either.isRight(reply) && "result" in reply.right ? reply.right.result : null
-        }
-        return succeeded
-      }
-      const error = Either.isRight(reply) && "error" in reply.right
-        ? reply.right.error
-        : `HTTP ${response.status}: ${text.slice(0, ERROR_BODY_LIMIT)}`
-      const failed: Outcome = { ok: false, retryable: !isRejection(response.status), error }
-      return failed
-    }).pipe(Effect.scoped)
 
   /** Sends one leased job and records its outcome; the response must come before the lease ends. */
   const dispatch = (to: DispatchTarget | undefined, job: JobRecord) =>
     Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
-      const outcome: Outcome = to === undefined
+      const outcome: Dispatcher.Outcome = to === undefined
         ? { ok: false, retryable: true, error: "no dispatch target is set" }
-        : yield* send(to, job).pipe(
-          Effect.timeoutFail({
-            duration: Duration.millis(Math.max(0, job.runAt - started)),
-            onTimeout: () => `no response within the lease of ${config.leaseMs} ms`
-          }),
-          Effect.catchAllCause((cause) =>
-            Effect.succeed<Outcome>({ ok: false, retryable: true, error: `dispatch failed: ${describeCause(cause)}` })
-          )
-        )
+        : yield* Dispatcher.deliver(
+          settings.secret,
+          destinationOf(to),
+          {
+            id: job.id,
+            functionPath: job.functionPath,
+            args: JSON.parse(job.args),
+            shardKey: job.shardKey,
+            key: job.key,
+            pool: job.pool,
+            scheduledFor: job.scheduledFor,
+            attempt: job.attempt
+          },
+          Duration.millis(Math.max(0, job.runAt - started)),
+          `no response within the lease of ${config.leaseMs} ms`
+        ).pipe(Effect.provideService(HttpClient.HttpClient, client))
       const now = yield* Clock.currentTimeMillis
       return outcome.ok
         ? Engine.complete(store, config, now, job.id, job.attempt, outcome.result)

@@ -29,6 +29,8 @@ export interface NewJob {
   readonly deadLetter: boolean
   readonly key: string | null
   readonly shardKey: string | null
+  /** The workpool the job joins; `null` for a scheduled job. The pool must exist. */
+  readonly pool: string | null
 }
 
 export type ScheduleResult =
@@ -111,10 +113,52 @@ export interface PollResult {
 
 const SWEPT_STATES = ["success", "failed", "canceled"] as const
 
-/** Leases up to `limit` due jobs in `(runAt, seq)` order: each `inProgress`, attempt + 1, until `now + lease`. */
+/** Due jobs of one queue (the scheduled jobs, or one pool) that may be leased now. */
+interface Lane {
+  inFlight: number
+  readonly candidates: ReadonlyArray<JobRecord>
+  next: number
+}
+
+const before = (a: JobRecord, b: JobRecord) => a.runAt < b.runAt || (a.runAt === b.runAt && a.seq < b.seq)
+
+/** The lane to lease from next: the one with the fewest jobs in flight, then the earliest due job. */
+const pickLane = (lanes: ReadonlyArray<Lane>): Lane | undefined => {
+  let best: Lane | undefined
+  for (const lane of lanes) {
+    if (lane.next >= lane.candidates.length) continue
+    if (
+      best === undefined || lane.inFlight < best.inFlight ||
+      (lane.inFlight === best.inFlight && before(lane.candidates[lane.next]!, best.candidates[best.next]!))
+    ) best = lane
+  }
+  return best
+}
+
+/**
+ * Leases up to `limit` due jobs: each `inProgress`, attempt + 1, until
+ * `now + lease`. Pool admission: a paused pool gives none, and a pool gives at
+ * most `maxConcurrency` minus its jobs already in flight, in `(runAt, seq)`
+ * order (FIFO). The scheduled jobs and each pool are lanes; each lease goes to
+ * the lane with the fewest jobs in flight (then the earliest due job), so no
+ * pool starves another or the scheduled jobs when `limit` is scarce.
+ */
 export const claim = (store: Store, config: EngineConfig, now: number, limit: number): ReadonlyArray<JobRecord> =>
-  store.transaction(() =>
-    store.due("pending", now, limit).map((job) => {
+  store.transaction(() => {
+    if (limit <= 0) return []
+    const lanes: Array<Lane> = []
+    const scheduled = store.ready(null, now, limit)
+    if (scheduled.length > 0) lanes.push({ inFlight: store.countInPool(null, "inProgress"), candidates: scheduled, next: 0 })
+    for (const pool of store.listPools()) {
+      if (pool.paused) continue
+      const inFlight = store.countInPool(pool.name, "inProgress")
+      const candidates = store.ready(pool.name, now, Math.min(pool.maxConcurrency - inFlight, limit))
+      if (candidates.length > 0) lanes.push({ inFlight, candidates, next: 0 })
+    }
+    const claimed: Array<JobRecord> = []
+    for (let lane = pickLane(lanes); lane !== undefined && claimed.length < limit; lane = pickLane(lanes)) {
+      const job = lane.candidates[lane.next++]!
+      lane.inFlight++
       const next: JobRecord = {
         ...job,
         state: "inProgress",
@@ -123,9 +167,10 @@ export const claim = (store: Store, config: EngineConfig, now: number, limit: nu
         runAt: now + config.leaseMs
       }
       store.update(next)
-      return next
-    })
-  )
+      claimed.push(next)
+    }
+    return claimed
+  })
 
 /**
  * One pass of the drain loop at `now`: fail up to `limit` expired leases,
@@ -189,11 +234,14 @@ export const fail = (
   retryable: boolean
 ): ReportResult => report(store, id, attempt, (job) => failed(config, now, job, error, retryable))
 
-/** A pending job will not run; a running one finishes (too late); a finished one stays as it is. */
-export const cancel = (store: Store, config: EngineConfig, now: number, id: string): CancelResult =>
+/**
+ * A pending job will not run; a running one finishes (too late); a finished
+ * one stays as it is. With `pool`, only a job of that pool is found.
+ */
+export const cancel = (store: Store, config: EngineConfig, now: number, id: string, pool?: string): CancelResult =>
   store.transaction(() => {
     const job = store.get(id)
-    if (job === undefined) return { _tag: "NotFound" }
+    if (job === undefined || (pool !== undefined && job.pool !== pool)) return { _tag: "NotFound" }
     if (job.state === "inProgress") return { _tag: "TooLate", job }
     if (job.state !== "pending") return { _tag: "AlreadyFinished", job }
     const next = finish(config, job, now, "canceled")
@@ -248,15 +296,26 @@ export const purge = (store: Store, query: PurgeQuery): number =>
     return jobs.length
   })
 
-const WAKE_STATES = ["pending", "inProgress", ...SWEPT_STATES] as const
+const WAKE_STATES = ["inProgress", ...SWEPT_STATES] as const
 
-/** When the engine next has work: a due job, a lease to expire, a sweep, or a cron to fire. */
+/**
+ * When the engine next has work: a due scheduled job, a due job of a pool
+ * that is running and has a free slot, a lease to expire, a sweep, or a cron
+ * to fire. A full or paused pool's queue wakes nothing: a completion, a lease
+ * expiry or a resume does.
+ */
 export const nextWakeAt = (store: Store): number | undefined => {
   let wake: number | undefined = store.nextCronAt()
-  for (const state of WAKE_STATES) {
-    const at = store.nextRunAt(state)
+  const consider = (at: number | undefined) => {
     if (at !== undefined && (wake === undefined || at < wake)) wake = at
   }
+  consider(store.nextReadyAt(null))
+  for (const pool of store.listPools()) {
+    if (!pool.paused && store.countInPool(pool.name, "inProgress") < pool.maxConcurrency) {
+      consider(store.nextReadyAt(pool.name))
+    }
+  }
+  for (const state of WAKE_STATES) consider(store.nextRunAt(state))
   return wake
 }
 
@@ -292,6 +351,7 @@ export const toInfo = (job: JobRecord): JobInfo =>
     maxAttempts: job.retryDelaysMs.length + 1,
     key: Option.fromNullable(job.key),
     shardKey: Option.fromNullable(job.shardKey),
+    pool: Option.fromNullable(job.pool),
     lastError: Option.fromNullable(job.lastError),
     result: job.result === null ? Option.none() : Option.some(JSON.parse(job.result))
   }, true)

@@ -52,7 +52,8 @@ export const makeBackend = (options: MemoryOptions = {}) =>
         attempt: job.attempt,
         scheduledFor: DateTime.unsafeMake(job.scheduledFor),
         shardKey: Option.fromNullable(job.shardKey),
-        key: Option.fromNullable(job.key)
+        key: Option.fromNullable(job.key),
+        pool: Option.fromNullable(job.pool)
       }).pipe(
         Effect.timeoutTo({
           duration: Duration.millis(config.leaseMs),

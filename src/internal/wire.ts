@@ -37,6 +37,8 @@ export const DispatchBody = Schema.Struct({
   shardKey: Schema.NullOr(Schema.String),
   /** An addition to DESIGN.md's body: the job's dedupe key (a cron fire's idempotency key). */
   key: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** Another addition: the workpool the job runs in. */
+  pool: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   scheduledFor: Schema.Number,
   attempt: Schema.Int.pipe(Schema.positive())
 })

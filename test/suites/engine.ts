@@ -3,6 +3,7 @@
  */
 import { describe, expect, it } from "vitest"
 import * as Engine from "../../src/internal/engine.js"
+import * as PoolEngine from "../../src/internal/poolEngine.js"
 import type { WithStore } from "./store.js"
 
 const config: Engine.EngineConfig = { leaseMs: 60_000, retentionMs: 3_600_000 }
@@ -16,6 +17,7 @@ export const newJob = (id: string, overrides: Partial<Engine.NewJob> = {}): Engi
   deadLetter: true,
   key: null,
   shardKey: null,
+  pool: null,
   ...overrides
 })
 
@@ -174,4 +176,128 @@ export const engineConformance = (name: string, withStore: WithStore) =>
         const last = Engine.list(store, { limit: 2, afterSeq: second.nextAfterSeq! })
         expect(last).toMatchObject({ jobs: [{ id: "j4" }], nextAfterSeq: null })
       }))
+
+    describe("pools", () => {
+      const ids = (jobs: ReadonlyArray<{ readonly id: string }>) => jobs.map((job) => job.id)
+      const enqueue = (store: Parameters<typeof Engine.claim>[0], pool: string, names: ReadonlyArray<string>, runAt = 0) => {
+        const result = PoolEngine.enqueue(store, runAt, pool, names.map((id) => newJob(id, { runAt })))
+        expect(result._tag).toBe("Enqueued")
+      }
+
+      it("defines a pool once; a runtime cap stays until the declared cap changes", () =>
+        withStore((store) => {
+          expect(PoolEngine.define(store, 0, "p", undefined)).toEqual({ _tag: "PoolNotFound" })
+          expect(PoolEngine.define(store, 5, "p", 3)).toMatchObject({ _tag: "Defined", pool: { maxConcurrency: 3, createdAt: 5 } })
+          expect(PoolEngine.update(store, "p", { maxConcurrency: 1, paused: true })).toMatchObject({
+            pool: { maxConcurrency: 1, paused: true, declaredMaxConcurrency: 3 }
+          })
+          expect(PoolEngine.define(store, 6, "p", 3)).toMatchObject({ pool: { maxConcurrency: 1, paused: true } })
+          expect(PoolEngine.define(store, 7, "p", undefined)).toMatchObject({ pool: { maxConcurrency: 1 } })
+          expect(PoolEngine.define(store, 8, "p", 4)).toMatchObject({
+            pool: { maxConcurrency: 4, declaredMaxConcurrency: 4, paused: true, createdAt: 5 }
+          })
+          expect(PoolEngine.update(store, "nope", { paused: false })).toEqual({ _tag: "PoolNotFound" })
+        }))
+
+      it("refuses to enqueue into an unknown pool and stores nothing", () =>
+        withStore((store) => {
+          expect(PoolEngine.enqueue(store, 0, "nope", [newJob("a"), newJob("b")])).toEqual({ _tag: "PoolNotFound" })
+          expect(store.list({ limit: 10 })).toEqual([])
+          expect(PoolEngine.cancelQueued(store, config, 0, "nope", 10)).toEqual({ _tag: "PoolNotFound" })
+          expect(PoolEngine.status(store, 0, "nope")).toBeUndefined()
+        }))
+
+      it("keeps at most maxConcurrency in flight, in FIFO order; a completion frees its slot", () =>
+        withStore((store) => {
+          PoolEngine.define(store, 0, "p", 2)
+          enqueue(store, "p", ["a", "b", "c", "d", "e"])
+          expect(ids(Engine.claim(store, config, 10, 10))).toEqual(["a", "b"])
+          expect(Engine.claim(store, config, 10, 10)).toEqual([])
+          // a full pool's queue wakes nothing before the first lease ends
+          expect(Engine.nextWakeAt(store)).toBe(10 + config.leaseMs)
+          Engine.complete(store, config, 20, "b", 1, null)
+          expect(Engine.nextWakeAt(store)).toBe(0)
+          expect(ids(Engine.claim(store, config, 20, 10))).toEqual(["c"])
+          Engine.fail(store, config, 30, "a", 1, "boom", true)
+          // a's retry waits for its delay; d was due first
+          expect(ids(Engine.claim(store, config, 30, 10))).toEqual(["d"])
+          expect(PoolEngine.status(store, 30, "p")).toEqual({
+            name: "p",
+            maxConcurrency: 2,
+            paused: false,
+            inFlight: 2,
+            queued: 2,
+            deadLettered: 0,
+            oldestQueuedAt: 0
+          })
+        }))
+
+      it("frees the slot of a job whose lease expires, and retries it under its policy", () =>
+        withStore((store) => {
+          PoolEngine.define(store, 0, "p", 1)
+          enqueue(store, "p", ["a", "b"])
+          expect(ids(Engine.claim(store, config, 0, 10))).toEqual(["a"])
+          const result = Engine.poll(store, config, config.leaseMs, 10)
+          expect(ids(result.expired)).toEqual(["a"])
+          expect(ids(result.claimed)).toEqual(["b"])
+          expect(store.get("a")).toMatchObject({ state: "pending", runAt: config.leaseMs + 10_000 })
+        }))
+
+      it("starts nothing in a paused pool, finishes what runs, and resumes in order", () =>
+        withStore((store) => {
+          PoolEngine.define(store, 0, "p", 2)
+          enqueue(store, "p", ["a", "b", "c"])
+          expect(ids(Engine.claim(store, config, 0, 1))).toEqual(["a"])
+          PoolEngine.update(store, "p", { paused: true })
+          expect(Engine.claim(store, config, 0, 10)).toEqual([])
+          expect(Engine.nextWakeAt(store)).toBe(config.leaseMs)
+          Engine.complete(store, config, 1, "a", 1, null)
+          // only the sweep of the finished job, not the paused queue
+          expect(Engine.nextWakeAt(store)).toBe(1 + config.retentionMs)
+          expect(PoolEngine.status(store, 1, "p")).toMatchObject({ paused: true, inFlight: 0, queued: 2 })
+          PoolEngine.update(store, "p", { paused: false })
+          expect(Engine.nextWakeAt(store)).toBe(0)
+          expect(ids(Engine.claim(store, config, 2, 10))).toEqual(["b", "c"])
+        }))
+
+      it("holds back new starts after a lower cap until the pool is under it", () =>
+        withStore((store) => {
+          PoolEngine.define(store, 0, "p", 3)
+          enqueue(store, "p", ["a", "b", "c", "d"])
+          expect(ids(Engine.claim(store, config, 0, 10))).toEqual(["a", "b", "c"])
+          PoolEngine.update(store, "p", { maxConcurrency: 1 })
+          Engine.complete(store, config, 1, "a", 1, null)
+          Engine.complete(store, config, 1, "b", 1, null)
+          expect(Engine.claim(store, config, 1, 10)).toEqual([])
+          Engine.complete(store, config, 2, "c", 1, null)
+          expect(ids(Engine.claim(store, config, 2, 10))).toEqual(["d"])
+        }))
+
+      it("shares scarce slots: the lane with the fewest in flight goes first", () =>
+        withStore((store) => {
+          PoolEngine.define(store, 0, "big", 10)
+          PoolEngine.define(store, 0, "small", 10)
+          enqueue(store, "big", ["b1", "b2", "b3", "b4"])
+          enqueue(store, "small", ["s1", "s2"], 5)
+          Engine.scheduleMany(store, 0, [newJob("t1", { runAt: 9 }), newJob("t2", { runAt: 9 })])
+          const order = Array.from({ length: 8 }, () => ids(Engine.claim(store, config, 10, 1))).flat()
+          expect(order).toEqual(["b1", "s1", "t1", "b2", "s2", "t2", "b3", "b4"])
+        }))
+
+      it("cancels what a pool has queued in bounded batches, and only in that pool", () =>
+        withStore((store) => {
+          PoolEngine.define(store, 0, "p", 1)
+          PoolEngine.define(store, 0, "q", 1)
+          enqueue(store, "p", ["a", "b", "c", "d"])
+          enqueue(store, "q", ["x"])
+          Engine.claim(store, config, 0, 10)
+          expect(Engine.cancel(store, config, 0, "x", "p")).toEqual({ _tag: "NotFound" })
+          expect(PoolEngine.cancelQueued(store, config, 0, "p", 2)).toEqual({ _tag: "Canceled", canceled: 2, more: true })
+          expect(PoolEngine.cancelQueued(store, config, 0, "p", 2)).toEqual({ _tag: "Canceled", canceled: 1, more: false })
+          expect(store.get("a")?.state).toBe("inProgress")
+          expect(["b", "c", "d"].map((id) => store.get(id)?.state)).toEqual(["canceled", "canceled", "canceled"])
+          expect(store.get("x")?.state).toBe("inProgress")
+          expect(PoolEngine.status(store, 0, "p")).toMatchObject({ inFlight: 1, queued: 0, oldestQueuedAt: null })
+        }))
+    })
   })

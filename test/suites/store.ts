@@ -3,7 +3,7 @@
  * workerd.
  */
 import { describe, expect, it } from "vitest"
-import type { CronRecord, JobRecord, Store } from "../../src/JobStore.js"
+import type { CronRecord, JobRecord, PoolRecord, Store } from "../../src/JobStore.js"
 
 export const record = (id: string, overrides: Partial<Omit<JobRecord, "seq">> = {}): Omit<JobRecord, "seq"> => ({
   id,
@@ -20,6 +20,7 @@ export const record = (id: string, overrides: Partial<Omit<JobRecord, "seq">> = 
   deadLetter: true,
   key: null,
   shardKey: null,
+  pool: null,
   lastError: null,
   result: null,
   ...overrides
@@ -144,6 +145,62 @@ export const storeConformance = (name: string, withStore: WithStore) =>
         expect(ids(store.due("pending", 10_000, 10))).toEqual(["a"])
         expect(store.transaction(() => store.insert(record("c")).id)).toBe("c")
         expect(store.get("c")).toBeDefined()
+      }))
+
+    it("answers ready look-ups and counts per pool, the scheduled jobs being the null pool", () =>
+      withStore((store) => {
+        store.insert(record("s2", { runAt: 2_000 }))
+        store.insert(record("p1", { pool: "p", runAt: 1_500 }))
+        store.insert(record("s1", { runAt: 1_000 }))
+        store.insert(record("p2", { pool: "p", runAt: 1_500 }))
+        store.insert(record("q1", { pool: "q", runAt: 500 }))
+        store.insert(record("p-running", { pool: "p", state: "inProgress", runAt: 100 }))
+        store.insert(record("p-dead", { pool: "p", state: "deadLettered" }))
+        expect(ids(store.ready(null, 10_000, 10))).toEqual(["s1", "s2"])
+        expect(ids(store.ready("p", 10_000, 10))).toEqual(["p1", "p2"])
+        expect(ids(store.ready("p", 10_000, 1))).toEqual(["p1"])
+        expect(ids(store.ready("p", 1_499, 10))).toEqual([])
+        expect(ids(store.ready("nope", 10_000, 10))).toEqual([])
+        expect(store.nextReadyAt(null)).toBe(1_000)
+        expect(store.nextReadyAt("q")).toBe(500)
+        expect(store.nextReadyAt("nope")).toBeUndefined()
+        expect(store.countInPool("p", "pending")).toBe(2)
+        expect(store.countInPool("p", "inProgress")).toBe(1)
+        expect(store.countInPool("p", "deadLettered")).toBe(1)
+        expect(store.countInPool(null, "pending")).toBe(2)
+        expect(store.countInPool(null, "inProgress")).toBe(0)
+        store.update({ ...store.get("p1")!, state: "inProgress" })
+        expect(store.countInPool("p", "inProgress")).toBe(2)
+        expect(ids(store.ready("p", 10_000, 10))).toEqual(["p2"])
+        store.remove("p2")
+        expect(store.nextReadyAt("p")).toBeUndefined()
+        expect(ids(store.due("pending", 10_000, 10))).toEqual(["q1", "s1", "s2"])
+      }))
+
+    it("keeps pools: put replaces by name, listed by name, rollback", () =>
+      withStore((store) => {
+        const pool = (name: string, maxConcurrency: number): PoolRecord => ({
+          name,
+          maxConcurrency,
+          declaredMaxConcurrency: maxConcurrency,
+          paused: false,
+          createdAt: 7
+        })
+        expect(store.listPools()).toEqual([])
+        store.putPool(pool("b", 2))
+        store.putPool(pool("a", 1))
+        store.putPool({ ...pool("b", 5), paused: true, declaredMaxConcurrency: 2 })
+        expect(store.getPool("b")).toEqual({ ...pool("b", 5), paused: true, declaredMaxConcurrency: 2 })
+        expect(store.getPool("c")).toBeUndefined()
+        expect(store.listPools().map((p) => p.name)).toEqual(["a", "b"])
+        expect(() =>
+          store.transaction(() => {
+            store.putPool(pool("a", 9))
+            store.putPool(pool("c", 3))
+            throw new Error("rollback")
+          })
+        ).toThrow("rollback")
+        expect(store.listPools()).toEqual([pool("a", 1), { ...pool("b", 5), paused: true, declaredMaxConcurrency: 2 }])
       }))
 
     it("keeps crons: put replaces by name, due by (nextRunAt, name), removal, rollback", () =>

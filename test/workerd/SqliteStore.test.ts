@@ -58,6 +58,13 @@ const exerciseEveryOperation = (store: Store) => {
   store.list({ limit: 10, state: "pending" })
   store.list({ limit: 10, functionPath: "x:a" })
   store.list({ limit: 10, state: "deadLettered", functionPath: "x:a" })
+  store.insert(record("c", { pool: "p" }))
+  store.ready(null, 10_000, 10)
+  store.ready("p", 10_000, 10)
+  store.nextReadyAt(null)
+  store.nextReadyAt("p")
+  store.countInPool(null, "inProgress")
+  store.countInPool("p", "inProgress")
   store.update({ ...a, state: "inProgress" })
   store.remove("b")
 }

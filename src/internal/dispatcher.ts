@@ -1,0 +1,75 @@
+/**
+ * The sending half of the wire contract: posts one attempt of a job to the
+ * app's dispatch endpoint, signed, and reads the outcome from the response.
+ * The `SchedulerDO` and the Queues consumer both deliver through it.
+ */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { Clock, Duration, Effect, Either, type Redacted, Schema } from "effect"
+import { describeCause } from "./failure.js"
+import { DISPATCH_PATH, type DispatchBody, DispatchReply, isRejection, SIGNATURE_HEADER, sign } from "./wire.js"
+
+/** What one attempt came to: success with the encoded result, or a failure that is retried or not. */
+export type Outcome =
+  | { readonly ok: true; readonly result: string | null }
+  | { readonly ok: false; readonly retryable: boolean; readonly error: string }
+
+/** Where an attempt is posted, and how: the URL of the dispatch endpoint and the `fetch` that reaches it. */
+export interface Destination {
+  readonly url: string
+  readonly fetch: typeof globalThis.fetch
+}
+
+/** The dispatch endpoint under an origin. */
+export const endpointOf = (originUrl: string): string => `${originUrl.replace(/\/$/, "")}${DISPATCH_PATH}`
+
+/** The URL used through a service binding, whose host is never resolved. */
+export const BINDING_ENDPOINT = `https://lunora.internal${DISPATCH_PATH}`
+
+const ERROR_BODY_LIMIT = 4_096
+const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(DispatchReply))
+
+const post = (secret: Redacted.Redacted<string>, destination: Destination, body: string) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const signature = yield* sign(secret, yield* Clock.currentTimeMillis, body)
+    const response = yield* HttpClientRequest.post(destination.url).pipe(
+      HttpClientRequest.setHeader(SIGNATURE_HEADER, signature),
+      HttpClientRequest.bodyText(body, "application/json"),
+      client.execute,
+      Effect.provideService(FetchHttpClient.Fetch, destination.fetch)
+    )
+    const text = yield* response.text
+    const reply = decodeReply(text)
+    if (response.status >= 200 && response.status < 300) {
+      const succeeded: Outcome = {
+        ok: true,
+        result: Either.isRight(reply) && "result" in reply.right ? reply.right.result : null
+      }
+      return succeeded
+    }
+    const error = Either.isRight(reply) && "error" in reply.right
+      ? reply.right.error
+      : `HTTP ${response.status}: ${text.slice(0, ERROR_BODY_LIMIT)}`
+    const failed: Outcome = { ok: false, retryable: !isRejection(response.status), error }
+    return failed
+  }).pipe(Effect.scoped)
+
+/**
+ * Posts one attempt and waits at most `timeout` for the answer. Never fails:
+ * a timeout, a network error or a defect is a retryable failed attempt.
+ */
+export const deliver = (
+  secret: Redacted.Redacted<string>,
+  destination: Destination,
+  body: DispatchBody,
+  timeout: Duration.Duration,
+  timeoutReason: string = `no response within ${Duration.format(timeout)}`
+): Effect.Effect<Outcome, never, HttpClient.HttpClient> =>
+  post(secret, destination, JSON.stringify(body)).pipe(
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => timeoutReason }),
+    Effect.catchAllCause((cause) =>
+      Effect.succeed<Outcome>({ ok: false, retryable: true, error: `dispatch failed: ${describeCause(cause)}` })
+    )
+  )

@@ -1,0 +1,93 @@
+/**
+ * Turning a request to run a job into the engine's `NewJob`: the time, the
+ * function path, the payload encoded with the job's Schema, the options and
+ * the retry plan, each checked; and the job's id. Shared by every service that
+ * schedules (`Scheduler`, `Workpool`, the Queues-backed pool).
+ */
+import type { DateTime, Duration } from "effect"
+import { Effect, Either, Random, Schema } from "effect"
+import * as Job from "../Job.js"
+import * as Retry from "../Retry.js"
+import {
+  InvalidOptions,
+  type InvalidPayload,
+  type InvalidTime,
+  type SchedulerUnavailable
+} from "../SchedulerError.js"
+import type * as Engine from "./engine.js"
+import { invalidOptions } from "./failure.js"
+import { encodePayload } from "./payload.js"
+import { delayMillis, instantMillis } from "./time.js"
+
+export interface RunOptions {
+  /** Dedupe: while a job with this key is pending or running, scheduling the key again returns that job. */
+  readonly key?: string | undefined
+  /** A routing hint, stored and delivered with the job. */
+  readonly shardKey?: string | undefined
+  /** The retry policy: a `Schedule` or the data form. Default: 5 attempts, exponential from 30 s. */
+  readonly retry?: Retry.Retry | undefined
+  /** Whether exhaustion parks the job as `deadLettered` (default) or ends it `failed`. */
+  readonly deadLetter?: boolean | undefined
+}
+
+export interface Submission<R extends Job.Ref = Job.Ref> {
+  readonly job: R
+  readonly payload: Job.Payload<R>
+  readonly after?: Duration.DurationInput | undefined
+  readonly at?: DateTime.DateTime | Date | number | undefined
+  readonly options?: RunOptions | undefined
+}
+
+export type ScheduleError = InvalidTime | InvalidPayload | InvalidOptions | SchedulerUnavailable
+
+const OptionText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
+
+const RunOptionsSchema = Schema.Struct({
+  key: Schema.optional(OptionText),
+  shardKey: Schema.optional(OptionText),
+  retry: Schema.optional(Schema.Unknown),
+  deadLetter: Schema.optional(Schema.Boolean)
+})
+
+const decodeRunOptions = Schema.decodeUnknownEither(RunOptionsSchema)
+const isFunctionPath = Schema.is(Job.FunctionPath)
+
+const jobIdSuffix = Effect.gen(function*() {
+  let suffix = ""
+  for (let i = 0; i < 3; i++) suffix += (yield* Random.nextIntBetween(0, 36 ** 6)).toString(36).padStart(6, "0")
+  return suffix
+})
+
+/** `job_<shard>_<time><random>`: unique, and sortable by creation time within a shard. */
+export const makeJobId = (now: number, shard: number): Effect.Effect<string> =>
+  Effect.map(jobIdSuffix, (suffix) => `job_${shard.toString(36)}_${now.toString(36).padStart(9, "0")}${suffix}`)
+
+/** Checks a submission and builds the job the engine stores; `pool` names the workpool it joins, if any. */
+export const prepare = (
+  submission: Submission,
+  now: number,
+  pool: string | null = null
+): Effect.Effect<Engine.NewJob, ScheduleError> =>
+  Effect.gen(function*() {
+    const runAt = submission.at !== undefined
+      ? yield* instantMillis(submission.at, now)
+      : now + (yield* delayMillis(submission.after ?? 0))
+    const functionPath = Job.pathOf(submission.job)
+    if (!isFunctionPath(functionPath)) {
+      return yield* new InvalidOptions({ reason: `"${functionPath}" is not a function path of the form "namespace:function"` })
+    }
+    const args = yield* encodePayload(submission.job, submission.payload)
+    const options = yield* Either.mapLeft(decodeRunOptions(submission.options ?? {}), invalidOptions)
+    const plan = yield* Retry.resolve(submission.options?.retry, runAt)
+    return {
+      id: yield* makeJobId(now, 0),
+      functionPath,
+      args,
+      runAt,
+      retryDelaysMs: plan.delaysMs,
+      deadLetter: options.deadLetter ?? true,
+      key: options.key ?? null,
+      shardKey: options.shardKey ?? null,
+      pool
+    }
+  })
