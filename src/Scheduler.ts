@@ -6,13 +6,21 @@
  */
 import type { ConfigError, Duration, Scope } from "effect"
 import { Config, Context, DateTime, Effect, Either, Layer, Option, Schema } from "effect"
-import type { Backend } from "./internal/backend.js"
+import { type Backend, SchedulerEngine } from "./internal/backend.js"
 import { invalidOptions } from "./internal/failure.js"
-import type * as Engine from "./internal/engine.js"
 import { toInfo } from "./internal/engine.js"
 import { makeBackend, type MemoryOptions } from "./internal/memory.js"
 import { type LiveOptions, makeRemote } from "./internal/remote.js"
-import { prepare, type RunOptions, type ScheduleError, type Submission } from "./internal/submission.js"
+import {
+  CancelResult,
+  prepare,
+  type RunOptions,
+  Scheduled,
+  type ScheduleError,
+  type Submission,
+  toCancelResult,
+  toScheduled
+} from "./internal/submission.js"
 import * as CronRegistry from "./CronRegistry.js"
 import * as Job from "./Job.js"
 import * as JobRegistry from "./JobRegistry.js"
@@ -52,37 +60,24 @@ export type { Submission }
  */
 export type { ScheduleError }
 
-/**
- * The outcome of scheduling: a new job, or (with a `key`) the live job that
- * already held the key.
- *
- * @since 0.1.0
- * @category models
- */
-export class Scheduled extends Schema.Class<Scheduled>("@lunora/scheduler/Scheduled")({
-  _tag: Schema.Literal("Created", "Existing"),
-  id: Job.JobId,
-  scheduledFor: Schema.DateTimeUtc
-}) {}
-
-/**
- * The outcome of `cancel`: `Canceled` (it will not run), `TooLate` (it is
- * running and will finish), or `AlreadyFinished` (with its final state).
- *
- * @since 0.1.0
- * @category models
- */
-export const CancelResult = Schema.Union(
-  Schema.TaggedStruct("Canceled", { id: Job.JobId }),
-  Schema.TaggedStruct("TooLate", { id: Job.JobId, state: Schema.Literal("inProgress") }),
-  Schema.TaggedStruct("AlreadyFinished", { id: Job.JobId, state: Job.JobState })
-)
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type CancelResult = typeof CancelResult.Type
+export {
+  /**
+   * The outcome of `cancel`: `Canceled` (it will not run), `TooLate` (it is
+   * running and will finish), or `AlreadyFinished` (with its final state).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  CancelResult,
+  /**
+   * The outcome of scheduling: a new job, or (with a `key`) the live job that
+   * already held the key.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  Scheduled
+}
 
 /**
  * A filter and page of `list`. `limit` is 1 to 1000 (default 100); pass the
@@ -171,14 +166,6 @@ export class Scheduler extends Context.Tag("@lunora/scheduler/Scheduler")<Schedu
 const decodeListQuery = Schema.decodeUnknownEither(ListQuery)
 const decodePurgeQuery = Schema.decodeUnknownEither(PurgeQuery)
 
-/** Built from the engine's own records, so the constructor's validation is skipped. */
-const toScheduled = (result: Engine.ScheduleResult): Scheduled =>
-  new Scheduled({
-    _tag: result._tag,
-    id: result.job.id as Job.JobId,
-    scheduledFor: DateTime.unsafeMake(result.job.scheduledFor)
-  }, true)
-
 /**
  * Builds the service over a backend: validation and the mapping of engine
  * results to typed outcomes live here, once, for every runtime.
@@ -212,14 +199,7 @@ export const fromBackend = (backend: Backend): Scheduler["Type"] => {
       submitOne({ job, payload, at, options }).pipe(Effect.withSpan("Scheduler.runAt")),
     submit,
     cancel: Effect.fn("Scheduler.cancel")(function*(id: string) {
-      const result = yield* backend.cancel(id)
-      if (result._tag === "NotFound") return yield* new JobNotFound({ jobId: id })
-      const jobId = result.job.id as Job.JobId
-      return result._tag === "Canceled"
-        ? CancelResult.members[0].make({ id: jobId })
-        : result._tag === "TooLate"
-        ? CancelResult.members[1].make({ id: jobId, state: "inProgress" })
-        : CancelResult.members[2].make({ id: jobId, state: result.job.state })
+      return yield* toCancelResult(id, yield* backend.cancel(id))
     }),
     get,
     list: Effect.fn("Scheduler.list")(function*(query: ListQuery = {}) {
@@ -287,22 +267,38 @@ export const makeMemory = (
 ): Effect.Effect<Scheduler["Type"], never, JobStore.JobStore | JobRegistry.JobRegistry | Scope.Scope> =>
   Effect.map(makeBackend(options), fromBackend)
 
+export {
+  /**
+   * The engine one scheduler runs on, shared by the services over it. The
+   * in-memory layer provides it, so `Workpool.layerMemory` runs its pool on the
+   * same engine, store and clock as the `Scheduler`.
+   *
+   * @since 0.1.0
+   * @category tags
+   */
+  SchedulerEngine
+}
+
 /**
  * The in-memory scheduler with its own store and registry, and the
  * `CronRegistry` over the same engine (with `options.crons` reconciled): for
- * tests (with `TestClock`) and local runs. Add handlers with `Job.toLayer`.
+ * tests (with `TestClock`) and local runs. Add handlers with `Job.toLayer`,
+ * and workpools with `Workpool.layerMemory`.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerMemory = (
   options?: MemoryOptions
-): Layer.Layer<Scheduler | CronRegistry.CronRegistry | JobRegistry.JobRegistry> =>
+): Layer.Layer<Scheduler | CronRegistry.CronRegistry | JobRegistry.JobRegistry | SchedulerEngine> =>
   Layer.scopedContext(Effect.gen(function*() {
     const backend = yield* makeBackend(options)
     const crons = CronRegistry.fromBackend(backend)
     if (options?.crons !== undefined) yield* Effect.orDie(crons.reconcile(options.crons))
-    return Context.make(Scheduler, fromBackend(backend)).pipe(Context.add(CronRegistry.CronRegistry, crons))
+    return Context.make(Scheduler, fromBackend(backend)).pipe(
+      Context.add(CronRegistry.CronRegistry, crons),
+      Context.add(SchedulerEngine, backend)
+    )
   })).pipe(Layer.provideMerge(Layer.merge(JobStore.layerMemory, JobRegistry.layer)))
 
 /**

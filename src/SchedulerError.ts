@@ -170,6 +170,21 @@ export class SchedulerUnavailable extends Schema.TaggedError<SchedulerUnavailabl
 }
 
 /**
+ * No workpool of that name exists in this scheduler instance: declare it
+ * with a `maxConcurrency` first.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PoolNotFound extends Schema.TaggedError<PoolNotFound>("@lunora/scheduler/PoolNotFound")("PoolNotFound", {
+  pool: Schema.String
+}) {
+  override get message(): string {
+    return `no workpool named "${this.pool}": declare it with a maxConcurrency first`
+  }
+}
+
+/**
  * Every typed error the scheduler can return.
  *
  * @since 0.1.0
@@ -183,6 +198,7 @@ export const SchedulerError = Schema.Union(
   JobDeadLettered,
   JobNotSucceeded,
   JobNotReplayable,
+  PoolNotFound,
   SchedulerUnavailable
 )
 

@@ -74,3 +74,8 @@ export * as Scheduler from "./Scheduler.js"
  * @since 0.1.0
  */
 export * as SchedulerError from "./SchedulerError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Workpool from "./Workpool.js"

@@ -36,5 +36,7 @@ import * as Scheduler from "./Scheduler.js"
  */
 export const layer = (
   options?: Scheduler.MemoryOptions
-): Layer.Layer<Scheduler.Scheduler | CronRegistry.CronRegistry | JobRegistry.JobRegistry> =>
+): Layer.Layer<
+  Scheduler.Scheduler | CronRegistry.CronRegistry | JobRegistry.JobRegistry | Scheduler.SchedulerEngine
+> =>
   Scheduler.layerMemory(options)

@@ -9,6 +9,7 @@ import { Effect, ManagedRuntime } from "effect"
 import type { CronDefinition } from "../CronSpec.js"
 import * as Durable from "../internal/durable.js"
 import type * as Engine from "../internal/engine.js"
+import type * as PoolEngine from "../internal/poolEngine.js"
 
 /**
  * Holds pending jobs in SQLite and wakes on its alarm to dispatch them to the
@@ -18,7 +19,7 @@ import type * as Engine from "../internal/engine.js"
  * Settings come from the Worker's environment: `LUNORA_SCHEDULER_SECRET`
  * (required: signs dispatches), `LUNORA_SCHEDULER_LEASE` (default
  * "5 minutes": how long one attempt may take), `LUNORA_SCHEDULER_RETENTION`
- * ("7 days"), `LUNORA_SCHEDULER_CONCURRENCY` (6 dispatches at once) and
+ * ("7 days"), `LUNORA_SCHEDULER_CONCURRENCY` (6 dispatches at once, up to 64) and
  * `LUNORA_SCHEDULER_MAX_PER_ALARM` (500).
  *
  * @since 0.1.0
@@ -41,8 +42,8 @@ export class SchedulerDO extends DurableObject<Record<string, unknown>> implemen
     return this.#run((scheduler) => scheduler.schedule(target, jobs))
   }
 
-  cancel(id: string) {
-    return this.#run((scheduler) => scheduler.cancel(id))
+  cancel(id: string, pool?: string) {
+    return this.#run((scheduler) => scheduler.cancel(id, pool))
   }
 
   get(id: string) {
@@ -71,6 +72,26 @@ export class SchedulerDO extends DurableObject<Record<string, unknown>> implemen
 
   triggerCron(target: Durable.DispatchTarget, name: string) {
     return this.#run((scheduler) => scheduler.triggerCron(target, name))
+  }
+
+  definePool(target: Durable.DispatchTarget, name: string, maxConcurrency: number | undefined) {
+    return this.#run((scheduler) => scheduler.definePool(target, name, maxConcurrency))
+  }
+
+  updatePool(name: string, change: PoolEngine.PoolChange) {
+    return this.#run((scheduler) => scheduler.updatePool(name, change))
+  }
+
+  enqueue(target: Durable.DispatchTarget, pool: string, jobs: ReadonlyArray<Engine.NewJob>) {
+    return this.#run((scheduler) => scheduler.enqueue(target, pool, jobs))
+  }
+
+  poolStatus(name: string) {
+    return this.#run((scheduler) => scheduler.poolStatus(name))
+  }
+
+  cancelQueued(name: string, limit: number) {
+    return this.#run((scheduler) => scheduler.cancelQueued(name, limit))
   }
 
   override async alarm(): Promise<void> {

@@ -20,6 +20,13 @@ export { SchedulerDO } from "./SchedulerDO.js"
 export { createScheduler, type PromiseScheduler } from "./createScheduler.js"
 
 /**
+ * The Promise facade of a workpool.
+ *
+ * @since 0.1.0
+ */
+export { createWorkpool, type PromiseWorkpool } from "./createWorkpool.js"
+
+/**
  * The Cron Triggers path.
  *
  * @since 0.1.0

@@ -24,6 +24,7 @@ import type { CronDefinition } from "../CronSpec.js"
 import type { JobRecord } from "../JobStore.js"
 import * as CronEngine from "./cronEngine.js"
 import * as Engine from "./engine.js"
+import * as PoolEngine from "./poolEngine.js"
 import * as Dispatcher from "./dispatcher.js"
 import { DispatchTarget } from "./wire.js"
 
@@ -39,7 +40,7 @@ export const settingsConfig = Config.all({
     Config.withDefault(Duration.millis(Engine.defaultConfig.retentionMs))
   ),
   concurrency: Config.integer("LUNORA_SCHEDULER_CONCURRENCY").pipe(
-    Config.validate({ message: "between 1 and 6", validation: (n) => n >= 1 && n <= 6 }),
+    Config.validate({ message: "between 1 and 64", validation: (n) => n >= 1 && n <= 64 }),
     Config.withDefault(6)
   ),
   maxPerAlarm: Config.integer("LUNORA_SCHEDULER_MAX_PER_ALARM").pipe(
@@ -54,7 +55,7 @@ export interface SchedulerRpc {
     target: DispatchTarget,
     jobs: ReadonlyArray<Engine.NewJob>
   ) => Promise<ReadonlyArray<Engine.ScheduleResult>>
-  readonly cancel: (id: string) => Promise<Engine.CancelResult>
+  readonly cancel: (id: string, pool?: string) => Promise<Engine.CancelResult>
   readonly get: (id: string) => Promise<JobRecord | undefined>
   readonly list: (query: Parameters<typeof Engine.list>[1]) => Promise<Engine.Page>
   readonly replay: (target: DispatchTarget, id: string) => Promise<Engine.ReplayResult>
@@ -65,6 +66,19 @@ export interface SchedulerRpc {
   ) => Promise<CronEngine.ReconcileResult>
   readonly listCrons: () => Promise<ReadonlyArray<CronEngine.CronView>>
   readonly triggerCron: (target: DispatchTarget, name: string) => Promise<CronEngine.TriggerResult>
+  readonly definePool: (
+    target: DispatchTarget,
+    name: string,
+    maxConcurrency: number | undefined
+  ) => Promise<PoolEngine.DefineResult>
+  readonly updatePool: (name: string, change: PoolEngine.PoolChange) => Promise<PoolEngine.DefineResult>
+  readonly enqueue: (
+    target: DispatchTarget,
+    pool: string,
+    jobs: ReadonlyArray<Engine.NewJob>
+  ) => Promise<PoolEngine.EnqueueResult>
+  readonly poolStatus: (name: string) => Promise<PoolEngine.PoolStatus | undefined>
+  readonly cancelQueued: (name: string, limit: number) => Promise<PoolEngine.CancelQueuedResult>
 }
 
 /** The platform pieces the runtime needs from its Durable Object. */
@@ -74,8 +88,10 @@ export class DurableContext extends Context.Tag("@lunora/scheduler/internal/Dura
 }>() {}
 
 const TARGET_SETTING = "dispatch_target"
-/** No new batch is leased after this much of an alarm's wall time; the alarm re-fires at once for the rest. */
-const ALARM_WALL_BUDGET_MS = 60_000
+/** The wall time of one alarm invocation on the platform (15 minutes), less a margin. */
+const ALARM_WALL_LIMIT_MS = 14 * 60_000
+/** The least time an alarm keeps leasing, whatever the lease. */
+const MIN_LEASING_MS = 60_000
 /** How many expired leases, and finished jobs per state, one alarm handles before it dispatches. */
 const SWEEP_LIMIT = 100
 const decodeTarget = Schema.decodeUnknownEither(Schema.parseJson(DispatchTarget))
@@ -119,8 +135,12 @@ const make = Effect.gen(function*() {
     if (armed === null || armed > wake) yield* setAlarm(wake)
   })
 
+  /** Wakes a running alarm loop: a slot freed, or an RPC changed what can run. */
+  const signal = yield* Queue.sliding<void>(1)
+  const wakeAlarm = Queue.offer(signal, undefined)
+
   const mutate = <A>(f: (now: number) => A) =>
-    Clock.currentTimeMillis.pipe(Effect.map(f), Effect.tap(ensureAlarm))
+    Clock.currentTimeMillis.pipe(Effect.map(f), Effect.tap(ensureAlarm), Effect.tap(wakeAlarm))
 
   const destinationOf = (to: DispatchTarget): Dispatcher.Destination => {
     if ("originUrl" in to) return { url: Dispatcher.endpointOf(to.originUrl), fetch: globalThis.fetch }
@@ -162,40 +182,49 @@ const make = Effect.gen(function*() {
       Effect.withSpan("SchedulerDO.dispatch", { attributes: { jobId: job.id, functionPath: job.functionPath } })
     )
 
+  /** Leasing stops early enough that the last lease ends within the alarm's wall time. */
+  const leasingMs = Math.max(MIN_LEASING_MS, ALARM_WALL_LIMIT_MS - config.leaseMs)
+
   /**
-   * One alarm: fire due crons, fail expired leases and sweep, then keep `concurrency`
-   * dispatches in flight, leasing each due job (in time order) only when a
-   * slot is free, so its lease starts when it is sent. Stops leasing after
-   * `maxPerAlarm` dispatches (the subrequest cap) or a minute of wall time (an
-   * alarm may run 15), waits for what is in flight, and re-arms last: to now
-   * when work is left. Errors are logged, never thrown.
+   * One alarm: fire due crons, fail expired leases and sweep, then keep up to
+   * `concurrency` dispatches in flight, leasing a due job (`Engine.claim`,
+   * with pool admission) only when a slot is free, so its lease starts when it
+   * is sent. While dispatches run it waits for a completion, an RPC that
+   * enqueued or resumed work, or the next due time, and leases again: a pool
+   * stays saturated while long handlers run. Leasing stops after
+   * `maxPerAlarm` dispatches (the subrequest cap) or when a new lease could
+   * outlast the alarm's wall time; it waits for what is in flight and re-arms
+   * last (to now when work is left). Errors are logged, never thrown.
    */
   const alarm = Effect.gen(function*() {
     armed = null
-    const completions = yield* Queue.unbounded<void>()
-    const deadline = (yield* Clock.currentTimeMillis) + ALARM_WALL_BUDGET_MS
+    const deadline = (yield* Clock.currentTimeMillis) + leasingMs
     let budget = settings.maxPerAlarm
     let inFlight = 0
     let first = true
+    const settle = Effect.zipRight(Effect.sync(() => inFlight--), wakeAlarm)
     while (true) {
       const now = yield* Clock.currentTimeMillis
+      const leasing = budget > 0 && now < deadline
       const free = Math.min(settings.concurrency - inFlight, budget)
-      if (free > 0 && now < deadline) {
-        if (first) CronEngine.fireDue(store, now, SWEEP_LIMIT)
+      if (leasing && free > 0) {
+        CronEngine.fireDue(store, now, SWEEP_LIMIT)
         const claimed = first
           ? Engine.poll(store, config, now, SWEEP_LIMIT, free).claimed
           : Engine.claim(store, config, now, free)
         first = false
         budget -= claimed.length
         inFlight += claimed.length
-        for (const job of claimed) {
-          yield* Effect.fork(Effect.ensuring(dispatch(target, job), Queue.offer(completions, undefined)))
-        }
+        for (const job of claimed) yield* Effect.fork(Effect.ensuring(dispatch(target, job), settle))
         if (claimed.length === free) continue
       }
       if (inFlight === 0) break
-      yield* Queue.take(completions)
-      inFlight--
+      // with a free slot, the next due job (or cron) also ends the wait
+      const next = leasing && free > 0 ? Engine.earliest(Engine.nextClaimAt(store), store.nextCronAt()) : undefined
+      yield* Effect.raceFirst(
+        Queue.take(signal),
+        next === undefined ? Effect.never : Effect.sleep(Duration.millis(Math.max(1, next - now)))
+      )
     }
   }).pipe(
     Effect.catchAllCause((cause) => Effect.logError("SchedulerDO alarm pass failed", cause)),
@@ -214,7 +243,7 @@ const make = Effect.gen(function*() {
         useTarget(to)
         return Engine.scheduleMany(store, now, jobs)
       }),
-    cancel: (id: string) => mutate((now) => Engine.cancel(store, config, now, id)),
+    cancel: (id: string, pool?: string) => mutate((now) => Engine.cancel(store, config, now, id, pool)),
     get: (id: string) => Effect.zipLeft(Effect.sync(() => store.get(id)), ensureAlarm),
     list: (query: Parameters<typeof Engine.list>[1]) =>
       Effect.zipLeft(Effect.sync(() => Engine.list(store, query)), ensureAlarm),
@@ -234,7 +263,22 @@ const make = Effect.gen(function*() {
       mutate((now) => {
         useTarget(to)
         return CronEngine.trigger(store, now, name)
-      })
+      }),
+    definePool: (to: DispatchTarget, name: string, maxConcurrency: number | undefined) =>
+      mutate((now) => {
+        useTarget(to)
+        return PoolEngine.define(store, now, name, maxConcurrency)
+      }),
+    updatePool: (name: string, change: PoolEngine.PoolChange) => mutate(() => PoolEngine.update(store, name, change)),
+    enqueue: (to: DispatchTarget, pool: string, jobs: ReadonlyArray<Engine.NewJob>) =>
+      mutate((now) => {
+        useTarget(to)
+        return PoolEngine.enqueue(store, now, pool, jobs)
+      }),
+    poolStatus: (name: string) =>
+      Effect.zipLeft(Effect.map(Clock.currentTimeMillis, (now) => PoolEngine.status(store, now, name)), ensureAlarm),
+    cancelQueued: (name: string, limit: number) =>
+      mutate((now) => PoolEngine.cancelQueued(store, config, now, name, limit))
   }
 })
 

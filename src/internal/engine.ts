@@ -298,24 +298,30 @@ export const purge = (store: Store, query: PurgeQuery): number =>
 
 const WAKE_STATES = ["inProgress", ...SWEPT_STATES] as const
 
+/** The earlier of two optional times. */
+export const earliest = (a: number | undefined, b: number | undefined) =>
+  a === undefined ? b : b === undefined ? a : Math.min(a, b)
+
 /**
- * When the engine next has work: a due scheduled job, a due job of a pool
- * that is running and has a free slot, a lease to expire, a sweep, or a cron
- * to fire. A full or paused pool's queue wakes nothing: a completion, a lease
- * expiry or a resume does.
+ * When `claim` next has a job to lease: the first due scheduled job, or the
+ * first due job of a pool that is running and has a free slot. A full or
+ * paused pool's queue counts for nothing: a completion, a lease expiry or a
+ * resume changes that.
  */
-export const nextWakeAt = (store: Store): number | undefined => {
-  let wake: number | undefined = store.nextCronAt()
-  const consider = (at: number | undefined) => {
-    if (at !== undefined && (wake === undefined || at < wake)) wake = at
-  }
-  consider(store.nextReadyAt(null))
+export const nextClaimAt = (store: Store): number | undefined => {
+  let at = store.nextReadyAt(null)
   for (const pool of store.listPools()) {
     if (!pool.paused && store.countInPool(pool.name, "inProgress") < pool.maxConcurrency) {
-      consider(store.nextReadyAt(pool.name))
+      at = earliest(at, store.nextReadyAt(pool.name))
     }
   }
-  for (const state of WAKE_STATES) consider(store.nextRunAt(state))
+  return at
+}
+
+/** When the engine next has work: a job to lease (`nextClaimAt`), a lease to expire, a sweep, or a cron to fire. */
+export const nextWakeAt = (store: Store): number | undefined => {
+  let wake = earliest(store.nextCronAt(), nextClaimAt(store))
+  for (const state of WAKE_STATES) wake = earliest(wake, store.nextRunAt(state))
   return wake
 }
 

@@ -10,6 +10,7 @@ import { JobStore, type JobRecord } from "../JobStore.js"
 import type { Backend } from "./backend.js"
 import * as CronEngine from "./cronEngine.js"
 import * as Engine from "./engine.js"
+import * as PoolEngine from "./poolEngine.js"
 
 export interface MemoryOptions {
   /** How long one attempt may run before it counts as failed. Default 5 minutes. */
@@ -110,7 +111,7 @@ export const makeBackend = (options: MemoryOptions = {}) =>
     const backend: Backend = {
       now: Clock.currentTimeMillis,
       schedule: (jobs) => mutate((now) => Engine.scheduleMany(store, now, jobs)),
-      cancel: (id) => mutate((now) => Engine.cancel(store, config, now, id)),
+      cancel: (id, pool) => mutate((now) => Engine.cancel(store, config, now, id, pool)),
       get,
       list: (query) => Effect.sync(() => Engine.list(store, query)),
       replay: (id) => mutate((now) => Engine.replay(store, now, id)),
@@ -118,6 +119,11 @@ export const makeBackend = (options: MemoryOptions = {}) =>
       reconcileCrons: (crons) => mutate((now) => CronEngine.reconcile(store, now, crons)),
       listCrons: Effect.sync(() => CronEngine.list(store)),
       triggerCron: (name) => mutate((now) => CronEngine.trigger(store, now, name)),
+      definePool: (name, maxConcurrency) => mutate((now) => PoolEngine.define(store, now, name, maxConcurrency)),
+      updatePool: (name, change) => mutate(() => PoolEngine.update(store, name, change)),
+      enqueue: (pool, jobs) => mutate((now) => PoolEngine.enqueue(store, now, pool, jobs)),
+      poolStatus: (name) => Effect.map(Clock.currentTimeMillis, (now) => PoolEngine.status(store, now, name)),
+      cancelQueued: (name, limit) => mutate((now) => PoolEngine.cancelQueued(store, config, now, name, limit)),
       awaitFinished: (id) =>
         version.changes.pipe(
           Stream.mapEffect(() => get(id)),

@@ -41,7 +41,7 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
   return {
     now: Clock.currentTimeMillis,
     schedule: (jobs) => call("schedule", (rpc) => rpc.schedule(target, jobs)),
-    cancel: (id) => call("cancel", (rpc) => rpc.cancel(id)),
+    cancel: (id, pool) => call("cancel", (rpc) => rpc.cancel(id, pool)),
     get,
     list: (query) => call("list", (rpc) => rpc.list(query)),
     replay: (id) => call("replay", (rpc) => rpc.replay(target, id)),
@@ -49,6 +49,11 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
     reconcileCrons: (crons) => call("reconcileCrons", (rpc) => rpc.reconcileCrons(target, crons)),
     listCrons: call("listCrons", (rpc) => rpc.listCrons()),
     triggerCron: (name) => call("triggerCron", (rpc) => rpc.triggerCron(target, name)),
+    definePool: (name, maxConcurrency) => call("definePool", (rpc) => rpc.definePool(target, name, maxConcurrency)),
+    updatePool: (name, change) => call("updatePool", (rpc) => rpc.updatePool(name, change)),
+    enqueue: (pool, jobs) => call("enqueue", (rpc) => rpc.enqueue(target, pool, jobs)),
+    poolStatus: (name) => call("poolStatus", (rpc) => rpc.poolStatus(name)),
+    cancelQueued: (name, limit) => call("cancelQueued", (rpc) => rpc.cancelQueued(name, limit)),
     awaitFinished: (id) =>
       Effect.gen(function*() {
         for (let pause = POLL_FIRST_MS;; pause = Math.min(POLL_MAX_MS, pause * 2)) {

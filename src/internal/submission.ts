@@ -4,12 +4,13 @@
  * the retry plan, each checked; and the job's id. Shared by every service that
  * schedules (`Scheduler`, `Workpool`, the Queues-backed pool).
  */
-import type { DateTime, Duration } from "effect"
-import { Effect, Either, Random, Schema } from "effect"
+import type { Duration } from "effect"
+import { DateTime, Effect, Either, Random, Schema } from "effect"
 import * as Job from "../Job.js"
 import * as Retry from "../Retry.js"
 import {
   InvalidOptions,
+  JobNotFound,
   type InvalidPayload,
   type InvalidTime,
   type SchedulerUnavailable
@@ -91,3 +92,37 @@ export const prepare = (
       pool
     }
   })
+
+export class Scheduled extends Schema.Class<Scheduled>("@lunora/scheduler/Scheduled")({
+  _tag: Schema.Literal("Created", "Existing"),
+  id: Job.JobId,
+  scheduledFor: Schema.DateTimeUtc
+}) {}
+
+export const CancelResult = Schema.Union(
+  Schema.TaggedStruct("Canceled", { id: Job.JobId }),
+  Schema.TaggedStruct("TooLate", { id: Job.JobId, state: Schema.Literal("inProgress") }),
+  Schema.TaggedStruct("AlreadyFinished", { id: Job.JobId, state: Job.JobState })
+)
+export type CancelResult = typeof CancelResult.Type
+
+/** Built from the engine's own records, so the constructor's validation is skipped. */
+export const toScheduled = (result: Engine.ScheduleResult): Scheduled =>
+  new Scheduled({
+    _tag: result._tag,
+    id: result.job.id as Job.JobId,
+    scheduledFor: DateTime.unsafeMake(result.job.scheduledFor)
+  }, true)
+
+/** The engine's answer to a cancel, as the typed outcome (`JobNotFound` when there is no such job). */
+export const toCancelResult = (id: string, result: Engine.CancelResult): Effect.Effect<CancelResult, JobNotFound> => {
+  if (result._tag === "NotFound") return new JobNotFound({ jobId: id })
+  const jobId = result.job.id as Job.JobId
+  return Effect.succeed(
+    result._tag === "Canceled"
+      ? CancelResult.members[0].make({ id: jobId })
+      : result._tag === "TooLate"
+      ? CancelResult.members[1].make({ id: jobId, state: "inProgress" })
+      : CancelResult.members[2].make({ id: jobId, state: result.job.state })
+  )
+}
