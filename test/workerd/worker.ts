@@ -22,6 +22,13 @@ export class WrongSecretSchedulerDO extends SchedulerDO {
   }
 }
 
+/** A `SchedulerDO` whose dispatches may take 30 seconds, for handlers that run for seconds. */
+export class LongLeaseSchedulerDO extends SchedulerDO {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, { ...env, LUNORA_SCHEDULER_LEASE: "30 seconds" })
+  }
+}
+
 /** A `SchedulerDO` deployed without its secret: it must refuse work, saying why. */
 export class NoSecretSchedulerDO extends SchedulerDO {
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
@@ -40,6 +47,26 @@ export const Echo = Job.make("test:echo", {
 })
 export const Flaky = Job.make("test:flaky", { payload: Schema.Struct({ succeedOn: Schema.Int }) })
 export const Slow = Job.make("test:slow", { payload: Schema.Struct({ ms: Schema.Int }) })
+export const PoolWork = Job.make("test:poolWork", { payload: Schema.Struct({ group: Schema.String, ms: Schema.Int }) })
+
+/**
+ * What the pool handlers of one test group saw: how many ran at once, at most,
+ * the order of starts and ends, and each attempt's span (a handler whose
+ * request was canceled, as when its Durable Object died, never ends).
+ */
+interface Gauge {
+  running: number
+  max: number
+  readonly starts: Array<string>
+  readonly ends: Array<string>
+  readonly spans: Array<{ readonly attempt: string; readonly start: number; end: number | null }>
+}
+const gauges = new Map<string, Gauge>()
+const gaugeOf = (group: string) => {
+  let gauge = gauges.get(group)
+  if (gauge === undefined) gauges.set(group, gauge = { running: 0, max: 0, starts: [], ends: [], spans: [] })
+  return gauge
+}
 
 const handlers = Layer.mergeAll(
   Echo.toLayer((payload, { id, shardKey }) =>
@@ -51,7 +78,27 @@ const handlers = Layer.mergeAll(
       attempt >= payload.succeedOn ? Effect.void : Effect.fail(new Error(`attempt ${attempt} failed`))
     )
   ),
-  Slow.toLayer((payload, { id }) => Effect.zipRight(ran(id), Effect.sleep(payload.ms)))
+  Slow.toLayer((payload, { id }) => Effect.zipRight(ran(id), Effect.sleep(payload.ms))),
+  PoolWork.toLayer((payload, { attempt, id }) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => {
+        const gauge = gaugeOf(payload.group)
+        gauge.running++
+        gauge.max = Math.max(gauge.max, gauge.running)
+        gauge.starts.push(id)
+        const span = { attempt: `${id}#${attempt}`, start: Date.now(), end: null as number | null }
+        gauge.spans.push(span)
+        return { gauge, span }
+      }),
+      () => Effect.sleep(payload.ms),
+      ({ gauge, span }) =>
+        Effect.sync(() => {
+          gauge.running--
+          gauge.ends.push(id)
+          span.end = Date.now()
+        })
+    )
+  )
 )
 
 /** The crons of the Cron Triggers path, dispatched into the "cron-triggers" instance. */
@@ -71,6 +118,7 @@ export default {
   fetch: (request: Request, env: TestEnv) => {
     const url = new URL(request.url)
     if (url.pathname === "/runs") return Response.json(Object.fromEntries(runs))
+    if (url.pathname.startsWith("/gauges/")) return Response.json(gaugeOf(url.pathname.slice("/gauges/".length)))
     dispatch ??= Dispatch.toFetchHandlerWith(handlers, { secret: env.LUNORA_SCHEDULER_SECRET })
     return dispatch(request)
   },
