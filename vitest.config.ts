@@ -16,11 +16,12 @@ export default defineConfig({
         test: {
           name: "node",
           include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
-          exclude: ["test/workerd/**"],
+          exclude: ["test/workerd/**", "test/queue/**"],
           environment: "node"
         }
       },
-      "./test/workerd/vitest.config.ts"
+      "./test/workerd/vitest.config.ts",
+      "./test/queue/vitest.config.ts"
     ]
   }
 })

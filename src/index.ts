@@ -55,6 +55,13 @@ export * as JobRegistry from "./JobRegistry.js"
 export * as JobStore from "./JobStore.js"
 
 /**
+ * The Queues-backed workpool: jobs sent to a Cloudflare Queue, dispatched by the Worker's `queue()` handler.
+ *
+ * @since 0.1.0
+ */
+export * as QueueWorkpool from "./QueueWorkpool.js"
+
+/**
  * Retry policies: a `Schedule` or the data form, stepped into stored delays.
  *
  * @since 0.1.0

@@ -27,6 +27,22 @@ export { createScheduler, type PromiseScheduler } from "./createScheduler.js"
 export { createWorkpool, type PromiseWorkpool } from "./createWorkpool.js"
 
 /**
+ * The Queues-backed pool: the Promise producer, and the consumer (`queue()` handler) with its HTTP dispatcher.
+ *
+ * @since 0.1.0
+ */
+export { createQueueWorkpool, type PromiseQueueWorkpool } from "./createQueueWorkpool.js"
+export {
+  consumeBatch,
+  createQueueConsumer,
+  httpDispatcher,
+  type HttpDispatcherOptions,
+  type MessageBatchLike,
+  type QueueConsumer,
+  type QueueConsumerOptions
+} from "./createQueueConsumer.js"
+
+/**
  * The Cron Triggers path.
  *
  * @since 0.1.0
