@@ -31,6 +31,11 @@ export const Flaky = Job.make("demo:flaky", {
   payload: Schema.Struct({ name: Schema.String, succeedOn: Schema.optional(Schema.Int) })
 })
 
+/** Syncing one account to a CRM whose API takes two calls at once: run in a workpool of 2. */
+export const SyncAccount = Job.make("crm:syncAccount", {
+  payload: Schema.Struct({ accountId: Schema.String, ms: Schema.optional(Schema.Int) })
+})
+
 /** The handlers, one layer: provide it with a scheduler layer. */
 export const handlers = Layer.mergeAll(
   BuildExport.toLayer((payload, { attempt, id }) =>
@@ -48,6 +53,12 @@ export const handlers = Layer.mergeAll(
   ),
   NotifySubscribers.toLayer((payload) => Effect.log(`subscribers told about post ${payload.postId}`)),
   SendReminder.toLayer((payload) => Effect.log(`reminding ${payload.userId}: ${payload.text}`)),
+  SyncAccount.toLayer((payload, { id }) =>
+    Effect.log(`syncing account ${payload.accountId}`).pipe(
+      Effect.zipRight(Effect.sleep(Duration.millis(payload.ms ?? 2_000))),
+      Effect.annotateLogs({ jobId: id })
+    )
+  ),
   Flaky.toLayer((payload, { attempt }) =>
     payload.succeedOn !== undefined && attempt >= payload.succeedOn
       ? Effect.log(`${payload.name} succeeded on attempt ${attempt}`)

@@ -11,6 +11,8 @@
  *   POST   /flaky                { name, succeedOn?, attempts?, delayMs? } a job that fails until succeedOn
  *   GET    /jobs?state=&cursor=  list;  GET /jobs/:id  one;  POST /jobs/:id/replay
  *   GET    /crons                                              the crons of examples/crons.ts, with next and last runs
+ *   POST   /syncs                { accountIds, ms? }           CRM syncs into the "crm-sync" workpool (2 at once)
+ *   GET    /pools/crm-sync       its status;  POST /pools/crm-sync/pause | /resume
  *   POST   /_lunora/scheduler/dispatch                          the SchedulerDO's calls (signed)
  */
 import * as HttpApp from "@effect/platform/HttpApp"
@@ -19,10 +21,10 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { env } from "cloudflare:workers"
 import { Duration, Effect, Layer, Schema } from "effect"
-import { CronRegistry, Dispatch, Job, JobRegistry, Scheduler } from "@lunora/scheduler"
+import { CronRegistry, Dispatch, Job, JobRegistry, Scheduler, Workpool } from "@lunora/scheduler"
 import { SchedulerDO } from "@lunora/scheduler/cloudflare"
 import crons from "./crons.js"
-import { BuildExport, Flaky, handlers, PublishPost, SendReminder } from "./jobs.js"
+import { BuildExport, Flaky, handlers, PublishPost, SendReminder, SyncAccount } from "./jobs.js"
 
 export { SchedulerDO }
 
@@ -38,8 +40,13 @@ const SchedulerLive = Scheduler.layer({ namespace: SCHEDULER, binding: "SELF" })
 /** The crons of examples/crons.ts, reconciled into the same SchedulerDO when the app starts (first request). */
 const CronsLive = CronRegistry.layer({ namespace: SCHEDULER, binding: "SELF", crons })
 
+/** A workpool in the same SchedulerDO: CRM syncs, at most two at once. */
+const SyncPoolLive = Workpool.layer({ namespace: SCHEDULER, binding: "SELF", name: "crm-sync", maxConcurrency: 2 })
+
 /** The handlers need the scheduler too (publishing a post schedules its follow-up). */
-const AppLayer = handlers.pipe(Layer.provideMerge(Layer.mergeAll(SchedulerLive, CronsLive, JobRegistry.layer)))
+const AppLayer = handlers.pipe(
+  Layer.provideMerge(Layer.mergeAll(SchedulerLive, CronsLive, SyncPoolLive, JobRegistry.layer))
+)
 
 const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status })
 
@@ -62,6 +69,8 @@ const FlakyRequest = Schema.Struct({
   delayMs: Schema.optional(Schema.Int)
 })
 const IdParams = Schema.Struct({ id: Schema.String })
+const SyncRequest = Schema.Struct({ accountIds: Schema.Array(Schema.String), ms: Schema.optional(Schema.Int) })
+const PoolAction = Schema.Struct({ action: Schema.Literal("pause", "resume") })
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.post(
@@ -145,6 +154,31 @@ const router = HttpRouter.empty.pipe(
       return json(yield* Schema.encode(Schema.Array(CronRegistry.CronInfo))(yield* registry.list))
     })
   ),
+  HttpRouter.post(
+    "/syncs",
+    Effect.gen(function*() {
+      const { accountIds, ms } = yield* HttpServerRequest.schemaBodyJson(SyncRequest)
+      const pool = yield* Workpool.Workpool
+      const enqueued = yield* pool.enqueueMany(accountIds.map((accountId) => ({ job: SyncAccount, payload: { accountId, ms } })))
+      return json({ ids: enqueued.map((job) => job.id) }, 201)
+    })
+  ),
+  HttpRouter.get(
+    "/pools/crm-sync",
+    Effect.gen(function*() {
+      const pool = yield* Workpool.Workpool
+      return json(yield* Schema.encode(Workpool.PoolStatus)(yield* pool.status))
+    })
+  ),
+  HttpRouter.post(
+    "/pools/crm-sync/:action",
+    Effect.gen(function*() {
+      const { action } = yield* HttpRouter.schemaPathParams(PoolAction)
+      const pool = yield* Workpool.Workpool
+      yield* (action === "pause" ? pool.pause : pool.resume)
+      return json(yield* Schema.encode(Workpool.PoolStatus)(yield* pool.status))
+    })
+  ),
   HttpRouter.post(Dispatch.path, Dispatch.httpApp({ secret: LUNORA_SCHEDULER_SECRET })),
   HttpRouter.catchTags({
     ParseError: (error) => Effect.succeed(json({ error: "BadRequest", message: error.message }, 400)),
@@ -154,6 +188,7 @@ const router = HttpRouter.empty.pipe(
     InvalidPayload: (error) => Effect.succeed(json({ error: error._tag, message: error.message }, 400)),
     InvalidOptions: (error) => Effect.succeed(json({ error: error._tag, message: error.message }, 400)),
     JobNotReplayable: (error) => Effect.succeed(json({ error: error._tag, message: error.message }, 409)),
+    PoolNotFound: (error) => Effect.succeed(json({ error: error._tag, message: error.message }, 404)),
     SchedulerUnavailable: (error) => Effect.succeed(json({ error: error._tag, message: error.message }, 503))
   })
 )

@@ -38,8 +38,8 @@ const print = (at: number, line: string) => console.log(`${since(at).padStart(7)
 
 /** A short name for a job: its function path and what it is about, e.g. `exports:build(ada.csv)`. */
 const nameOf = ({ args, functionPath }: Pick<JobJson, "functionPath" | "args">) => {
-  const { format, name, postId, userId } = (args ?? {}) as Record<string, unknown>
-  const about = name ?? postId ?? (format === undefined ? userId : `${userId}.${format}`)
+  const { accountId, format, name, postId, userId } = (args ?? {}) as Record<string, unknown>
+  const about = name ?? postId ?? accountId ?? (format === undefined ? userId : `${userId}.${format}`)
   return about === undefined ? functionPath : `${functionPath}(${about})`
 }
 
@@ -142,6 +142,13 @@ const makeClient = (base: URL) => {
       schedule("/reminders", "email:sendReminder", { userId, text }, { delayMs }),
     flaky: (name: string, attempts: number, succeedOn?: number) =>
       schedule("/flaky", "demo:flaky", { name, ...(succeedOn === undefined ? {} : { succeedOn }) }, { attempts }),
+    /** Enqueues CRM syncs into the app's "crm-sync" workpool (two at once), each taking `ms`. */
+    sync: async (accountIds: ReadonlyArray<string>, ms: number) => {
+      const { ids } = await call<{ readonly ids: ReadonlyArray<string> }>("POST", "/syncs", { accountIds, ms })
+      const now = new Date().toISOString()
+      ids.forEach((id, i) => scheduled({ id, functionPath: "crm:syncAccount", args: { accountId: accountIds[i] }, scheduledFor: now }))
+      return ids
+    },
     cancelReminder: (id: string) => call<{ readonly _tag: string }>("DELETE", `/reminders/${id}`),
     jobs: async () => (await call<typeof Scheduler.JobPage.Encoded>("GET", "/jobs")).jobs
   }
@@ -183,6 +190,7 @@ const run = async (client: Client): Promise<boolean> => {
   for (const [i, delayMs] of [500, 1_000, 2_000, 2_500, 3_000].entries()) {
     exports.push(await client.exportIn(delayMs, `u-${i + 1}`, i % 2 === 0 ? "json" : "csv"))
   }
+  const syncs = await client.sync(["acme", "globex", "initech", "umbrella", "hooli", "stark"], 600)
 
   console.log(`\nwatching GET /jobs every ${POLL_MS} ms (times: when the attempt started):\n`)
   const jobs = await watch(client, reminder)
@@ -196,10 +204,16 @@ const run = async (client: Client): Promise<boolean> => {
     [...(seen.get(job.id)?.drifts.values() ?? [])].join(", ") || "-",
     job.lastError ?? ""
   ])
-  console.log(`\n${table([["job", "state", "attempts", "drift ms", "last error"], ...rows])}`)
+  console.log(`\n${table([["job", "state", "attempts", "drift ms (pool: wait)", "last error"], ...rows])}`)
   const counts = new Map<State, number>()
   for (const job of jobs) counts.set(job.state, (counts.get(job.state) ?? 0) + 1)
-  const drifts = [...seen.values()].flatMap((entry) => [...entry.drifts.values()])
+  // a pool job waits for a slot by design: its wait is not drift
+  const drifts = jobs.filter((job) => job.pool === null).flatMap((job) => [...(seen.get(job.id)?.drifts.values() ?? [])])
+  const syncJobs = syncs.map((id) => byId.get(id)).filter((job) => job !== undefined)
+  const syncSpans = syncJobs.filter((job) => job.startedAt != null && job.completedAt != null)
+    .map((job) => [millis(job.startedAt!), millis(job.completedAt!)] as const)
+  const mostAtOnce = Math.max(0, ...syncSpans.map(([start]) => syncSpans.filter(([s, e]) => s <= start && start < e).length))
+  console.log(`workpool crm-sync (maxConcurrency 2): ${syncSpans.length} syncs, at most ${mostAtOnce} running at once`)
   console.log(`\n${jobs.length} jobs: ${[...counts].map(([state, n]) => `${n} ${state}`).join(", ")}`)
   console.log(
     `${drifts.length} attempts, drift (started − due): p50 ${percentile(drifts, 50)} ms, ` +
@@ -220,6 +234,10 @@ const run = async (client: Client): Promise<boolean> => {
   expect("flaky sync", sync, "success", 3)
   expect("flaky doomed", doomed, "deadLettered", 3)
   for (const id of exports) expect(`export ${id}`, id, "success", 1)
+  for (const id of syncs) expect(`sync ${id}`, id, "success", 1)
+  if (mostAtOnce !== 2) problems.push(`workpool: expected at most (and at some point exactly) 2 syncs at once, saw ${mostAtOnce}`)
+  const startOrder = [...syncJobs].sort((a, b) => millis(a.startedAt!) - millis(b.startedAt!)).map((job) => job.id)
+  if (startOrder.join() !== syncs.join()) problems.push("workpool: the syncs did not start in the order they were enqueued")
   if (byId.get(reminder)?.startedAt != null) problems.push("reminder: it started, though it was cancelled")
   if (followUp !== undefined) {
     const gap = millis(followUp.scheduledFor) - millis(byId.get(post)!.startedAt!)
@@ -233,7 +251,8 @@ const run = async (client: Client): Promise<boolean> => {
   }
   console.log(
     "\nas expected: the reminder was cancelled and never ran, the flaky job succeeded on attempt 3,\n" +
-      "the failing job was dead-lettered after 3 attempts, the follow-up ran, every export succeeded"
+      "the failing job was dead-lettered after 3 attempts, the follow-up ran, every export succeeded,\n" +
+      "and the workpool ran its six syncs two at a time, in order"
   )
   return true
 }
