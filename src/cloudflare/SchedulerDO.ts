@@ -12,8 +12,8 @@ import type * as Engine from "../internal/engine.js"
 import type * as PoolEngine from "../internal/poolEngine.js"
 
 /**
- * Holds pending jobs in SQLite and wakes on its alarm to dispatch them to the
- * app. Thin: the constructor migrates and builds one runtime under
+ * Holds pending jobs and workpools in SQLite and wakes on its alarm to
+ * dispatch them to the app. Thin: the constructor migrates and builds one runtime under
  * `blockConcurrencyWhile`; RPC methods and `alarm()` delegate to it.
  *
  * Settings come from the Worker's environment: `LUNORA_SCHEDULER_SECRET`
