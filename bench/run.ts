@@ -32,6 +32,12 @@ const FIRE = 2000
 const DRIFT = 2000
 const SPREAD_MS = 2000
 const LEAD_MS = 1500
+const POOL_JOBS = 600
+const POOL_CAPS = [1, 8, 64] as const
+const HANDOFF_JOBS = 100
+const SLOW_MS = 20
+const SATURATION_CAP = 8
+const SATURATION_JOBS = 160
 const CALL_TIMEOUT_MS = 120_000
 
 type Impl = "library" | "baseline"
@@ -39,12 +45,46 @@ type Result = Record<string, number>
 
 const IMPLS: ReadonlyArray<Impl> = ["library", "baseline"]
 
-const MEASUREMENTS = [
-  { path: "/bench/schedule-single", query: { n: SINGLE }, warm: { n: 50 } },
-  { path: "/bench/schedule-batch", query: { batches: BATCHES, size: BATCH_SIZE }, warm: { batches: 2, size: 500 } },
-  { path: "/bench/fire", query: { n: FIRE, lead: LEAD_MS }, warm: { n: 200, lead: 500 } },
-  { path: "/bench/drift", query: { n: DRIFT, spread: SPREAD_MS, lead: LEAD_MS }, warm: { n: 200, spread: 200, lead: 500 } }
-] as const
+/** Each measurement: a name for the rows, the path it runs at, its query, and a smaller query to warm up with. */
+const MEASUREMENTS: ReadonlyArray<{
+  readonly name: string
+  readonly path: string
+  readonly query: Record<string, number>
+  readonly warm: Record<string, number>
+}> = [
+  { name: "schedule-single", path: "/bench/schedule-single", query: { n: SINGLE }, warm: { n: 50 } },
+  {
+    name: "schedule-batch",
+    path: "/bench/schedule-batch",
+    query: { batches: BATCHES, size: BATCH_SIZE },
+    warm: { batches: 2, size: 500 }
+  },
+  { name: "fire", path: "/bench/fire", query: { n: FIRE, lead: LEAD_MS }, warm: { n: 200, lead: 500 } },
+  {
+    name: "drift",
+    path: "/bench/drift",
+    query: { n: DRIFT, spread: SPREAD_MS, lead: LEAD_MS },
+    warm: { n: 200, spread: 200, lead: 500 }
+  },
+  ...POOL_CAPS.map((max) => ({
+    name: `pool-${max}`,
+    path: "/bench/pool",
+    query: { n: POOL_JOBS, max, sleep: 0 },
+    warm: { n: 100, max, sleep: 0 }
+  })),
+  {
+    name: "pool-handoff",
+    path: "/bench/pool",
+    query: { n: HANDOFF_JOBS, max: 1, sleep: SLOW_MS },
+    warm: { n: 10, max: 1, sleep: SLOW_MS }
+  },
+  {
+    name: "pool-saturation",
+    path: "/bench/pool",
+    query: { n: SATURATION_JOBS, max: SATURATION_CAP, sleep: SLOW_MS },
+    warm: { n: 2 * SATURATION_CAP, max: SATURATION_CAP, sleep: SLOW_MS }
+  }
+]
 
 /**
  * The rows of the table: label, measurement, field of its result, whether it
@@ -52,16 +92,30 @@ const MEASUREMENTS = [
  * shown for (below it the clock's 1 ms resolution decides the ratio).
  */
 const ROWS: ReadonlyArray<readonly [string, string, string, boolean, number]> = [
-  [`schedule, 1 job per call (${SINGLE} sequential runAfter)`, "/bench/schedule-single", "jobsPerSec", true, 0],
-  ["  per-call latency p50", "/bench/schedule-single", "p50Ms", false, 1],
-  ["  per-call latency mean", "/bench/schedule-single", "meanMs", false, 0.1],
-  [`schedule, batched (${BATCHES} submit x ${BATCH_SIZE} jobs)`, "/bench/schedule-batch", "jobsPerSec", true, 0],
-  [`fire, no-op over service binding (${FIRE} due at once)`, "/bench/fire", "jobsPerSec", true, 0],
-  ["  first start after due", "/bench/fire", "wakeMs", false, 10],
-  [`drift p50, start - scheduled (${DRIFT} over ${SPREAD_MS / 1000} s)`, "/bench/drift", "p50Ms", false, 10],
-  [`drift p99, start - scheduled (${DRIFT} over ${SPREAD_MS / 1000} s)`, "/bench/drift", "p99Ms", false, 10],
-  ["  arrival at the no-op - scheduled, p50", "/bench/drift", "handlerP50Ms", false, 10],
-  ["  arrival at the no-op - scheduled, p99", "/bench/drift", "handlerP99Ms", false, 10]
+  [`schedule, 1 job per call (${SINGLE} sequential runAfter)`, "schedule-single", "jobsPerSec", true, 0],
+  ["  per-call latency p50", "schedule-single", "p50Ms", false, 1],
+  ["  per-call latency mean", "schedule-single", "meanMs", false, 0.1],
+  [`schedule, batched (${BATCHES} submit x ${BATCH_SIZE} jobs)`, "schedule-batch", "jobsPerSec", true, 0],
+  [`fire, no-op over service binding (${FIRE} due at once)`, "fire", "jobsPerSec", true, 0],
+  ["  first start after due", "fire", "wakeMs", false, 10],
+  [`drift p50, start - scheduled (${DRIFT} over ${SPREAD_MS / 1000} s)`, "drift", "p50Ms", false, 10],
+  [`drift p99, start - scheduled (${DRIFT} over ${SPREAD_MS / 1000} s)`, "drift", "p99Ms", false, 10],
+  ["  arrival at the no-op - scheduled, p50", "drift", "handlerP50Ms", false, 10],
+  ["  arrival at the no-op - scheduled, p99", "drift", "handlerP99Ms", false, 10],
+  ...POOL_CAPS.map((max) =>
+    [`pool, no-op, maxConcurrency ${max} (${POOL_JOBS} enqueued at once)`, `pool-${max}`, "jobsPerSec", true, 0] as const
+  ),
+  [
+    `pool, ${SLOW_MS} ms jobs, maxConcurrency ${SATURATION_CAP} (${SATURATION_JOBS}; ideal ${
+      (SATURATION_CAP * 1000) / SLOW_MS
+    }/s)`,
+    "pool-saturation",
+    "jobsPerSec",
+    true,
+    0
+  ],
+  [`pool hand-off p50, end to next start (max 1, ${HANDOFF_JOBS} x ${SLOW_MS} ms)`, "pool-handoff", "handoffP50Ms", false, 10],
+  [`pool hand-off p99, end to next start (max 1, ${HANDOFF_JOBS} x ${SLOW_MS} ms)`, "pool-handoff", "handoffP99Ms", false, 10]
 ]
 
 const median = (values: ReadonlyArray<number>) => {
@@ -95,12 +149,12 @@ const snapshot = async (dir: string) => {
 }
 
 const printTable = (results: ReadonlyMap<string, ReadonlyArray<Result>>, seconds: number, warnings: ReadonlyArray<string>) => {
-  const value = (path: string, impl: Impl, field: string) =>
-    median((results.get(`${path} ${impl}`) ?? []).map((result) => result[field]!))
+  const value = (name: string, impl: Impl, field: string) =>
+    median((results.get(`${name} ${impl}`) ?? []).map((result) => result[field]!))
   const header = ["measure", "library", "baseline", "library/baseline"] as const
-  const table = ROWS.map(([label, path, field, rate, least]) => {
-    const library = value(path, "library", field)
-    const baseline = value(path, "baseline", field)
+  const table = ROWS.map(([label, name, field, rate, least]) => {
+    const library = value(name, "library", field)
+    const baseline = value(name, "baseline", field)
     const unit = rate ? "jobs/s" : "ms"
     const ratio = baseline > 0 && baseline >= least ? `${(library / baseline).toFixed(2)}x` : "-"
     const difference = library - baseline
@@ -111,6 +165,11 @@ const printTable = (results: ReadonlyMap<string, ReadonlyArray<Result>>, seconds
       rate ? ratio : `${ratio} (${difference >= 0 ? "+" : ""}${format(difference)} ms)`
     ]
   })
+  // the most pool handlers seen running at once, over the repetitions: a sanity check of the cap, not a timing
+  const mostRunning = (impl: Impl) =>
+    Math.max(...(results.get(`pool-saturation ${impl}`) ?? []).map((result) => result.maxRunning!))
+  const running = { library: mostRunning("library"), baseline: mostRunning("baseline") }
+  const overCap = IMPLS.filter((impl) => running[impl] > SATURATION_CAP)
   const widths = header.map((title, i) => Math.max(title.length, ...table.map((row) => row[i]!.length)))
   const line = (cells: ReadonlyArray<string>) =>
     cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ")
@@ -133,11 +192,21 @@ const printTable = (results: ReadonlyMap<string, ReadonlyArray<Result>>, seconds
     "  due rows (50 at a time, at most 500 per alarm), marks them started, POSTs each to a plain no-op route over the",
     "  same service binding, 6 at once, marks it done and re-arms. Deliberately minimal: no retries, no lease or lease",
     "  expiry, no signing, no payload validation, no dedupe keys, no retention sweep.",
+    "Pool: Workpool.make over WideSchedulerDO (a SchedulerDO with LUNORA_SCHEDULER_CONCURRENCY 64, so the pool's cap is",
+    "  the only limit; the rows above keep SchedulerDO at its default 6), the pool declared before the clock starts, then",
+    "  one enqueueMany of all jobs; baseline: a table of queued jobs (one transaction of 25-row INSERTs), one alarm",
+    "  that keeps at most maxConcurrency POSTs to a no-op in flight and starts the next queued job as one completes",
+    "  (500 per alarm, then re-armed to now), no retries, leases or signing. Jobs/s: from the enqueue call until the last",
+    "  handler ended; hand-off: at maxConcurrency 1, a handler's start minus the previous handler's end; both on the",
+    "  handlers' clock, in the Worker.",
+    `Most pool handlers running at once (${SLOW_MS} ms handlers, maxConcurrency ${SATURATION_CAP}, most over the repetitions):`,
+    `  library ${running.library}, baseline ${running.baseline} (a no-op handler returns before another can start).`,
     "Fire: from the instant all jobs are due to the last completion. Drift: start (library: the job leased as it is",
     "  sent; baseline: its batch of 50 marked started) minus scheduled time; arrival: the no-op handler's clock minus",
     "  scheduled time.",
     "Worker, both Durable Objects and the no-op share one workerd process on this machine: absolute numbers are not",
     "  production numbers; the ratios show the cost of the library's per-job work.",
+    ...overCap.map((impl) => `WARNING: ${impl} ran ${running[impl]} pool handlers at once, over the cap of ${SATURATION_CAP}`),
     ...warnings.map((warning) => `WARNING: ${warning}`)
   ].join("\n"))
 }
@@ -202,10 +271,10 @@ const main = async () => {
     const warnings: Array<string> = []
     for (let rep = 0; rep < REPS; rep++) {
       process.stdout.write(`repetition ${rep + 1}/${REPS}`)
-      for (const { path, query } of MEASUREMENTS) {
+      for (const { name, path, query } of MEASUREMENTS) {
         // alternate which side goes first, so neither always runs right after the other's load
         for (const impl of rep % 2 === 0 ? IMPLS : [...IMPLS].reverse()) {
-          const key = `${path} ${impl}`
+          const key = `${name} ${impl}`
           const result = await call(path, impl, query)
           results.set(key, [...(results.get(key) ?? []), result])
           if (result.scheduledEarlyMs !== undefined && result.scheduledEarlyMs < 0) {

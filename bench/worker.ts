@@ -8,18 +8,38 @@
  * Both dispatch over the same self service binding `SELF_APP` to a no-op:
  * the library to `Dispatch.path` (signed, decoded, run through the registry),
  * the baseline to `POST /bench/noop`.
+ *
+ * The workpool measurement (`/bench/pool`) runs the library's `Workpool` in
+ * `WideSchedulerDO` (a `SchedulerDO` allowed 64 dispatches at once, so a pool
+ * of 64 is not held under the default 6) and a minimal hand-written pool in
+ * `BaselineDO`; their handlers (`bench:pool`, `POST /bench/pool-noop`) record
+ * when they start and end in this isolate, keyed by the run.
  */
 import { DurableObject } from "cloudflare:workers"
-import { DateTime, Effect, Option, Schema } from "effect"
+import { DateTime, Effect, Layer, Option, Schema } from "effect"
 import { SchedulerDO } from "../src/cloudflare/index.js"
 import * as Dispatch from "../src/Dispatch.js"
 import * as Job from "../src/Job.js"
 import * as Scheduler from "../src/Scheduler.js"
+import * as Workpool from "../src/Workpool.js"
 
 export { SchedulerDO }
 
+/**
+ * The library's Durable Object for the workpool measurement: `SchedulerDO`
+ * with `LUNORA_SCHEDULER_CONCURRENCY` 64 (its most), the per-object ceiling on
+ * dispatches in flight, so that a pool of 64 can run 64 at once. The
+ * schedule, fire and drift measurements keep `SchedulerDO` at its default 6.
+ */
+export class WideSchedulerDO extends SchedulerDO {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, { ...env, LUNORA_SCHEDULER_CONCURRENCY: "64" })
+  }
+}
+
 interface Env {
   readonly SCHEDULER: DurableObjectNamespace<SchedulerDO>
+  readonly WIDE_SCHEDULER: DurableObjectNamespace<WideSchedulerDO>
   readonly BASELINE: DurableObjectNamespace<BaselineDO>
   readonly SELF_APP: Fetcher
   readonly LUNORA_SCHEDULER_SECRET: string
@@ -36,6 +56,13 @@ interface BaselineJob {
   readonly args: string
 }
 
+interface BaselinePoolCounts {
+  readonly queued: number
+  readonly started: number
+  readonly done: number
+  readonly failed: number
+}
+
 interface BaselineRecord {
   readonly id: number
   readonly runAt: number
@@ -49,6 +76,11 @@ interface BaselineRecord {
  * an insert per RPC (or a batch in one transaction), one alarm that selects
  * due rows, marks them started, POSTs each to the no-op with concurrency 6,
  * marks it done and re-arms. No retries, no leases, no signing, no dedupe.
+ *
+ * It also holds one minimal workpool: a table of queued jobs and a cap; the
+ * same alarm keeps at most `cap` POSTs to the pool no-op in flight, starting
+ * the next queued job (FIFO) as soon as one completes, 500 per alarm like the
+ * scheduled jobs, and re-arms to now when jobs are left.
  */
 export class BaselineDO extends DurableObject<Env> {
   readonly #sql: SqlStorage
@@ -60,6 +92,10 @@ export class BaselineDO extends DurableObject<Env> {
       id INTEGER PRIMARY KEY, run_at INTEGER NOT NULL, state TEXT NOT NULL,
       args TEXT NOT NULL, started_at INTEGER, done_at INTEGER)`)
     this.#sql.exec("CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, run_at)")
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS pool_jobs (
+      id INTEGER PRIMARY KEY, state TEXT NOT NULL, args TEXT NOT NULL, started_at INTEGER, done_at INTEGER)`)
+    this.#sql.exec("CREATE INDEX IF NOT EXISTS pool_jobs_state ON pool_jobs (state, id)")
+    this.#sql.exec("CREATE TABLE IF NOT EXISTS pool (id INTEGER PRIMARY KEY CHECK (id = 1), cap INTEGER NOT NULL)")
   }
 
   async #arm(at: number): Promise<void> {
@@ -108,6 +144,81 @@ export class BaselineDO extends DurableObject<Env> {
     }))
   }
 
+  /** Creates the pool, or sets its cap. */
+  definePool(cap: number): void {
+    this.#sql.exec("INSERT OR REPLACE INTO pool (id, cap) VALUES (1, ?)", cap)
+  }
+
+  /** Queues jobs in the pool, in one transaction, and arms the alarm for now. */
+  async enqueue(args: ReadonlyArray<string>): Promise<number> {
+    this.ctx.storage.transactionSync(() => {
+      for (let i = 0; i < args.length; i += BASELINE_ROWS_PER_INSERT) {
+        const chunk = args.slice(i, i + BASELINE_ROWS_PER_INSERT)
+        this.#sql.exec(
+          `INSERT INTO pool_jobs (state, args) VALUES ${chunk.map(() => "('queued', ?)").join(", ")}`,
+          ...chunk
+        )
+      }
+    })
+    await this.#arm(Date.now())
+    return args.length
+  }
+
+  poolCounts(): BaselinePoolCounts {
+    const counts = { queued: 0, started: 0, done: 0, failed: 0 }
+    for (const row of this.#sql.exec<{ state: keyof BaselinePoolCounts; n: number }>(
+      "SELECT state, COUNT(*) AS n FROM pool_jobs GROUP BY state"
+    )) counts[row.state] = row.n
+    return counts
+  }
+
+  /**
+   * Keeps at most the pool's cap of POSTs in flight: each completion marks its
+   * job done and starts the next queued one. Stops starting after
+   * `BASELINE_MAX_PER_ALARM`, waits for what is in flight; true when jobs are left.
+   */
+  async #drainPool(): Promise<boolean> {
+    const cap = this.#sql.exec<{ cap: number }>("SELECT cap FROM pool").toArray()[0]?.cap
+    if (cap === undefined) return false
+    let budget = BASELINE_MAX_PER_ALARM
+    let inFlight = 0
+    const send = async (job: { id: number; args: string }) => {
+      let state = "failed"
+      try {
+        const response = await this.env.SELF_APP.fetch("https://baseline.internal/bench/pool-noop", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: job.args
+        })
+        await response.arrayBuffer()
+        if (response.ok) state = "done"
+      } catch {
+        // no retries: the baseline records the failure and moves on
+      }
+      this.#sql.exec("UPDATE pool_jobs SET state = ?, done_at = ? WHERE id = ?", state, Date.now(), job.id)
+    }
+    await new Promise<void>((resolve) => {
+      const fill = () => {
+        while (inFlight < cap && budget > 0) {
+          const job = this.#sql.exec<{ id: number; args: string }>(
+            "SELECT id, args FROM pool_jobs WHERE state = 'queued' ORDER BY id LIMIT 1"
+          ).toArray()[0]
+          if (job === undefined) break
+          this.#sql.exec("UPDATE pool_jobs SET state = 'started', started_at = ? WHERE id = ?", Date.now(), job.id)
+          budget--
+          inFlight++
+          void send(job).catch(() => undefined).finally(() => {
+            inFlight--
+            fill()
+          })
+        }
+        if (inFlight === 0) resolve()
+      }
+      fill()
+    })
+    return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM pool_jobs WHERE state = 'queued'").one().n > 0
+  }
+
   override async alarm(): Promise<void> {
     let budget = BASELINE_MAX_PER_ALARM
     while (budget > 0) {
@@ -141,8 +252,10 @@ export class BaselineDO extends DurableObject<Env> {
       }
       await Promise.all(Array.from({ length: BASELINE_CONCURRENCY }, lane))
     }
+    const poolLeft = await this.#drainPool()
     const wake = this.#sql.exec<{ at: number | null }>("SELECT MIN(run_at) AS at FROM jobs WHERE state = 'pending'").one().at
-    if (wake !== null) await this.ctx.storage.setAlarm(wake)
+    if (poolLeft) await this.ctx.storage.setAlarm(Date.now())
+    else if (wake !== null) await this.ctx.storage.setAlarm(wake)
   }
 }
 
@@ -152,10 +265,47 @@ export const Noop = Job.make("bench:noop", { payload: Schema.Struct({ n: Schema.
 /** Handler-side arrival times: `Date.now()` at the no-op minus the job's scheduled time, of the current measurement. */
 let arrivals: Array<number> = []
 
-const handlers = Noop.toLayer((_payload, { scheduledFor }) =>
-  Effect.sync(() => {
-    arrivals.push(Date.now() - DateTime.toEpochMillis(scheduledFor))
-  })
+/** The pool job of the library side: `POST /bench/pool-noop` of the baseline takes the same body. */
+export const PoolJob = Job.make("bench:pool", {
+  payload: Schema.Struct({ run: Schema.String, n: Schema.Number, sleepMs: Schema.Number })
+})
+
+/** What the pool handlers of one run saw: each job's [start, end] at the handler, in order of ending. */
+interface Trace {
+  readonly spans: Array<readonly [number, number]>
+  running: number
+  maxRunning: number
+}
+
+/** The runs of `/bench/pool` under way, by run id. */
+const traces = new Map<string, Trace>()
+
+/** Records a pool handler's start; the returned function records its end. */
+const begin = (run: string): () => void => {
+  const trace = traces.get(run)
+  const start = Date.now()
+  if (trace === undefined) return () => undefined
+  trace.running++
+  trace.maxRunning = Math.max(trace.maxRunning, trace.running)
+  return () => {
+    trace.running--
+    trace.spans.push([start, Date.now()])
+  }
+}
+
+const handlers = Layer.mergeAll(
+  Noop.toLayer((_payload, { scheduledFor }) =>
+    Effect.sync(() => {
+      arrivals.push(Date.now() - DateTime.toEpochMillis(scheduledFor))
+    })
+  ),
+  PoolJob.toLayer(({ run, sleepMs }) =>
+    Effect.gen(function*() {
+      const end = begin(run)
+      if (sleepMs > 0) yield* Effect.promise(() => sleep(sleepMs))
+      end()
+    })
+  )
 )
 
 let dispatch: ((request: Request) => Promise<Response>) | undefined
@@ -163,6 +313,14 @@ let dispatch: ((request: Request) => Promise<Response>) | undefined
 const baselineNoop = async (request: Request) => {
   const body = await request.json<{ runAt: number }>()
   arrivals.push(Date.now() - body.runAt)
+  return Response.json({})
+}
+
+const baselinePoolNoop = async (request: Request) => {
+  const { run, sleepMs } = await request.json<typeof PoolJob.payloadSchema.Type>()
+  const end = begin(run)
+  if (sleepMs > 0) await sleep(sleepMs)
+  end()
   return Response.json({})
 }
 
@@ -365,6 +523,95 @@ const drift = async (subject: Subject, n: number, spreadMs: number, leadMs: numb
   }
 }
 
+/** What the library's and the baseline's pools each provide to `/bench/pool`. */
+interface PoolSubject {
+  /** Creates the pool with its cap (and wakes its Durable Object), before the clock starts. */
+  readonly declare: () => Promise<void>
+  /** Queues the jobs in one call. */
+  readonly enqueue: (payloads: ReadonlyArray<typeof PoolJob.payloadSchema.Type>) => Promise<void>
+  /** Whether nothing is queued or in flight any more, and how many jobs failed for good. */
+  readonly settled: () => Promise<{ readonly idle: boolean; readonly failed: number }>
+}
+
+const libraryPool = async (env: Env, instanceName: string, maxConcurrency: number): Promise<PoolSubject> => {
+  const pool = await Effect.runPromise(
+    Workpool.make({ namespace: env.WIDE_SCHEDULER, binding: "SELF_APP", instanceName, name: "bench", maxConcurrency })
+  )
+  return {
+    declare: () => Effect.runPromise(Effect.asVoid(pool.status)),
+    enqueue: (payloads) =>
+      Effect.runPromise(Effect.asVoid(pool.enqueueMany(payloads.map((payload) => ({ job: PoolJob, payload }))))),
+    settled: () =>
+      Effect.runPromise(Effect.map(pool.status, (status) => ({
+        idle: status.inFlight === 0 && status.queued === 0,
+        failed: status.deadLettered
+      })))
+  }
+}
+
+const baselinePool = (env: Env, instanceName: string, maxConcurrency: number): PoolSubject => {
+  const stub = env.BASELINE.get(env.BASELINE.idFromName(instanceName))
+  return {
+    declare: () => stub.definePool(maxConcurrency),
+    enqueue: async (payloads) => {
+      await stub.enqueue(payloads.map((payload) => JSON.stringify(payload)))
+    },
+    settled: async () => {
+      const counts = await stub.poolCounts()
+      return { idle: counts.queued === 0 && counts.started === 0, failed: counts.failed }
+    }
+  }
+}
+
+const POOL_POLL_MS = 20
+
+/**
+ * `n` jobs enqueued at once into a pool of `maxConcurrency`, each handler
+ * sleeping `sleepMs`: jobs/s from the enqueue call until the last handler
+ * ended, the most handlers seen running at once, and with a cap of 1 the
+ * hand-off (one handler's end to the next one's start), all on the handlers' clock.
+ */
+const pool = async (subject: PoolSubject, run: string, n: number, maxConcurrency: number, sleepMs: number) => {
+  const trace: Trace = { spans: [], running: 0, maxRunning: 0 }
+  traces.set(run, trace)
+  try {
+    await subject.declare()
+    const start = Date.now()
+    await subject.enqueue(Array.from({ length: n }, (_, i) => ({ run, n: i, sleepMs })))
+    const deadline = start + WAIT_LIMIT_MS
+    const wait = async (done: () => Promise<boolean>, what: string) => {
+      while (!(await done())) {
+        if (Date.now() > deadline) throw new Error(`${what} after ${WAIT_LIMIT_MS} ms`)
+        await sleep(POOL_POLL_MS)
+      }
+    }
+    await wait(async () => trace.spans.length >= n, `${n - trace.spans.length} of ${n} handlers not run`)
+    // the pool records the last outcomes once their handlers have answered
+    await wait(async () => {
+      const { failed, idle } = await subject.settled()
+      if (failed > 0) throw new Error(`${failed} of ${n} jobs failed`)
+      return idle
+    }, "jobs still unfinished")
+    if (trace.spans.length !== n) throw new Error(`the pool handler ran ${trace.spans.length} times for ${n} jobs`)
+    const spans = [...trace.spans].sort((a, b) => a[0] - b[0])
+    const elapsedMs = Math.max(...spans.map(([, end]) => end)) - start
+    const handoffs = spans.slice(1).map(([next], i) => next - spans[i]![1])
+    return {
+      jobs: n,
+      maxConcurrency,
+      elapsedMs,
+      jobsPerSec: (n * 1000) / elapsedMs,
+      firstStartMs: spans[0]![0] - start,
+      maxRunning: trace.maxRunning,
+      ...(maxConcurrency === 1
+        ? { handoffP50Ms: percentile(handoffs, 50), handoffP99Ms: percentile(handoffs, 99), handoffMaxMs: Math.max(...handoffs) }
+        : {})
+    }
+  } finally {
+    traces.delete(run)
+  }
+}
+
 const measure = async (env: Env, url: URL): Promise<unknown> => {
   const impl = url.searchParams.get("impl")
   if (impl !== "library" && impl !== "baseline") throw new Error("impl must be library or baseline")
@@ -372,6 +619,15 @@ const measure = async (env: Env, url: URL): Promise<unknown> => {
     const value = Number(url.searchParams.get(name) ?? fallback)
     if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer`)
     return value
+  }
+  if (url.pathname === "/bench/pool") {
+    const maxConcurrency = int("max", 8)
+    if (maxConcurrency < 1) throw new Error("max must be at least 1")
+    const run = `bench-pool-${impl}-${crypto.randomUUID()}`
+    const subject = impl === "library"
+      ? await libraryPool(env, run, maxConcurrency)
+      : baselinePool(env, run, maxConcurrency)
+    return pool(subject, run, int("n", 600), maxConcurrency, int("sleep", 0))
   }
   const subject = await subjectOf(env, impl)
   switch (url.pathname) {
@@ -392,6 +648,7 @@ export default {
   fetch: async (request: Request, env: Env) => {
     const url = new URL(request.url)
     if (url.pathname === "/bench/noop") return baselineNoop(request)
+    if (url.pathname === "/bench/pool-noop") return baselinePoolNoop(request)
     if (url.pathname.startsWith("/bench/")) {
       try {
         return Response.json(await measure(env, url))
