@@ -230,20 +230,21 @@ const mutableColumns = (job: Omit<JobRecord, "seq">) => [
 ]
 
 /**
- * Brings the scheduler's tables up to the latest schema version, applying
- * each missing migration once, in order, in one transaction. Idempotent.
+ * Brings the scheduler's tables up to the latest schema version (or to
+ * `upTo`), applying each missing migration once, in order, in one
+ * transaction. Idempotent.
  *
  * @since 0.1.0
  * @category migrations
  */
-export const migrate = (storage: DurableObjectStorage): void =>
+export const migrate = (storage: DurableObjectStorage, upTo: number = MIGRATIONS.length): void =>
   storage.transactionSync(() => {
     const sql = storage.sql
     sql.exec(CREATE_MIGRATIONS_TABLE)
     const current = sql.exec<{ version: number }>(SELECT_SCHEMA_VERSION).one().version
     MIGRATIONS.forEach((statements, index) => {
       const version = index + 1
-      if (version <= current) return
+      if (version <= current || version > upTo) return
       for (const statement of statements) sql.exec(statement)
       sql.exec(RECORD_MIGRATION, version)
     })

@@ -87,6 +87,21 @@ describe("SQLite store", () => {
     expect(versions.length).toBeGreaterThan(0)
   })
 
+  it("upgrades a version 3 store to workpools, keeping its jobs (in no pool)", async () => {
+    await inFreshObject((storage) => {
+      migrate(storage, 3)
+      storage.sql.exec(
+        `INSERT INTO _lunora_jobs (id, function_path, args, state, run_at, scheduled_for, created_at, attempt,
+          retry_delays_ms, dead_letter) VALUES ('old', 'x:old', '{}', 'pending', 5, 5, 0, 0, '[]', 1)`
+      )
+      const store = make(storage)
+      expect(store.get("old")).toMatchObject({ id: "old", functionPath: "x:old", state: "pending", pool: null })
+      expect(store.ready(null, 10, 10).map((job) => job.id)).toEqual(["old"])
+      store.putPool({ name: "p", maxConcurrency: 1, declaredMaxConcurrency: 1, paused: false, createdAt: 0 })
+      expect(store.listPools().map((pool) => pool.name)).toEqual(["p"])
+    })
+  })
+
   it("never reuses a seq, even after the newest job is removed", async () => {
     await inFreshObject((storage) => {
       const store = make(storage)
