@@ -17,6 +17,7 @@
 import type { DateTime, Duration } from "effect"
 import { Clock, Context, Data, Effect, Layer, Predicate, Schema } from "effect"
 import type { Outcome } from "./internal/dispatcher.js"
+import { messageOf } from "./internal/failure.js"
 import { utf8Length } from "./internal/payload.js"
 import { prepare, type RunOptions, type ScheduleError, type Submission } from "./internal/submission.js"
 import type { DispatchBody } from "./internal/wire.js"
@@ -362,9 +363,6 @@ const prepareMessage = (submission: Submission, now: number): Effect.Effect<Prep
     return { message, delaySeconds: delaySeconds(delayMs), bytes }
   }).pipe(Effect.annotateLogs({ functionPath: Job.pathOf(submission.job) }))
 
-const describeError = (cause: unknown): string =>
-  Predicate.hasProperty(cause, "message") && Predicate.isString(cause.message) ? cause.message : String(cause)
-
 /** What Queues adds to each message, and counts against the limits. */
 const METADATA_BYTES = 100
 
@@ -421,7 +419,7 @@ export const make = (options: Options): Effect.Effect<QueueWorkpool["Type"], Inv
             new SchedulerUnavailable({
               operation: "QueueWorkpool.enqueueMany",
               reason: `queue.sendBatch failed after ${sent} of ${prepared.length} messages were sent: ${
-                describeError(cause)
+                messageOf(cause)
               }`,
               cause
             })
@@ -444,7 +442,7 @@ export const make = (options: Options): Effect.Effect<QueueWorkpool["Type"], Inv
             catch: (cause) =>
               new SchedulerUnavailable({
                 operation: "QueueWorkpool.enqueue",
-                reason: `queue.send failed: ${describeError(cause)}`,
+                reason: `queue.send failed: ${messageOf(cause)}`,
                 cause
               })
           }).pipe(Effect.annotateLogs({ jobId: message.id }))

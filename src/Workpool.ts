@@ -194,13 +194,11 @@ export const fromBackend = (backend: Backend, options: PoolOptions): Effect.Effe
         const status = yield* backend.poolStatus(name)
         if (status === undefined) return yield* new PoolNotFound({ pool: name })
         const now = yield* backend.now
+        const oldest = Option.fromNullable(status.oldestQueuedAt)
         return new PoolStatus({
           ...status,
-          oldestQueuedAt: Option.map(Option.fromNullable(status.oldestQueuedAt), DateTime.unsafeMake),
-          oldestQueuedAge: Option.map(
-            Option.fromNullable(status.oldestQueuedAt),
-            (at) => Duration.millis(Math.max(0, now - at))
-          )
+          oldestQueuedAt: Option.map(oldest, DateTime.unsafeMake),
+          oldestQueuedAge: Option.map(oldest, (at) => Duration.millis(Math.max(0, now - at)))
         }, true)
       }).pipe(Effect.withSpan("Workpool.status", { attributes: { pool: name } })),
       cancel: (id) =>

@@ -21,11 +21,17 @@ export interface Destination {
   readonly fetch: typeof globalThis.fetch
 }
 
-/** The dispatch endpoint under an origin. */
-export const endpointOf = (originUrl: string): string => `${originUrl.replace(/\/$/, "")}${DISPATCH_PATH}`
+/** The dispatch endpoint under an origin, reached with the global `fetch`. */
+export const toOrigin = (originUrl: string): Destination => ({
+  url: `${originUrl.replace(/\/$/, "")}${DISPATCH_PATH}`,
+  fetch: globalThis.fetch
+})
 
-/** The URL used through a service binding, whose host is never resolved. */
-export const BINDING_ENDPOINT = `https://lunora.internal${DISPATCH_PATH}`
+/** The dispatch endpoint through a service binding's `fetch` (the URL's host is never resolved). */
+export const throughBinding = (fetch: (input: URL | string, init?: RequestInit) => Promise<Response>): Destination => ({
+  url: `https://lunora.internal${DISPATCH_PATH}`,
+  fetch: ((input: URL | string, init?: RequestInit) => fetch(input, init)) as typeof globalThis.fetch
+})
 
 const ERROR_BODY_LIMIT = 4_096
 const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(DispatchReply))

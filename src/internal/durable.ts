@@ -143,12 +143,13 @@ const make = Effect.gen(function*() {
     Clock.currentTimeMillis.pipe(Effect.map(f), Effect.tap(ensureAlarm), Effect.tap(wakeAlarm))
 
   const destinationOf = (to: DispatchTarget): Dispatcher.Destination => {
-    if ("originUrl" in to) return { url: Dispatcher.endpointOf(to.originUrl), fetch: globalThis.fetch }
+    if ("originUrl" in to) return Dispatcher.toOrigin(to.originUrl)
     const binding = env[to.binding] as { fetch?: typeof globalThis.fetch } | undefined
-    const fetch: typeof globalThis.fetch = typeof binding?.fetch === "function"
-      ? (input, init) => binding.fetch!(input, init)
-      : () => Promise.reject(new Error(`the Worker has no service binding ${to.binding}`))
-    return { url: Dispatcher.BINDING_ENDPOINT, fetch }
+    return Dispatcher.throughBinding(
+      typeof binding?.fetch === "function"
+        ? (input, init) => binding.fetch!(input, init)
+        : () => Promise.reject(new Error(`the Worker has no service binding ${to.binding}`))
+    )
   }
 
   /** Sends one leased job and records its outcome; the response must come before the lease ends. */

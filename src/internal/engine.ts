@@ -5,7 +5,7 @@
  */
 import { DateTime, Option } from "effect"
 import { type JobId, JobInfo, type JobState } from "../Job.js"
-import type { JobRecord, Store } from "../JobStore.js"
+import type { JobRecord, PoolRecord, Store } from "../JobStore.js"
 
 export interface EngineConfig {
   /** How long a started attempt may run before it counts as failed. */
@@ -120,6 +120,9 @@ interface Lane {
   next: number
 }
 
+/** How many more of a pool's jobs may start now: none while paused, else its cap less its jobs in flight. */
+const openSlots = (pool: PoolRecord, inFlight: number) => (pool.paused ? 0 : pool.maxConcurrency - inFlight)
+
 const before = (a: JobRecord, b: JobRecord) => a.runAt < b.runAt || (a.runAt === b.runAt && a.seq < b.seq)
 
 /** The lane to lease from next: the one with the fewest jobs in flight, then the earliest due job. */
@@ -150,9 +153,8 @@ export const claim = (store: Store, config: EngineConfig, now: number, limit: nu
     const scheduled = store.ready(null, now, limit)
     if (scheduled.length > 0) lanes.push({ inFlight: store.countInPool(null, "inProgress"), candidates: scheduled, next: 0 })
     for (const pool of store.listPools()) {
-      if (pool.paused) continue
       const inFlight = store.countInPool(pool.name, "inProgress")
-      const candidates = store.ready(pool.name, now, Math.min(pool.maxConcurrency - inFlight, limit))
+      const candidates = store.ready(pool.name, now, Math.min(openSlots(pool, inFlight), limit))
       if (candidates.length > 0) lanes.push({ inFlight, candidates, next: 0 })
     }
     const claimed: Array<JobRecord> = []
@@ -311,9 +313,7 @@ export const earliest = (a: number | undefined, b: number | undefined) =>
 export const nextClaimAt = (store: Store): number | undefined => {
   let at = store.nextReadyAt(null)
   for (const pool of store.listPools()) {
-    if (!pool.paused && store.countInPool(pool.name, "inProgress") < pool.maxConcurrency) {
-      at = earliest(at, store.nextReadyAt(pool.name))
-    }
+    if (openSlots(pool, store.countInPool(pool.name, "inProgress")) > 0) at = earliest(at, store.nextReadyAt(pool.name))
   }
   return at
 }

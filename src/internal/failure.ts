@@ -22,6 +22,10 @@ const describeError = (error: unknown): string => {
   }
 }
 
+/** The message of a thrown value (a host call's rejection), or the value as text. */
+export const messageOf = (cause: unknown): string =>
+  Predicate.hasProperty(cause, "message") && Predicate.isString(cause.message) ? cause.message : String(cause)
+
 /** A one-line account of why an attempt failed, bounded in length for storage. */
 export const describeCause = (cause: Cause.Cause<unknown>): string => {
   const text = Option.match(Cause.failureOption(cause), {

@@ -11,7 +11,7 @@ import { TreeFormatter } from "effect/ParseResult"
 import * as QueueWorkpool from "../QueueWorkpool.js"
 import { InvalidOptions } from "../SchedulerError.js"
 import * as Dispatcher from "./dispatcher.js"
-import { describeCause } from "./failure.js"
+import { describeCause, invalidOptions } from "./failure.js"
 import { DispatchTarget } from "./wire.js"
 
 /** The part of a delivered `Message` the consumer uses. */
@@ -61,7 +61,7 @@ const ConsumerSettings = Schema.Struct({
 export const checkOptions = (options: ConsumerOptions): Either.Either<ConsumerOptions, InvalidOptions> =>
   Either.mapLeft(
     Schema.decodeUnknownEither(ConsumerSettings)(options),
-    (error) => new InvalidOptions({ reason: TreeFormatter.formatErrorSync(error) })
+    invalidOptions
   )
 
 export interface HttpDispatcherOptions {
@@ -90,16 +90,13 @@ export const makeHttpDispatcher = (
   let destination: Dispatcher.Destination
   if (originUrl !== undefined) {
     const target = decodeTarget({ originUrl })
-    if (Either.isLeft(target)) return Either.left(new InvalidOptions({ reason: TreeFormatter.formatErrorSync(target.left) }))
-    destination = { url: Dispatcher.endpointOf(originUrl), fetch: globalThis.fetch }
+    if (Either.isLeft(target)) return Either.left(invalidOptions(target.left))
+    destination = Dispatcher.toOrigin(originUrl)
   } else {
     if (!Predicate.hasProperty(fetcher, "fetch") || !Predicate.isFunction(fetcher.fetch)) {
       return Either.left(new InvalidOptions({ reason: "fetcher must be a service binding (with fetch)" }))
     }
-    destination = {
-      url: Dispatcher.BINDING_ENDPOINT,
-      fetch: ((input: URL | string, init?: RequestInit) => fetcher.fetch(input, init)) as typeof globalThis.fetch
-    }
+    destination = Dispatcher.throughBinding((input, init) => fetcher.fetch(input, init))
   }
   const { secret } = options
   if (!Redacted.isRedacted(secret) && (!Predicate.isString(secret) || secret.length === 0)) {

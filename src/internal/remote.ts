@@ -6,7 +6,7 @@ import { Clock, Effect, Either, Schema } from "effect"
 import { isTerminal } from "../Job.js"
 import { InvalidOptions, SchedulerUnavailable } from "../SchedulerError.js"
 import type { Backend } from "./backend.js"
-import { invalidOptions } from "./failure.js"
+import { invalidOptions, messageOf } from "./failure.js"
 import type { SchedulerRpc } from "./durable.js"
 import { DispatchTarget } from "./wire.js"
 
@@ -22,8 +22,6 @@ export interface RemoteOptions {
   readonly instanceName: string
 }
 
-const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
-
 const POLL_FIRST_MS = 100
 const POLL_MAX_MS = 2_000
 
@@ -33,7 +31,7 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
   const call = <A>(operation: string, f: (rpc: SchedulerRpc) => Promise<A>) =>
     Effect.tryPromise({
       try: () => f(stub()),
-      catch: (cause) => new SchedulerUnavailable({ operation, reason: describe(cause), cause })
+      catch: (cause) => new SchedulerUnavailable({ operation, reason: messageOf(cause), cause })
     }).pipe(Effect.withSpan(`SchedulerDO.${operation}`, { attributes: { instanceName } }))
 
   const get = (id: string) => call("get", (rpc) => rpc.get(id))
