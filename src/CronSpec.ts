@@ -7,14 +7,16 @@
  * first, in cron-parser's grammar; when both day-of-month and day-of-week are
  * restricted (neither is `*`) a day matching either fires; times are UTC
  * unless a time zone is given; a wall-clock time skipped by a daylight-saving
- * change fires at the same offset after the gap (02:30 becomes 03:30), a
- * fixed time that occurs twice fires once, at its first occurrence, and an
- * hourly pattern fires in both copies of a repeated hour.
+ * change fires at the offset before the gap (02:30 becomes 03:30), once even
+ * where it meets another fire; a time that occurs twice fires once, at its
+ * first occurrence, unless the hour field is `*`: an hourly pattern fires in
+ * both copies of a repeated hour.
  *
  * @since 0.1.0
  */
 import { CronExpressionParser } from "cron-parser"
-import { Cron, Data, Either, Schema } from "effect"
+import { Data, Either, Schema } from "effect"
+import * as CronTime from "./internal/cronTime.js"
 import { encodePayload } from "./internal/payload.js"
 import * as Job from "./Job.js"
 
@@ -68,29 +70,18 @@ export interface CronDefinition {
   readonly args: string
 }
 
-const validTimeZone = (timeZone: string): boolean => {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone })
-    return true
-  } catch {
-    return false
-  }
-}
-
-const parse = (expression: string, timeZone: string, from: number) =>
-  CronExpressionParser.parse(expression, { currentDate: new Date(from), tz: timeZone, strict: false })
-
 /** Why `expression` is not a valid cron expression (in `timeZone`), if it is not. */
 const problemOf = (expression: string, timeZone = "UTC"): string | undefined => {
   const fields = expression.trim().split(/\s+/).length
   if (fields !== 5 && fields !== 6) return `"${expression}" has ${fields} fields; a cron expression has 5, or 6 with seconds first`
-  if (!validTimeZone(timeZone)) return `unknown time zone "${timeZone}"`
+  if (!CronTime.isTimeZone(timeZone)) return `unknown time zone "${timeZone}"`
+  let cron: CronTime.Cron
   try {
-    parse(expression, timeZone, 0).next()
-    return undefined
+    cron = CronTime.compile(expression)
   } catch (error) {
     return `"${expression}": ${error instanceof Error ? error.message : String(error)}`
   }
+  return CronTime.firesAtAll(cron) ? undefined : `"${expression}": no date matches its day of month, month and day of week`
 }
 
 /**
@@ -122,42 +113,10 @@ export const assertValidCronExpression = (expression: string, timeZone?: string)
  * @since 0.1.0
  * @category next fire
  */
-export const nextAfter = (schedule: CronSchedule, after: number): number => {
-  if (schedule._tag === "Interval") return after + schedule.ms
-  const candidates = [cronParserNext(schedule, after), effectCronNext(schedule, after)].filter(
-    (at): at is number => at !== undefined && at > after
-  )
-  if (candidates.length === 0) throw new Error(`no next fire of "${schedule.expression}" after ${new Date(after).toISOString()}`)
-  return Math.min(...candidates)
-}
-
-const cronParserNext = (schedule: Extract<CronSchedule, { _tag: "Expression" }>, after: number) => {
-  try {
-    return parse(schedule.expression, schedule.timeZone, after).next().getTime()
-  } catch {
-    return undefined
-  }
-}
-
-/**
- * A second opinion from effect's `Cron`, taken where it fires earlier:
- * cron-parser 5.10 throws, goes backwards or skips a valid fire around the
- * 30- and 45-minute daylight-saving changes of Lord Howe and Chatham, where
- * effect's `Cron` is right. Where effect's `Cron` is wrong (it ANDs a
- * `*`-led day field with the weekday, skips a repeated hour) it fires later
- * or before `after`, so the earliest valid answer is the right one.
- */
-const effectCronNext = (schedule: Extract<CronSchedule, { _tag: "Expression" }>, after: number) =>
-  Either.match(Cron.parse(schedule.expression, schedule.timeZone), {
-    onLeft: () => undefined,
-    onRight: (cron) => {
-      try {
-        return Cron.next(cron, new Date(after)).getTime()
-      } catch {
-        return undefined
-      }
-    }
-  })
+export const nextAfter = (schedule: CronSchedule, after: number): number =>
+  schedule._tag === "Interval"
+    ? after + schedule.ms
+    : CronTime.nextAfter(schedule.expression, schedule.timeZone, after)
 
 const DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] as const
 
@@ -168,7 +127,9 @@ const DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] as const
  */
 const triggerDaysOfWeek = (expression: string, field: string): string => {
   if (field === "*" || field === "?") return field
-  const days = [...new Set(parse(expression, "UTC", 0).fields.dayOfWeek.values.map((day) => Number(day) % 7))]
+  const days = [
+    ...new Set(CronExpressionParser.parse(expression, { strict: false }).fields.dayOfWeek.values.map((day) => Number(day) % 7))
+  ]
   return days.length === 7 ? "*" : days.sort((a, b) => a - b).map((day) => DAY_NAMES[day]!).join(",")
 }
 
@@ -183,7 +144,7 @@ const triggerDaysOfWeek = (expression: string, field: string): string => {
 export const latestAtOrBefore = (schedule: CronSchedule, from: number, at: number): number =>
   schedule._tag === "Interval"
     ? from + schedule.ms * Math.floor((at - from) / schedule.ms)
-    : Math.max(from, parse(schedule.expression, schedule.timeZone, at + 1).prev().getTime())
+    : CronTime.latestAtOrBefore(schedule.expression, schedule.timeZone, from, at)
 
 /**
  * The cron expression a schedule stands for, as a Cloudflare Cron Trigger
