@@ -51,6 +51,26 @@ export class CronNotFound extends Schema.TaggedError<CronNotFound>("@lunora/sche
 }
 
 /**
+ * `trigger` started nothing: a run of the cron (scheduled or triggered) is
+ * still pending or in progress, and at most one run of a cron is in progress.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CronRunInProgress extends Schema.TaggedError<CronRunInProgress>("@lunora/scheduler/CronRunInProgress")(
+  "CronRunInProgress",
+  {
+    name: Schema.String,
+    /** The live run's job. */
+    jobId: Schema.String
+  }
+) {
+  override get message(): string {
+    return `cron "${this.name}" was not triggered: its run ${this.jobId} is still pending or in progress`
+  }
+}
+
+/**
  * What reconciling the declared crons did.
  *
  * @since 0.1.0
@@ -72,16 +92,26 @@ export class CronRegistry extends Context.Tag("@lunora/scheduler/CronRegistry")<
   /** Every declared cron with its next fire time and last run, by name. */
   readonly list: Effect.Effect<ReadonlyArray<CronInfo>, SchedulerUnavailable>
   readonly get: (name: string) => Effect.Effect<CronInfo, CronNotFound | SchedulerUnavailable>
-  /** Runs a cron now, outside its schedule; its next scheduled time is unchanged. */
-  readonly trigger: (name: string) => Effect.Effect<JobId, CronNotFound | SchedulerUnavailable>
+  /**
+   * Runs a cron now, outside its schedule; its next scheduled time is
+   * unchanged. While a run of it is live, nothing starts: `CronRunInProgress`.
+   */
+  readonly trigger: (name: string) => Effect.Effect<JobId, CronNotFound | CronRunInProgress | SchedulerUnavailable>
 }>() {}
 
 const utc = (ms: number) => DateTime.unsafeMake(ms)
 
+const decodeSchedule = Schema.decodeUnknownOption(Schema.parseJson(CronSchedule))
+
 const toInfo = (cron: CronView): CronInfo =>
   new CronInfo({
     name: cron.name,
-    schedule: JSON.parse(cron.schedule),
+    // a record damaged outside the engine shows its text (its `lastOutcome` says why it does not fire)
+    schedule: Option.getOrElse(decodeSchedule(cron.schedule), () => ({
+      _tag: "Expression" as const,
+      expression: cron.schedule,
+      timeZone: "UTC"
+    })),
     functionPath: cron.functionPath,
     nextRunAt: utc(cron.nextRunAt),
     lastRunAt: Option.map(Option.fromNullable(cron.lastRunAt), utc),
@@ -112,6 +142,7 @@ export const fromBackend = (backend: Backend): CronRegistry["Type"] => {
     trigger: Effect.fn("CronRegistry.trigger")(function*(name: string) {
       const result = yield* backend.triggerCron(name)
       if (result._tag === "NotFound") return yield* new CronNotFound({ name })
+      if (result._tag === "InProgress") return yield* new CronRunInProgress({ name, jobId: result.job.id })
       return result.job.id as JobId
     })
   })

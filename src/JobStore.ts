@@ -42,6 +42,8 @@ export interface JobRecord {
   readonly shardKey: string | null
   /** The workpool the job belongs to; `null` for a scheduled job. */
   readonly pool: string | null
+  /** Where the job is dispatched (the JSON of its target), as it was scheduled; `null` in the memory runtime. */
+  readonly target: string | null
   readonly lastError: string | null
   /** The result's JSON text. */
   readonly result: string | null
@@ -70,6 +72,8 @@ export interface CronRecord {
   readonly lastOutcome: string | null
   /** How many fires were skipped because the previous run was still live. */
   readonly skipped: number
+  /** Where its jobs are dispatched (the JSON of its target), as it was declared; `null` in the memory runtime. */
+  readonly target: string | null
 }
 
 /**
@@ -105,7 +109,7 @@ export interface ListQuery {
  * @category models
  */
 export interface Store {
-  /** Runs `f` atomically: a throw leaves the store as it was. */
+  /** Runs `f` atomically: a throw leaves the store as it was. Nested calls roll back on their own. */
   readonly transaction: <A>(f: () => A) => A
   readonly insert: (job: Omit<JobRecord, "seq">) => JobRecord
   /** Replaces the record with the same id. */
@@ -249,7 +253,19 @@ export const makeMemory = (): Store => {
 
   return {
     transaction: (f) => {
-      if (undo !== undefined) return f()
+      if (undo !== undefined) {
+        const log = undo
+        const mark = log.length
+        try {
+          return f()
+        } catch (error) {
+          const undone = log.splice(mark)
+          undo = undefined
+          for (let i = undone.length - 1; i >= 0; i--) undone[i]!()
+          undo = log
+          throw error
+        }
+      }
       const log: Array<() => void> = []
       undo = log
       try {

@@ -95,6 +95,22 @@ describe("CronRegistry (test layer, TestClock)", () => {
     }).pipe(Effect.provide(layerWith(crons)))
   })
 
+  it.effect("trigger while a run is in progress starts nothing: CronRunInProgress, with the live run", () => {
+    const crons = CronSpec.cronJobs().interval("sync", { minutes: 10 }, Sync, { seconds: 120 })
+    return Effect.gen(function*() {
+      const registry = yield* CronRegistry.CronRegistry
+      yield* TestClock.adjust("11 minutes")
+      const live = Option.getOrThrow((yield* registry.get("sync")).lastJobId)
+      const refused = yield* Effect.flip(registry.trigger("sync"))
+      expect(refused).toMatchObject({ _tag: "CronRunInProgress", name: "sync", jobId: live })
+      yield* TestClock.adjust("2 minutes")
+      const id = yield* registry.trigger("sync")
+      yield* TestClock.adjust("1 second")
+      expect((yield* fires).map((fire) => fire.key)).toEqual(["cron:sync:600000", `cron:sync:manual:${13 * 60_000}`])
+      expect(id).not.toBe(live)
+    }).pipe(Effect.provide(layerWith(crons)))
+  })
+
   it.effect("reconcile: the same declaration again changes nothing; a removed cron stops; a changed one moves", () => {
     const declared = () =>
       CronSpec.cronJobs()
@@ -109,6 +125,67 @@ describe("CronRegistry (test layer, TestClock)", () => {
       expect((yield* fires).every((fire) => fire.path === Sync.path && fire.due % (15 * 60_000) === 0)).toBe(true)
       expect(yield* fires).toHaveLength(96)
     }).pipe(Effect.provide(layerWith(declared())))
+  })
+})
+
+describe("crons across daylight-saving gaps, on TestClock", () => {
+  const Plain = Job.make("plain:job", { payload: Schema.Struct({}) })
+  /** The wall-clock hour and minute of an instant in a zone. */
+  const wall = (timeZone: string, at: number) =>
+    new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(at)
+
+  // each zone's spring-forward in 2026: Cairo and Santiago skip midnight to 01:00, Lord Howe 02:00 to 02:30
+  const cases = [
+    { zone: "Africa/Cairo", from: "2026-04-22T00:00:00Z", daily: "0 0 * * *", gapDay: "00:00 -> 01:00" },
+    { zone: "America/Santiago", from: "2026-09-04T00:00:00Z", daily: "0 0 * * *", gapDay: "00:00 -> 01:00" },
+    { zone: "Australia/Lord_Howe", from: "2026-10-01T12:00:00Z", daily: "0 2 * * *", gapDay: "02:00 -> 02:30" }
+  ] as const
+
+  for (const { daily, from, gapDay, zone } of cases) {
+    it.effect(`${zone} (${gapDay}): "${daily}" and "0 */2 * * *" fire through the gap, and a plain job after it runs`, () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(Date.parse(from))
+        const crons = CronSpec.cronJobs()
+          .cron("daily", daily, SendDigest, { list: "daily" }, { timeZone: zone })
+          .cron("every two hours", "0 */2 * * *", SendDigest, { list: "two-hourly" }, { timeZone: zone })
+        const layer = Plain.toLayer((_, context) => record(Plain.path, context)).pipe(Layer.provideMerge(layerWith(crons)))
+        yield* Effect.gen(function*() {
+          const scheduler = yield* Scheduler.Scheduler
+          yield* scheduler.runAt(Date.parse(from) + 5 * DAY, Plain, {})
+          for (let hour = 0; hour < 6 * 24; hour++) yield* TestClock.adjust("1 hour")
+          const all = yield* fires
+          const dailies = all.filter((fire) => fire.key?.startsWith("cron:daily:"))
+          expect(dailies).toHaveLength(6)
+          // every day once, at its time or (the day of the gap) just after the gap
+          expect(new Set(dailies.map((fire) => wall(zone, fire.due))).size).toBeLessThanOrEqual(2)
+          const twoHourly = all.filter((fire) => fire.key?.startsWith("cron:every two hours:"))
+          expect(twoHourly.length).toBeGreaterThanOrEqual(70)
+          expect(new Set(twoHourly.map((fire) => fire.due)).size).toBe(twoHourly.length)
+          expect(all.filter((fire) => fire.path === Plain.path)).toHaveLength(1)
+          const infos = yield* Effect.flatMap(CronRegistry.CronRegistry, (registry) => registry.list)
+          expect(infos.map((info) => Option.getOrNull(info.lastOutcome))).toEqual(["fired", "fired"])
+        }).pipe(Effect.provide(layer))
+      }))
+  }
+
+  it.effect("a cron that cannot fire is recorded on it, and the others and the jobs run", () => {
+    const crons = CronSpec.cronJobs().interval("tick", { minutes: 1 }, SendDigest, { list: "tick" })
+    const store = JobStore.makeMemory()
+    return Effect.scoped(Effect.gen(function*() {
+      const backend = yield* makeBackend()
+      yield* backend.reconcileCrons(crons.definitions)
+      store.putCron({ ...store.getCron("tick")!, name: "broken", schedule: "not json" })
+      yield* Scheduler.fromBackend(backend).runAfter("90 seconds", SendDigest, { list: "plain" })
+      yield* TestClock.adjust("3 minutes")
+      expect((yield* fires).map((fire) => fire.key ?? "plain")).toEqual(["cron:tick:60000", "plain", "cron:tick:120000", "cron:tick:180000"])
+      const broken = yield* CronRegistry.fromBackend(backend).get("broken")
+      expect(Option.getOrThrow(broken.lastOutcome)).toMatch(/^error: /)
+      expect(broken.nextRunAt.epochMillis).toBe(4 * 60_000)
+    })).pipe(
+      Effect.provide(handlers.pipe(Layer.provideMerge(JobRegistry.layer))),
+      Effect.provideService(JobStore.JobStore, store),
+      Effect.provide(Layer.effect(Fires, Ref.make<ReadonlyArray<Fire>>([])))
+    )
   })
 })
 

@@ -76,18 +76,22 @@ const MIGRATIONS: ReadonlyArray<ReadonlyArray<string>> = [
       paused INTEGER NOT NULL CHECK (paused IN (0, 1)),
       created_at INTEGER NOT NULL
     )`
+  ],
+  [
+    "ALTER TABLE _lunora_jobs ADD COLUMN target TEXT",
+    "ALTER TABLE _lunora_crons ADD COLUMN target TEXT"
   ]
 ]
 
 const INSERT_JOB = `INSERT INTO _lunora_jobs (
   id, function_path, args, state, run_at, scheduled_for, created_at, started_at, completed_at,
-  attempt, retry_delays_ms, dead_letter, key, shard_key, pool, last_error, result
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
+  attempt, retry_delays_ms, dead_letter, key, shard_key, pool, target, last_error, result
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
 
 const UPDATE_JOB = `UPDATE _lunora_jobs SET
   function_path = ?, args = ?, state = ?, run_at = ?, scheduled_for = ?, created_at = ?, started_at = ?,
   completed_at = ?, attempt = ?, retry_delays_ms = ?, dead_letter = ?, key = ?, shard_key = ?, pool = ?,
-  last_error = ?, result = ?
+  target = ?, last_error = ?, result = ?
 WHERE id = ? RETURNING seq`
 
 const DELETE_JOB = "DELETE FROM _lunora_jobs WHERE id = ?"
@@ -141,8 +145,8 @@ const LIST_BY_FUNCTION_STATE =
   "SELECT * FROM _lunora_jobs WHERE function_path = ? AND state = ? AND seq > ? ORDER BY seq LIMIT ?"
 
 const PUT_CRON = `INSERT OR REPLACE INTO _lunora_crons (
-  name, schedule, function_path, args, next_run_at, last_run_at, last_job_id, last_outcome, skipped
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+  name, schedule, function_path, args, next_run_at, last_run_at, last_job_id, last_outcome, skipped, target
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 type CronRow = {
   readonly name: string
@@ -154,6 +158,7 @@ type CronRow = {
   readonly last_job_id: string | null
   readonly last_outcome: string | null
   readonly skipped: number
+  readonly target: string | null
 }
 
 const fromCronRow = (row: CronRow): CronRecord => ({
@@ -165,7 +170,8 @@ const fromCronRow = (row: CronRow): CronRecord => ({
   lastRunAt: row.last_run_at,
   lastJobId: row.last_job_id,
   lastOutcome: row.last_outcome,
-  skipped: row.skipped
+  skipped: row.skipped,
+  target: row.target
 })
 
 type JobRow = {
@@ -185,8 +191,19 @@ type JobRow = {
   readonly key: string | null
   readonly shard_key: string | null
   readonly pool: string | null
+  readonly target: string | null
   readonly last_error: string | null
   readonly result: string | null
+}
+
+/** Stored retry delays; a value damaged outside the engine reads as none (the job's next failure is its last). */
+const parseDelays = (text: string): ReadonlyArray<number> => {
+  try {
+    const delays: unknown = JSON.parse(text)
+    return Array.isArray(delays) && delays.every((delay) => Number.isSafeInteger(delay) && delay >= 0) ? delays : []
+  } catch {
+    return []
+  }
 }
 
 const fromRow = (row: JobRow): JobRecord => ({
@@ -201,11 +218,12 @@ const fromRow = (row: JobRow): JobRecord => ({
   startedAt: row.started_at,
   completedAt: row.completed_at,
   attempt: row.attempt,
-  retryDelaysMs: JSON.parse(row.retry_delays_ms),
+  retryDelaysMs: parseDelays(row.retry_delays_ms),
   deadLetter: row.dead_letter !== 0,
   key: row.key,
   shardKey: row.shard_key,
   pool: row.pool,
+  target: row.target,
   lastError: row.last_error,
   result: row.result
 })
@@ -225,6 +243,7 @@ const mutableColumns = (job: Omit<JobRecord, "seq">) => [
   job.key,
   job.shardKey,
   job.pool,
+  job.target,
   job.lastError,
   job.result
 ]
@@ -313,7 +332,8 @@ export const make = (storage: DurableObjectStorage): Store => {
         cron.lastRunAt,
         cron.lastJobId,
         cron.lastOutcome,
-        cron.skipped
+        cron.skipped,
+        cron.target
       )
     },
     removeCron: (name) => {
@@ -358,3 +378,46 @@ export const writeSetting = (storage: DurableObjectStorage, name: string, value:
     value
   )
 }
+
+const LIVE_STATES = ["pending", "inProgress"] as const
+const FINISHED_STATES = ["success", "failed", "canceled", "deadLettered"] as const
+/** The latest epoch millisecond a `Date` can hold. */
+const MAX_DATE_MS = 8_640_000_000_000_000
+
+// a run time that is not a number sorts after every number (SQLite orders TEXT and BLOB after INTEGER and REAL), so
+// it is above the bound like one too late for a Date: each side is one index range
+const SELECT_DAMAGED_ABOVE = "SELECT id FROM _lunora_jobs WHERE state = ? AND run_at > ?"
+const SELECT_DAMAGED_BELOW = "SELECT id FROM _lunora_jobs WHERE state = ? AND run_at < ?"
+const DEAD_LETTER_DAMAGED =
+  "UPDATE _lunora_jobs SET state = 'deadLettered', run_at = ?, completed_at = ?, last_error = ? WHERE id = ?"
+const RESET_DAMAGED = "UPDATE _lunora_jobs SET run_at = ? WHERE id = ?"
+
+/**
+ * Repairs job records whose run time is not a time (written by an older
+ * version, or by hand): a live one is dead-lettered with the reason, a
+ * finished one gets `now` (swept or kept as its state says). Such a record
+ * could never be leased, and would hold the alarm. Returns how many were
+ * repaired; the look-ups are index ranges, so a healthy store costs a few
+ * empty searches.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const quarantine = (storage: DurableObjectStorage, now: number): number =>
+  storage.transactionSync(() => {
+    const sql = storage.sql
+    let repaired = 0
+    for (const state of [...LIVE_STATES, ...FINISHED_STATES]) {
+      const damaged = [
+        ...sql.exec<{ id: string }>(SELECT_DAMAGED_ABOVE, state, MAX_DATE_MS).toArray(),
+        ...sql.exec<{ id: string }>(SELECT_DAMAGED_BELOW, state, -MAX_DATE_MS).toArray()
+      ]
+      for (const { id } of damaged) {
+        if (state === "pending" || state === "inProgress") {
+          sql.exec(DEAD_LETTER_DAMAGED, now, now, "the stored run time was not a time; the job was not run", id)
+        } else sql.exec(RESET_DAMAGED, now, id)
+        repaired++
+      }
+    }
+    return repaired
+  })

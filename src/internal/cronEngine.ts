@@ -2,7 +2,9 @@
  * The cron rules of DESIGN.md "Semantics", once, over a `Store`: reconcile
  * the declared crons, fire what is due as jobs, skip a fire that would
  * overlap a live run, fire a missed window once, and count the next time
- * from the scheduled time (not from now) so intervals do not drift.
+ * from the scheduled time (not from now) so intervals do not drift. A cron
+ * whose times cannot be computed is recorded as failing and tried again a
+ * minute later; it never stops the others.
  */
 import { type CronDefinition, type CronSchedule, latestAtOrBefore, nextAfter } from "../CronSpec.js"
 import { isTerminal } from "../Job.js"
@@ -15,12 +17,32 @@ export interface ReconcileResult {
   readonly removed: ReadonlyArray<string>
 }
 
+/** How long a cron whose next time could not be computed waits before it is tried again. */
+export const CRON_RETRY_MS = 60_000
+
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/** The first fire after `after`, or a retry a minute after `now` with the reason, when it cannot be computed. */
+const nextRun = (schedule: CronSchedule, after: number, now: number) => {
+  try {
+    return { nextRunAt: nextAfter(schedule, after), error: null }
+  } catch (error) {
+    return { nextRunAt: now + CRON_RETRY_MS, error: `error: no next fire time: ${describe(error)}` }
+  }
+}
+
 /**
  * Makes the stored crons the declared ones: new ones are added (first fire
  * counted from `now`), changed ones updated (a new schedule counts from
  * `now`), the rest removed. Declaring the same set again changes nothing.
+ * `target` is where the crons' jobs go (opaque to the engine).
  */
-export const reconcile = (store: Store, now: number, declared: ReadonlyArray<CronDefinition>): ReconcileResult =>
+export const reconcile = (
+  store: Store,
+  now: number,
+  declared: ReadonlyArray<CronDefinition>,
+  target: string | null = null
+): ReconcileResult =>
   store.transaction(() => {
     const names = new Set(declared.map((cron) => cron.name))
     const removed = store.listCrons().filter((cron) => !names.has(cron.name)).map((cron) => cron.name)
@@ -32,29 +54,36 @@ export const reconcile = (store: Store, now: number, declared: ReadonlyArray<Cro
       const existing = store.getCron(cron.name)
       if (existing === undefined) {
         added.push(cron.name)
+        const next = nextRun(cron.schedule, now, now)
         store.putCron({
           name: cron.name,
           schedule,
           functionPath: cron.functionPath,
           args: cron.args,
-          nextRunAt: nextAfter(cron.schedule, now),
+          nextRunAt: next.nextRunAt,
           lastRunAt: null,
           lastJobId: null,
-          lastOutcome: null,
-          skipped: 0
+          lastOutcome: next.error,
+          skipped: 0,
+          target
         })
       } else if (existing.schedule !== schedule) {
         changed.push(cron.name)
+        const next = nextRun(cron.schedule, now, now)
         store.putCron({
           ...existing,
           schedule,
           functionPath: cron.functionPath,
           args: cron.args,
-          nextRunAt: nextAfter(cron.schedule, now)
+          nextRunAt: next.nextRunAt,
+          lastOutcome: next.error ?? existing.lastOutcome,
+          target
         })
-      } else if (existing.functionPath !== cron.functionPath || existing.args !== cron.args) {
+      } else if (
+        existing.functionPath !== cron.functionPath || existing.args !== cron.args || existing.target !== target
+      ) {
         changed.push(cron.name)
-        store.putCron({ ...existing, functionPath: cron.functionPath, args: cron.args })
+        store.putCron({ ...existing, functionPath: cron.functionPath, args: cron.args, target })
       }
     }
     return { added, changed, removed }
@@ -82,6 +111,7 @@ const nameHash = (name: string): string => {
 
 /** The job of one fire: its id and key both name the cron and the scheduled time, so a fire is stored once. */
 const fireJob = (cron: CronRecord, scheduledAt: number, kind: "c" | "m"): Engine.NewJob => ({
+  target: cron.target,
   id: `job_0_${kind}${scheduledAt.toString(36).padStart(9, "0")}${nameHash(cron.name)}`,
   functionPath: cron.functionPath,
   args: cron.args,
@@ -98,6 +128,30 @@ const isLive = (job: JobRecord | undefined) => job !== undefined && !isTerminal(
 export interface FireResult {
   readonly fired: ReadonlyArray<JobRecord>
   readonly skipped: ReadonlyArray<CronRecord>
+  /** Crons whose fire could not be computed: each recorded with the reason, and tried again a minute later. */
+  readonly failed: ReadonlyArray<CronRecord>
+}
+
+const fireOne = (store: Store, now: number, cron: CronRecord): { readonly job: JobRecord | undefined; readonly cron: CronRecord } => {
+  const schedule = JSON.parse(cron.schedule) as CronSchedule
+  const { fireAt: scheduledAt, nextRunAt } = advance(schedule, cron.nextRunAt, now)
+  const last = cron.lastJobId === null ? undefined : store.get(cron.lastJobId)
+  if (isLive(last)) {
+    const next: CronRecord = {
+      ...cron,
+      nextRunAt,
+      lastRunAt: scheduledAt,
+      lastOutcome: `skipped: the previous run ${last!.id} was still ${last!.state}`,
+      skipped: cron.skipped + 1
+    }
+    store.putCron(next)
+    return { job: undefined, cron: next }
+  }
+  const job = fireJob(cron, scheduledAt, "c")
+  const stored = store.get(job.id) ?? Engine.schedule(store, now, job).job
+  const next: CronRecord = { ...cron, nextRunAt, lastRunAt: scheduledAt, lastJobId: stored.id, lastOutcome: "fired" }
+  store.putCron(next)
+  return { job: stored, cron: next }
 }
 
 /**
@@ -106,44 +160,44 @@ export interface FireResult {
  * run is still live: then the fire is skipped and counted. After downtime
  * the latest missed scheduled time fires, once. Either way the cron moves to
  * its next time after the one fired, counted from it, so intervals do not drift.
+ * Each cron fires in a transaction of its own: one that fails (its times
+ * cannot be computed, its record is damaged) is recorded as failing, moved a
+ * minute on, and the others fire.
  */
-export const fireDue = (store: Store, now: number, limit: number): FireResult =>
-  store.transaction(() => {
-    const fired: Array<JobRecord> = []
-    const skipped: Array<CronRecord> = []
-    for (const cron of store.dueCrons(now, limit)) {
-      const schedule = JSON.parse(cron.schedule) as CronSchedule
-      const { fireAt: scheduledAt, nextRunAt } = advance(schedule, cron.nextRunAt, now)
-      const last = cron.lastJobId === null ? undefined : store.get(cron.lastJobId)
-      if (isLive(last)) {
-        const next: CronRecord = {
-          ...cron,
-          nextRunAt,
-          lastRunAt: scheduledAt,
-          lastOutcome: `skipped: the previous run ${last!.id} was still ${last!.state}`,
-          skipped: cron.skipped + 1
-        }
-        store.putCron(next)
-        skipped.push(next)
-        continue
-      }
-      const job = fireJob(cron, scheduledAt, "c")
-      const stored = store.get(job.id) ?? Engine.schedule(store, now, job).job
-      fired.push(stored)
-      store.putCron({ ...cron, nextRunAt, lastRunAt: scheduledAt, lastJobId: stored.id, lastOutcome: "fired" })
+export const fireDue = (store: Store, now: number, limit: number): FireResult => {
+  const fired: Array<JobRecord> = []
+  const skipped: Array<CronRecord> = []
+  const failed: Array<CronRecord> = []
+  for (const cron of store.dueCrons(now, limit)) {
+    try {
+      const result = store.transaction(() => fireOne(store, now, cron))
+      if (result.job === undefined) skipped.push(result.cron)
+      else fired.push(result.job)
+    } catch (error) {
+      const next: CronRecord = { ...cron, nextRunAt: now + CRON_RETRY_MS, lastOutcome: `error: ${describe(error)}` }
+      store.transaction(() => store.putCron(next))
+      failed.push(next)
     }
-    return { fired, skipped }
-  })
+  }
+  return { fired, skipped, failed }
+}
 
 export type TriggerResult =
   | { readonly _tag: "Triggered"; readonly job: JobRecord }
+  | { readonly _tag: "InProgress"; readonly job: JobRecord }
   | { readonly _tag: "NotFound" }
 
-/** Runs a cron now, outside its schedule; its next scheduled time is unchanged. */
+/**
+ * Runs a cron now, outside its schedule; its next scheduled time is
+ * unchanged. While a run of the cron is live (scheduled or triggered),
+ * nothing is started: at most one run is in progress.
+ */
 export const trigger = (store: Store, now: number, name: string): TriggerResult =>
   store.transaction(() => {
     const cron = store.getCron(name)
     if (cron === undefined) return { _tag: "NotFound" }
+    const last = cron.lastJobId === null ? undefined : store.get(cron.lastJobId)
+    if (isLive(last)) return { _tag: "InProgress", job: last! }
     const job = fireJob(cron, now, "m")
     const stored = store.get(job.id) ?? Engine.schedule(store, now, job).job
     store.putCron({ ...cron, lastJobId: stored.id })

@@ -31,6 +31,8 @@ export interface NewJob {
   readonly shardKey: string | null
   /** The workpool the job joins; `null` for a scheduled job. The pool must exist. */
   readonly pool: string | null
+  /** Where the job is dispatched (opaque to the engine); the runtime that stores the job sets it. */
+  readonly target?: string | null | undefined
 }
 
 export type ScheduleResult =
@@ -62,6 +64,7 @@ const insertOne = (store: Store, now: number, job: NewJob): ScheduleResult => {
     _tag: "Created",
     job: store.insert({
       ...job,
+      target: job.target ?? null,
       state: "pending",
       scheduledFor: job.runAt,
       createdAt: now,
@@ -300,6 +303,14 @@ export const purge = (store: Store, query: PurgeQuery): number =>
 
 const WAKE_STATES = ["inProgress", ...SWEPT_STATES] as const
 
+/**
+ * How long a drain pass waits after `failures` failed passes in a row: 1 s,
+ * doubling, at most a minute. A failing pass backs off instead of re-arming
+ * into the past (which would spin), and still runs what it can.
+ */
+export const failureBackoffMs = (failures: number): number =>
+  Math.min(60_000, 1_000 * 2 ** Math.min(Math.max(failures - 1, 0), 6))
+
 /** The earlier of two optional times. */
 export const earliest = (a: number | undefined, b: number | undefined) =>
   a === undefined ? b : b === undefined ? a : Math.min(a, b)
@@ -342,12 +353,21 @@ export const list = (
 const utc = (ms: number) => DateTime.unsafeMake(ms)
 const optionalUtc = (ms: number | null) => (ms === null ? Option.none() : Option.some(utc(ms)))
 
+/** JSON text as a value; text that is not JSON (a record damaged outside the engine) as itself. */
+const parseStored = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
 /** The public view of a record (already valid: the constructor's validation is skipped). */
 export const toInfo = (job: JobRecord): JobInfo =>
   new JobInfo({
     id: job.id as JobId,
     functionPath: job.functionPath,
-    args: JSON.parse(job.args),
+    args: parseStored(job.args),
     state: job.state,
     scheduledFor: utc(job.scheduledFor),
     createdAt: utc(job.createdAt),
@@ -359,5 +379,5 @@ export const toInfo = (job: JobRecord): JobInfo =>
     shardKey: Option.fromNullable(job.shardKey),
     pool: Option.fromNullable(job.pool),
     lastError: Option.fromNullable(job.lastError),
-    result: job.result === null ? Option.none() : Option.some(JSON.parse(job.result))
+    result: job.result === null ? Option.none() : Option.some(parseStored(job.result))
   }, true)

@@ -2,6 +2,8 @@
  * The rules of DESIGN.md "Semantics", tested on the engine over every store.
  */
 import { describe, expect, it } from "vitest"
+import * as CronSpec from "../../src/CronSpec.js"
+import * as CronEngine from "../../src/internal/cronEngine.js"
 import * as Engine from "../../src/internal/engine.js"
 import * as PoolEngine from "../../src/internal/poolEngine.js"
 import type { WithStore } from "./store.js"
@@ -300,4 +302,48 @@ export const engineConformance = (name: string, withStore: WithStore) =>
           expect(PoolEngine.status(store, 0, "p")).toMatchObject({ inFlight: 1, queued: 0, oldestQueuedAt: null })
         }))
     })
+
+    describe("crons", () => {
+      const MINUTE = 60_000
+      const every = (name: string, minutes: number) =>
+        CronSpec.cronJobs().interval(name, { minutes }, "test:cron", {}).definitions
+
+      it("a cron that cannot fire is recorded as failing and tried again a minute later; the others fire", () =>
+        withStore((store) => {
+          CronEngine.reconcile(store, 0, [...every("a", 10), ...every("c", 10)], "{\"binding\":\"SELF\"}")
+          store.putCron({ ...store.getCron("a")!, name: "b", schedule: "{\"_tag\":" })
+          const result = CronEngine.fireDue(store, 10 * MINUTE, 100)
+          expect(result.fired.map((job) => job.key)).toEqual([`cron:a:${10 * MINUTE}`, `cron:c:${10 * MINUTE}`])
+          expect(result.fired.map((job) => job.target)).toEqual(["{\"binding\":\"SELF\"}", "{\"binding\":\"SELF\"}"])
+          expect(result.failed.map((cron) => cron.name)).toEqual(["b"])
+          expect(store.getCron("b")).toMatchObject({ nextRunAt: 10 * MINUTE + CronEngine.CRON_RETRY_MS, lastOutcome: expect.stringMatching(/^error: /) })
+          // it fails alone each minute, and never stops the next fires of the others
+          expect(CronEngine.fireDue(store, 11 * MINUTE, 100).failed.map((cron) => cron.name)).toEqual(["b"])
+          const later = CronEngine.fireDue(store, 20 * MINUTE, 100)
+          expect(later.skipped.map((cron) => cron.name)).toEqual(["a", "c"])
+          expect(later.failed.map((cron) => cron.name)).toEqual(["b"])
+        }))
+
+      it("a cron whose schedule has no next time after reconcile is recorded as failing, not thrown", () =>
+        withStore((store) => {
+          const impossible = [{ name: "never", schedule: { _tag: "Expression" as const, expression: "0 0 30 2 *", timeZone: "UTC" }, functionPath: "test:cron", args: "{}" }]
+          expect(CronEngine.reconcile(store, 0, impossible).added).toEqual(["never"])
+          expect(store.getCron("never")).toMatchObject({ nextRunAt: CronEngine.CRON_RETRY_MS, lastOutcome: expect.stringMatching(/^error: no next fire/) })
+        }))
+
+      it("trigger starts nothing while the cron's last run is live, scheduled or triggered", () =>
+        withStore((store) => {
+          CronEngine.reconcile(store, 0, every("t", 10))
+          const [scheduled] = CronEngine.fireDue(store, 10 * MINUTE, 100).fired
+          expect(CronEngine.trigger(store, 10 * MINUTE + 5, "t")).toEqual({ _tag: "InProgress", job: scheduled })
+          Engine.claim(store, config, 10 * MINUTE, 10)
+          expect(CronEngine.trigger(store, 10 * MINUTE + 6, "t")._tag).toBe("InProgress")
+          Engine.complete(store, config, 10 * MINUTE + 7, scheduled!.id, 1, null)
+          const manual = CronEngine.trigger(store, 10 * MINUTE + 8, "t")
+          expect(manual._tag).toBe("Triggered")
+          expect(CronEngine.trigger(store, 10 * MINUTE + 9, "t")).toEqual({ _tag: "InProgress", job: (manual as { job: unknown }).job })
+          expect(CronEngine.trigger(store, 0, "missing")).toEqual({ _tag: "NotFound" })
+        }))
+    })
   })
+

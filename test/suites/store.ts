@@ -21,6 +21,7 @@ export const record = (id: string, overrides: Partial<Omit<JobRecord, "seq">> = 
   key: null,
   shardKey: null,
   pool: null,
+  target: null,
   lastError: null,
   result: null,
   ...overrides
@@ -51,6 +52,7 @@ export const storeConformance = (name: string, withStore: WithStore) =>
           deadLetter: false,
           key: "k",
           shardKey: "s",
+          target: "{\"originUrl\":\"https://app.example.com\"}",
           lastError: "boom ✓",
           result: "\"ok\""
         })
@@ -59,6 +61,24 @@ export const storeConformance = (name: string, withStore: WithStore) =>
         expect(b.seq).toBeGreaterThan(a.seq)
         expect(store.get("a")).toEqual({ ...full, seq: a.seq })
         expect(store.get("missing")).toBeUndefined()
+      }))
+
+    it("rolls back a nested transaction that throws, keeping the outer one's writes", () =>
+      withStore((store) => {
+        store.transaction(() => {
+          store.insert(record("outer"))
+          expect(() =>
+            store.transaction(() => {
+              store.insert(record("inner"))
+              store.update({ ...store.get("outer")!, state: "success" })
+              throw new Error("inner rollback")
+            })
+          ).toThrow("inner rollback")
+          store.insert(record("after"))
+        })
+        expect(store.list({ limit: 10 }).map((job) => [job.id, job.state])).toEqual([["outer", "pending"], ["after", "pending"]])
+        expect(store.due("pending", 10_000, 10).map((job) => job.id)).toEqual(["outer", "after"])
+        expect(store.count("success")).toBe(0)
       }))
 
     it("refuses a duplicate id", () =>
@@ -214,14 +234,16 @@ export const storeConformance = (name: string, withStore: WithStore) =>
           lastRunAt: null,
           lastJobId: null,
           lastOutcome: null,
-          skipped: 0
+          skipped: 0,
+          target: null
         })
         expect(store.nextCronAt()).toBeUndefined()
         store.putCron(cron("b", 300))
         store.putCron(cron("a", 300))
         store.putCron(cron("c", 100))
-        store.putCron({ ...cron("c", 200), lastRunAt: 100, lastJobId: "j", lastOutcome: "fired", skipped: 2 })
-        expect(store.getCron("c")).toEqual({ ...cron("c", 200), lastRunAt: 100, lastJobId: "j", lastOutcome: "fired", skipped: 2 })
+        const fired = { lastRunAt: 100, lastJobId: "j", lastOutcome: "fired", skipped: 2, target: "{\"binding\":\"SELF\"}" }
+        store.putCron({ ...cron("c", 200), ...fired })
+        expect(store.getCron("c")).toEqual({ ...cron("c", 200), ...fired })
         expect(store.listCrons().map((c) => c.name)).toEqual(["a", "b", "c"])
         expect(store.dueCrons(300, 10).map((c) => c.name)).toEqual(["c", "a", "b"])
         expect(store.dueCrons(299, 10).map((c) => c.name)).toEqual(["c"])

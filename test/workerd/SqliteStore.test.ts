@@ -7,7 +7,7 @@
  */
 import { env, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest"
-import { make, migrate } from "../../src/cloudflare/SqliteStore.js"
+import { make, migrate, quarantine } from "../../src/cloudflare/SqliteStore.js"
 import type { Store } from "../../src/JobStore.js"
 import { engineConformance } from "../suites/engine.js"
 import { record, storeConformance } from "../suites/store.js"
@@ -102,6 +102,51 @@ describe("SQLite store", () => {
     })
   })
 
+  it("upgrades a version 4 store to per-job targets: its jobs and crons keep working, with no target", async () => {
+    await inFreshObject((storage) => {
+      migrate(storage, 4)
+      storage.sql.exec(
+        `INSERT INTO _lunora_jobs (id, function_path, args, state, run_at, scheduled_for, created_at, attempt,
+          retry_delays_ms, dead_letter) VALUES ('old', 'x:old', '{}', 'pending', 5, 5, 0, 0, '[]', 1)`
+      )
+      const store = make(storage)
+      expect(store.get("old")).toMatchObject({ id: "old", target: null })
+      store.update({ ...store.get("old")!, target: "{\"binding\":\"SELF\"}" })
+      expect(store.get("old")?.target).toBe("{\"binding\":\"SELF\"}")
+    })
+  })
+
+  it("quarantine: a run time that is not a time dead-letters a live job, resets a finished one, and leaves the rest", async () => {
+    await inFreshObject((storage) => {
+      const store = make(storage)
+      store.insert(record("healthy"))
+      store.insert(record("text"))
+      store.insert(record("huge", { state: "inProgress" }))
+      store.insert(record("tiny"))
+      store.insert(record("done", { state: "success" }))
+      storage.sql.exec("UPDATE _lunora_jobs SET run_at = 'soon' WHERE id IN ('text', 'done')")
+      storage.sql.exec("UPDATE _lunora_jobs SET run_at = 1e300 WHERE id = 'huge'")
+      storage.sql.exec("UPDATE _lunora_jobs SET run_at = -1e300 WHERE id = 'tiny'")
+      expect(quarantine(storage, 7_000)).toBe(4)
+      for (const id of ["text", "huge", "tiny"]) {
+        expect(store.get(id)).toMatchObject({ state: "deadLettered", runAt: 7_000, lastError: expect.stringContaining("not a time") })
+      }
+      expect(store.get("done")).toMatchObject({ state: "success", runAt: 7_000 })
+      expect(store.get("healthy")).toMatchObject({ state: "pending", runAt: 1_000 })
+      expect(quarantine(storage, 8_000)).toBe(0)
+    })
+  })
+
+  it("reads a damaged retry plan as no retries rather than failing every read", async () => {
+    await inFreshObject((storage) => {
+      const store = make(storage)
+      store.insert(record("a"))
+      storage.sql.exec("UPDATE _lunora_jobs SET retry_delays_ms = 'abc' WHERE id = 'a'")
+      expect(store.get("a")?.retryDelaysMs).toEqual([])
+      expect(store.list({ limit: 10 }).map((job) => job.id)).toEqual(["a"])
+    })
+  })
+
   it("never reuses a seq, even after the newest job is removed", async () => {
     await inFreshObject((storage) => {
       const store = make(storage)
@@ -137,6 +182,7 @@ describe("SQLite store", () => {
     const plans = await inFreshObject((storage) => {
       const recording = recordingPlans(storage)
       exerciseEveryOperation(make(recording.storage))
+      quarantine(recording.storage, 0)
       return recording.plans
     })
     expect(plans.length).toBeGreaterThan(10)
