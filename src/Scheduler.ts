@@ -81,7 +81,9 @@ export {
 
 /**
  * A filter and page of `list`. `limit` is 1 to 1000 (default 100); pass the
- * `cursor` of one page to get the next.
+ * `cursor` of one page to get the next. A cursor carries its page's filter:
+ * `list({ cursor })` goes on with the same `state` and `functionPath`, and a
+ * cursor given with a different filter is refused (`InvalidOptions`).
  *
  * @since 0.1.0
  * @category models
@@ -90,7 +92,7 @@ export const ListQuery = Schema.Struct({
   state: Schema.optional(Job.JobState),
   functionPath: Schema.optional(Schema.String),
   limit: Schema.optional(Schema.Int.pipe(Schema.between(1, 1000))),
-  cursor: Schema.optional(Schema.String.pipe(Schema.pattern(/^\d{1,15}$/)))
+  cursor: Schema.optional(Schema.String.pipe(Schema.maxLength(1024)))
 })
 
 /**
@@ -166,6 +168,34 @@ export class Scheduler extends Context.Tag("@lunora/scheduler/Scheduler")<Schedu
 const decodeListQuery = Schema.decodeUnknownEither(ListQuery)
 const decodePurgeQuery = Schema.decodeUnknownEither(PurgeQuery)
 
+/** What a `list` cursor carries: where the next page starts, and the filter of the pages. */
+const ListCursor = Schema.compose(
+  Schema.StringFromBase64Url,
+  Schema.parseJson(Schema.Tuple(Schema.Literal(1), Schema.NonNegativeInt, Schema.NullOr(Job.JobState), Schema.NullOr(Schema.String)))
+)
+const encodeCursor = Schema.encodeSync(ListCursor)
+const decodeCursor = Schema.decodeUnknownEither(ListCursor)
+
+/** The query a page is read with: the call's filter, or the cursor's, which must agree. */
+const resolveListQuery = (query: ListQuery): Either.Either<Parameters<Backend["list"]>[0], InvalidOptions> => {
+  const limit = query.limit ?? 100
+  if (query.cursor === undefined) return Either.right({ state: query.state, functionPath: query.functionPath, limit })
+  return Either.flatMap(
+    Either.mapLeft(decodeCursor(query.cursor), () => new InvalidOptions({ reason: "cursor is not a cursor of a list page" })),
+    ([, afterSeq, state, functionPath]) => {
+      if (query.state !== undefined && query.state !== state) {
+        return Either.left(new InvalidOptions({ reason: `cursor belongs to a list with state ${state ?? "(any)"}, not ${query.state}` }))
+      }
+      if (query.functionPath !== undefined && query.functionPath !== functionPath) {
+        return Either.left(
+          new InvalidOptions({ reason: `cursor belongs to a list with functionPath ${functionPath ?? "(any)"}, not ${query.functionPath}` })
+        )
+      }
+      return Either.right({ state: state ?? undefined, functionPath: functionPath ?? undefined, afterSeq, limit })
+    }
+  )
+}
+
 /**
  * Builds the service over a backend: validation and the mapping of engine
  * results to typed outcomes live here, once, for every runtime.
@@ -203,16 +233,13 @@ export const fromBackend = (backend: Backend): Scheduler["Type"] => {
     }),
     get,
     list: Effect.fn("Scheduler.list")(function*(query: ListQuery = {}) {
-      const { cursor, functionPath, limit, state } = yield* Either.mapLeft(decodeListQuery(query), invalidOptions)
-      const page = yield* backend.list({
-        state,
-        functionPath,
-        afterSeq: cursor === undefined ? undefined : Number(cursor),
-        limit: limit ?? 100
-      })
+      const resolved = yield* resolveListQuery(yield* Either.mapLeft(decodeListQuery(query), invalidOptions))
+      const page = yield* backend.list(resolved)
       return new JobPage({
         jobs: page.jobs.map(toInfo),
-        cursor: page.nextAfterSeq === null ? Option.none() : Option.some(String(page.nextAfterSeq))
+        cursor: page.nextAfterSeq === null
+          ? Option.none()
+          : Option.some(encodeCursor([1, page.nextAfterSeq, resolved.state ?? null, resolved.functionPath ?? null]))
       })
     }),
     await: Effect.fn("Scheduler.await")(function*(id: string) {

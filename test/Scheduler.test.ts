@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema, TestClock } from "effect"
-import { Job, Scheduler } from "@lunora/scheduler"
+import { Job, JobRegistry, JobStore, Scheduler } from "@lunora/scheduler"
 import * as TestScheduler from "@lunora/scheduler/testing"
 
 interface Run {
@@ -196,6 +196,31 @@ describe("Scheduler (test layer, TestClock)", () => {
       expect((yield* runsOf()).map((r) => r.at)).toEqual([3_600_000])
     }).pipe(Effect.provide(TestLayer())))
 
+  it.effect("a payload nested 64 deep is taken; one shared many times over is checked once", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      let deep: unknown = {}
+      for (let i = 1; i < 64; i++) deep = [deep]
+      yield* s.runAfter("1 hour", "x:y", deep)
+      // 40 levels of [x, x]: 2^40 paths through 40 objects
+      let shared: unknown = 0
+      for (let i = 0; i < 40; i++) shared = [shared, shared]
+      const refused = yield* Effect.flip(s.runAfter("1 hour", "x:y", { shared }))
+      expect(refused).toMatchObject({ _tag: "InvalidPayload", problem: "size" })
+      expect((yield* s.list()).jobs).toHaveLength(1)
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("runAt takes a time up to exactly five calendar years ahead", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      yield* TestClock.adjust("1 hour")
+      const now = yield* DateTime.now
+      const id = yield* s.runAt(DateTime.add(now, { years: 5 }), SendReminder, { userId: "patient" })
+      expect(DateTime.formatIso((yield* s.get(id)).scheduledFor)).toBe("1975-01-01T01:00:00.000Z")
+      const later = yield* s.runAfter(Duration.days(365 * 5 + 1), SendReminder, { userId: "days" })
+      expect((yield* s.get(later)).scheduledFor.epochMillis).toBe(Date.UTC(1975, 0, 1, 1))
+    }).pipe(Effect.provide(TestLayer())))
+
   it.effect("jobs scheduled by a running handler are honoured inside the same adjust", () =>
     Effect.gen(function*() {
       const s = yield* scheduler
@@ -305,6 +330,52 @@ describe("Scheduler (test layer, TestClock)", () => {
       expect((yield* s.list({ state: "success" })).jobs).toEqual([])
     }).pipe(Effect.provide(TestLayer())))
 
+  it.effect("a cursor carries its query: the next page keeps the filter, and another filter is refused", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const ids: Array<string> = []
+      for (let i = 0; i < 4; i++) {
+        ids.push(yield* s.runAfter("1 hour", SendReminder, { userId: `u-${i}` }))
+        yield* s.runAfter("1 hour", TrialExpired, { accountId: `a-${i}` })
+      }
+      const page = yield* s.list({ state: "pending", functionPath: SendReminder.path, limit: 2 })
+      const cursor = Option.getOrThrow(page.cursor)
+      // the README's snippet: the second call names the state only, and the function path still holds
+      const next = yield* s.list({ state: "pending", cursor })
+      expect(next.jobs.map((j) => j.id)).toEqual(ids.slice(2))
+      expect((yield* s.list({ cursor })).jobs.map((j) => j.id)).toEqual(ids.slice(2))
+      const other = yield* Effect.flip(s.list({ functionPath: TrialExpired.path, cursor }))
+      expect(other).toMatchObject({ _tag: "InvalidOptions", reason: expect.stringContaining("cursor belongs to a list") })
+      expect((yield* Effect.flip(s.list({ state: "success", cursor })))._tag).toBe("InvalidOptions")
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("the drain loop survives a store that throws: it backs off on the Clock, then runs what is due", () =>
+    Effect.gen(function*() {
+      let broken = true
+      const store = JobStore.makeMemory()
+      const faulty: JobStore.Store = {
+        ...store,
+        dueCrons: (until, limit) => {
+          if (broken) throw new Error("injected store fault")
+          return store.dueCrons(until, limit)
+        }
+      }
+      const layer = handlers.pipe(
+        Layer.provideMerge(Layer.scoped(Scheduler.Scheduler, Scheduler.makeMemory())),
+        Layer.provideMerge(Layer.mergeAll(Layer.succeed(JobStore.JobStore, faulty), JobRegistry.layer, RunsLive))
+      )
+      yield* Effect.gen(function*() {
+        const s = yield* Scheduler.Scheduler
+        yield* s.runAfter(0, SendReminder, { userId: "patient" })
+        yield* TestClock.adjust("10 seconds")
+        expect(yield* runsOf()).toEqual([])
+        broken = false
+        // the backoff doubles from 1 s, at most a minute: the next pass is within 16 s
+        yield* TestClock.adjust("16 seconds")
+        expect((yield* runsOf()).map((r) => r.payload)).toEqual([{ userId: "patient" }])
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("submit stores a batch atomically: one refusal stores none", () =>
     Effect.gen(function*() {
       const s = yield* scheduler
@@ -345,11 +416,13 @@ describe("Scheduler refusals: a typed error, and nothing stored", () => {
   refuses("a negative duration string", (s) => s.runAfter("-5 minutes" as Duration.DurationInput, SendReminder, reminder), "InvalidTime", /negative/)
   refuses("a NaN delay", (s) => s.runAfter(Number.NaN, SendReminder, reminder), "InvalidTime", /NaN is not a finite/)
   refuses("an infinite delay", (s) => s.runAfter(Duration.infinity, SendReminder, reminder), "InvalidTime", /infinite/)
-  refuses("a delay over 5 years", (s) => s.runAfter(Duration.days(365 * 5 + 1), SendReminder, reminder), "InvalidTime", /5 years/)
+  // TestClock starts at 1970-01-01: five calendar years later is 1975-01-01, 1,826 days (1972 is a leap year)
+  refuses("a delay over 5 calendar years", (s) => s.runAfter(Duration.days(365 * 5 + 2), SendReminder, reminder), "InvalidTime", /5 calendar years/)
   refuses("a malformed duration", (s) => s.runAfter("soon" as Duration.DurationInput, SendReminder, reminder), "InvalidTime", /not a duration/)
   refuses("an invalid Date", (s) => s.runAt(new Date("nope"), SendReminder, reminder), "InvalidTime", /invalid Date/)
   refuses("an epoch that is not finite", (s) => s.runAt(Number.POSITIVE_INFINITY, SendReminder, reminder), "InvalidTime", /finite/)
-  refuses("a fire time over 5 years ahead", (s) => s.runAt(Date.UTC(2100, 0, 1), SendReminder, reminder), "InvalidTime", /5 years/)
+  refuses("a fire time over 5 years ahead", (s) => s.runAt(Date.UTC(2100, 0, 1), SendReminder, reminder), "InvalidTime", /5 calendar years/)
+  refuses("a fire time a millisecond past 5 calendar years", (s) => s.runAt(Date.UTC(1975, 0, 1) + 1, SendReminder, reminder), "InvalidTime", /5 calendar years/)
   refuses(
     "a payload that fails the job's Schema",
     // @ts-expect-error the payload type comes from the job's Schema, so this does not compile either
@@ -366,6 +439,19 @@ describe("Scheduler refusals: a typed error, and nothing stored", () => {
     return s.runAfter(0, "x:y", cyclic)
   }, "InvalidPayload", /contains itself/)
   refuses("a payload over the size limit", (s) => s.runAfter(0, "x:y", { blob: "é".repeat(600_000) }), "InvalidPayload", /size.*1200011 bytes.*1048576/)
+  const nested = (depth: number): unknown => {
+    let value: unknown = { bottom: true }
+    for (let i = 1; i < depth; i++) value = [value]
+    return value
+  }
+  refuses("a payload nested 5,000 deep (untyped)", (s) => s.runAfter(0, "x:y", nested(5_000)), "InvalidPayload", /size.*nested more than 64 levels/)
+  refuses(
+    "a payload nested 5,000 deep (through a Schema)",
+    (s) => s.runAfter(0, Job.make("x:deep", { payload: Schema.Unknown }), nested(5_000)),
+    "InvalidPayload",
+    /size.*nested more than 64 levels/
+  )
+  refuses("a payload nested 65 deep", (s) => s.runAfter(0, "x:y", nested(65)), "InvalidPayload", /64 levels/)
   refuses("a malformed function path", (s) => s.runAfter(0, "no-colon", {}), "InvalidOptions", /function path/)
   refuses("an empty key", (s) => s.runAfter(0, SendReminder, reminder, { key: "" }), "InvalidOptions", /key/)
   refuses("a retry policy with zero attempts", (s) => s.runAfter(0, SendReminder, reminder, { retry: { maxAttempts: 0 } }), "InvalidOptions", /maxAttempts/)

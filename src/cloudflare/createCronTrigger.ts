@@ -8,7 +8,7 @@
 import { Effect, Either } from "effect"
 import { triggerPlan } from "../Codegen.js"
 import type { CronJobs } from "../CronSpec.js"
-import { runPromise } from "../internal/promise.js"
+import { runPromise, runSyncOrThrow } from "../internal/promise.js"
 import * as Scheduler from "../Scheduler.js"
 
 /**
@@ -51,7 +51,7 @@ export interface CronTrigger {
 export const createCronTrigger = (options: Scheduler.LiveOptions & { readonly crons: CronJobs }): CronTrigger => {
   const byExpression = Either.getOrThrowWith(triggerPlan(options.crons), (refused) => refused)
   const expressions = [...byExpression.keys()].sort()
-  const scheduler = Effect.runSync(Scheduler.make(options).pipe(Effect.orDie))
+  const scheduler = runSyncOrThrow(Scheduler.make(options))
 
   return {
     crons: expressions,

@@ -4,8 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either } from "effect"
-import { runPromise as run } from "../internal/promise.js"
+import { runPromise as run, runSyncOrThrow } from "../internal/promise.js"
 import type * as Job from "../Job.js"
 import * as QueueWorkpool from "../QueueWorkpool.js"
 
@@ -44,7 +43,7 @@ export interface PromiseQueueWorkpool {
  * @category constructors
  */
 export const createQueueWorkpool = (options: QueueWorkpool.Options): PromiseQueueWorkpool => {
-  const pool = Either.getOrThrowWith(Effect.runSync(Effect.either(QueueWorkpool.make(options))), (error) => error)
+  const pool = runSyncOrThrow(QueueWorkpool.make(options))
   return {
     enqueue: (job, payload, options) => run(pool.enqueue(job, payload, options)),
     enqueueMany: (submissions) => run(pool.enqueueMany(submissions))

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { type DateTime, type Duration, Effect } from "effect"
-import { runPromise as run } from "../internal/promise.js"
+import { runPromise as run, runSyncOrThrow } from "../internal/promise.js"
 import type * as Job from "../Job.js"
 import * as Scheduler from "../Scheduler.js"
 
@@ -51,7 +51,7 @@ export interface PromiseScheduler {
  * @category constructors
  */
 export const createScheduler = (options: Scheduler.LiveOptions): PromiseScheduler => {
-  const scheduler = Effect.runSync(Scheduler.make(options).pipe(Effect.catchAll(Effect.die)))
+  const scheduler = runSyncOrThrow(Scheduler.make(options))
   const submitOne = (submission: Scheduler.Submission) =>
     run(Effect.map(scheduler.submit([submission]), ([scheduled]) => ({
       id: scheduled!.id,

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Effect } from "effect"
-import { runPromise as run } from "../internal/promise.js"
+import { runPromise as run, runSyncOrThrow } from "../internal/promise.js"
 import type * as Job from "../Job.js"
 import type * as Scheduler from "../Scheduler.js"
 import * as Workpool from "../Workpool.js"
@@ -50,7 +50,7 @@ export interface PromiseWorkpool {
  * @category constructors
  */
 export const createWorkpool = (options: Scheduler.LiveOptions & Workpool.PoolOptions): PromiseWorkpool => {
-  const pool = Effect.runSync(Workpool.make(options).pipe(Effect.catchAll(Effect.die)))
+  const pool = runSyncOrThrow(Workpool.make(options))
   return {
     name: pool.name,
     enqueue: (job, payload, options) => run(Effect.map(pool.enqueue(job, payload, options), ({ id }) => ({ id }))),

@@ -86,24 +86,44 @@ export const makeBackend = (options: MemoryOptions = {}) =>
         Effect.withSpan("Scheduler.runJob", { attributes: { jobId: job.id, functionPath: job.functionPath } })
       )
 
-    const drain = Effect.gen(function*() {
-      while (true) {
-        const now = yield* Clock.currentTimeMillis
-        const crons = CronEngine.fireDue(store, now, batchSize)
-        const { claimed, expired, swept } = Engine.poll(store, config, now, batchSize)
-        if (crons.fired.length > 0 || crons.skipped.length > 0 || expired.length > 0 || swept > 0 || claimed.length > 0) {
-          yield* SubscriptionRef.update(version, (n) => n + 1)
-        }
-        for (const job of claimed) yield* FiberSet.run(fibers, runJob(job))
-        if (claimed.length === batchSize || expired.length === batchSize || crons.fired.length === batchSize) {
-          yield* Effect.yieldNow()
-          continue
-        }
-        const wakeAt = Engine.nextWakeAt(store)
-        const sleep = wakeAt === undefined ? Effect.never : Effect.sleep(Duration.millis(Math.max(0, wakeAt - now)))
-        yield* Effect.raceFirst(sleep, Queue.take(wake))
+    /** One pass: fire due crons, sweep, lease and start what is due, then wait for the next due time or a change (not after a full batch). */
+    const pass = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const crons = CronEngine.fireDue(store, now, batchSize)
+      for (const cron of crons.failed) yield* Effect.logError(`cron "${cron.name}" failed: ${cron.lastOutcome}`)
+      const { claimed, expired, swept } = Engine.poll(store, config, now, batchSize)
+      if (
+        crons.fired.length > 0 || crons.skipped.length > 0 || crons.failed.length > 0 || expired.length > 0 ||
+        swept > 0 || claimed.length > 0
+      ) {
+        yield* SubscriptionRef.update(version, (n) => n + 1)
       }
+      for (const job of claimed) yield* FiberSet.run(fibers, runJob(job))
+      if (claimed.length === batchSize || expired.length === batchSize || crons.fired.length === batchSize) {
+        yield* Effect.yieldNow()
+        return
+      }
+      const wakeAt = Engine.nextWakeAt(store)
+      const sleep = wakeAt === undefined ? Effect.never : Effect.sleep(Duration.millis(Math.max(0, wakeAt - now)))
+      yield* Effect.raceFirst(sleep, Queue.take(wake))
     })
+
+    /** The loop never ends on a failure: a pass that throws is logged and retried after a backoff, on the `Clock`. */
+    let failures = 0
+    const drain = Effect.forever(
+      pass.pipe(
+        Effect.tap(() => {
+          failures = 0
+        }),
+        Effect.catchAllCause((cause) => {
+          failures++
+          return Effect.zipRight(
+            Effect.logError("scheduler pass failed; retrying after a backoff", cause),
+            Effect.raceFirst(Effect.sleep(Duration.millis(Engine.failureBackoffMs(failures))), Queue.take(wake))
+          )
+        })
+      )
+    )
     yield* Effect.forkScoped(drain)
 
     const get = (id: string) => Effect.sync(() => store.get(id))

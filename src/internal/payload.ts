@@ -5,46 +5,98 @@ import { InvalidPayload } from "../SchedulerError.js"
 /** The largest payload (or result) accepted, in bytes of its JSON text. */
 export const MAX_PAYLOAD_BYTES = 1_048_576
 
+/** How deeply a payload (or result) may nest: arrays and objects inside each other, the outermost counting as 1. */
+export const MAX_PAYLOAD_DEPTH = 64
+
 const at = (path: string) => (path === "" ? "the value" : `at ${path}:`)
 
-const problemOf = (value: unknown, path: string, ancestors: Set<object>): string | undefined => {
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return undefined
-    case "number":
-      return Number.isFinite(value) ? undefined : `${at(path)} ${value} is not a finite number`
-    case "undefined":
-      return `${at(path)} undefined is not JSON data`
-    case "bigint":
-    case "function":
-    case "symbol":
-      return `${at(path)} a ${typeof value} is not JSON data`
+interface JsonProblem {
+  readonly problem: "serialization" | "size"
+  readonly reason: string
+}
+
+const notJson = (reason: string): JsonProblem => ({ problem: "serialization", reason })
+
+/** What the walk knows of a value: how deeply it nests, and at least how many bytes its JSON takes. */
+interface Shape {
+  readonly height: number
+  readonly bytes: number
+}
+
+const tooLarge = (): JsonProblem => ({ problem: "size", reason: `its JSON is over the limit of ${MAX_PAYLOAD_BYTES} bytes` })
+
+/**
+ * The shape of `value` (plain values nest 0 deep, `[]` 1), or why it is
+ * refused: deeper than the limit, larger than the size limit once every
+ * shared object is written out, or (when `json`) not plain JSON data.
+ * Objects met again through another path are not walked twice: `shapes`
+ * remembers them, so a value that shares objects costs as many steps as it
+ * has objects, while its size counts every copy `JSON.stringify` would write.
+ * Without `json`, any object's own fields are walked, and only the depth is
+ * checked: a payload before its Schema encodes it, so that neither the
+ * Schema nor `JSON.stringify`, which recurse, can overflow the stack.
+ */
+const shapeOf = (
+  value: unknown,
+  path: string,
+  depth: number,
+  json: boolean,
+  ancestors: Set<object>,
+  shapes: WeakMap<object, Shape>
+): Shape | JsonProblem => {
+  if (typeof value !== "object" || value === null) {
+    if (typeof value === "string") return { height: 0, bytes: value.length + 2 }
+    if (!json) return { height: 0, bytes: 1 }
+    switch (typeof value) {
+      case "number":
+        return Number.isFinite(value) ? { height: 0, bytes: 1 } : notJson(`${at(path)} ${value} is not a finite number`)
+      case "undefined":
+        return notJson(`${at(path)} undefined is not JSON data`)
+      case "bigint":
+      case "function":
+      case "symbol":
+        return notJson(`${at(path)} a ${typeof value} is not JSON data`)
+      default:
+        return { height: 0, bytes: 4 }
+    }
   }
-  if (value === null || typeof value !== "object") return undefined
-  if (ancestors.has(value)) return `${at(path)} the value contains itself`
+  if (ancestors.has(value)) return notJson(`${at(path)} the value contains itself`)
+  const known = shapes.get(value)
+  if (known === undefined && depth >= MAX_PAYLOAD_DEPTH || known !== undefined && depth + known.height > MAX_PAYLOAD_DEPTH) {
+    return { problem: "size", reason: `${at(path)} nested more than ${MAX_PAYLOAD_DEPTH} levels deep (the limit)` }
+  }
+  if (known !== undefined) return known
+  let entries: Iterable<readonly [string, unknown]>
+  if (Array.isArray(value)) entries = value.map((item, i) => [`[${i}]`, item] as const)
+  else {
+    const proto = Object.getPrototypeOf(value)
+    if (json && proto !== Object.prototype && proto !== null) {
+      return notJson(`${at(path)} a ${proto?.constructor?.name ?? "non-plain object"} is not plain JSON data`)
+    }
+    entries = Object.entries(value).flatMap(([key, field]) => (field === undefined ? [] : [[`.${key}`, field] as const]))
+  }
+  let height = 0
+  let bytes = 2
   ancestors.add(value)
   try {
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        const problem = problemOf(value[i], `${path}[${i}]`, ancestors)
-        if (problem !== undefined) return problem
-      }
-      return undefined
+    for (const [key, field] of entries) {
+      const found = shapeOf(field, `${path}${key}`, depth + 1, json, ancestors, shapes)
+      if (!("height" in found)) return found
+      height = Math.max(height, found.height)
+      bytes += found.bytes + key.length
+      if (json && bytes > MAX_PAYLOAD_BYTES) return tooLarge()
     }
-    const proto = Object.getPrototypeOf(value)
-    if (proto !== Object.prototype && proto !== null) {
-      return `${at(path)} a ${proto?.constructor?.name ?? "non-plain object"} is not plain JSON data`
-    }
-    for (const [key, field] of Object.entries(value)) {
-      if (field === undefined) continue
-      const problem = problemOf(field, `${path}.${key}`, ancestors)
-      if (problem !== undefined) return problem
-    }
-    return undefined
   } finally {
     ancestors.delete(value)
   }
+  const shape = { height: height + 1, bytes }
+  shapes.set(value, shape)
+  return shape
+}
+
+const problemOf = (value: unknown, json: boolean): JsonProblem | undefined => {
+  const found = shapeOf(value, "", 0, json, new Set(), new WeakMap())
+  return "height" in found ? undefined : found
 }
 
 /** The byte length of a string's UTF-8 encoding. */
@@ -62,14 +114,9 @@ export const utf8Length = (text: string): number => {
   return bytes
 }
 
-interface JsonProblem {
-  readonly problem: "serialization" | "size"
-  readonly reason: string
-}
-
 const toJson = (value: unknown): Either.Either<string, JsonProblem> => {
-  const problem = problemOf(value, "", new Set())
-  if (problem !== undefined) return Either.left({ problem: "serialization", reason: problem })
+  const problem = problemOf(value, true)
+  if (problem !== undefined) return Either.left(problem)
   const text = JSON.stringify(value)
   const bytes = utf8Length(text)
   return bytes > MAX_PAYLOAD_BYTES
@@ -86,6 +133,8 @@ export const encodeJson = (value: unknown): Either.Either<string | null, Error> 
 /** Validates a payload against its reference and returns its JSON text. */
 export const encodePayload = (ref: Job.Ref, payload: unknown): Either.Either<string, InvalidPayload> => {
   const functionPath = Job.pathOf(ref)
+  const deep = Job.isJob(ref) ? problemOf(payload, false) : undefined
+  if (deep !== undefined) return Either.left(new InvalidPayload({ functionPath, ...deep }))
   const encoded = Job.isJob(ref)
     ? Either.mapLeft(
       Schema.encodeUnknownEither(ref.payloadSchema)(payload),
@@ -95,4 +144,35 @@ export const encodePayload = (ref: Job.Ref, payload: unknown): Either.Either<str
     : Either.right(payload)
   return Either.flatMap(encoded, (value) =>
     Either.mapLeft(toJson(value), ({ problem, reason }) => new InvalidPayload({ functionPath, problem, reason })))
+}
+
+/**
+ * Why `text` is not stored JSON the engine can keep (JSON text of at most
+ * `MAX_PAYLOAD_BYTES`, nested at most `MAX_PAYLOAD_DEPTH` deep), if it is not.
+ * For text that arrives already encoded, at the `SchedulerDO`'s boundary.
+ */
+export const jsonTextProblem = (text: string): JsonProblem | undefined => {
+  if (text.length > MAX_PAYLOAD_BYTES || utf8Length(text) > MAX_PAYLOAD_BYTES) {
+    return { problem: "size", reason: `over the limit of ${MAX_PAYLOAD_BYTES} bytes of JSON` }
+  }
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (inString) {
+      if (code === 92) i++ // a backslash escapes the next character
+      else if (code === 34) inString = false
+    } else if (code === 34) inString = true
+    else if (code === 91 || code === 123) {
+      if (++depth > MAX_PAYLOAD_DEPTH) {
+        return { problem: "size", reason: `nested more than ${MAX_PAYLOAD_DEPTH} levels deep (the limit)` }
+      }
+    } else if (code === 93 || code === 125) depth--
+  }
+  try {
+    JSON.parse(text)
+    return undefined
+  } catch (error) {
+    return notJson(`not JSON text: ${error instanceof Error ? error.message : String(error)}`)
+  }
 }

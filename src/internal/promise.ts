@@ -11,3 +11,12 @@ export const runPromise = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
       throw Cause.squash(cause)
     }
   }))
+
+/** Runs a synchronous Effect: its value, or its typed error thrown itself (not a FiberFailure around it). */
+export const runSyncOrThrow = <A, E>(effect: Effect.Effect<A, E>): A =>
+  Exit.match(Effect.runSyncExit(effect), {
+    onSuccess: (value) => value,
+    onFailure: (cause) => {
+      throw Cause.squash(cause)
+    }
+  })

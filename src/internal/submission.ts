@@ -41,7 +41,8 @@ export interface Submission<R extends Job.Ref = Job.Ref> {
 
 export type ScheduleError = InvalidTime | InvalidPayload | InvalidOptions | SchedulerUnavailable
 
-const OptionText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
+/** A key or shard key: 1 to 256 characters. */
+export const OptionText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
 
 const RunOptionsSchema = Schema.Struct({
   key: Schema.optional(OptionText),
@@ -72,7 +73,7 @@ export const prepare = (
   Effect.gen(function*() {
     const runAt = submission.at !== undefined
       ? yield* instantMillis(submission.at, now)
-      : now + (yield* delayMillis(submission.after ?? 0))
+      : yield* delayMillis(submission.after ?? 0, now)
     const functionPath = Job.pathOf(submission.job)
     if (!isFunctionPath(functionPath)) {
       return yield* new InvalidOptions({ reason: `"${functionPath}" is not a function path of the form "namespace:function"` })

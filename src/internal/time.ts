@@ -1,9 +1,18 @@
 import { DateTime, Duration, Either, ParseResult, Predicate, Schema } from "effect"
 import { InvalidTime } from "../SchedulerError.js"
 
-/** How far ahead a job may be scheduled. */
+/** The longest delay between two attempts of a job (5 × 365 days); also what the `SchedulerDO` takes as "far ahead". */
 export const MAX_DELAY: Duration.Duration = Duration.days(365 * 5)
 export const MAX_DELAY_MS = Duration.toMillis(MAX_DELAY)
+
+/** How many calendar years ahead a job may be scheduled. */
+export const MAX_YEARS_AHEAD = 5
+
+/** The latest time a job may be scheduled for at `now`: five calendar years later, in UTC. */
+export const latestRunAt = (now: number): number =>
+  DateTime.toEpochMillis(DateTime.add(DateTime.unsafeMake(now), { years: MAX_YEARS_AHEAD }))
+
+const TOO_FAR = `more than ${MAX_YEARS_AHEAD} calendar years ahead`
 
 const DURATION_STRING = /^\d+(?:\.\d+)?\s+(?:nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)$/
 
@@ -29,18 +38,16 @@ const toDuration = (input: unknown): Either.Either<Duration.Duration, string> =>
   return Either.left("not a Duration, a number of milliseconds or a string such as \"5 minutes\"")
 }
 
-/** A delay: a `DurationInput` that is finite, not negative and at most 5 years. */
+/** A delay: a `DurationInput` that is finite and not negative. */
 export const Delay = Schema.transformOrFail(Schema.Unknown, Schema.DurationFromSelf, {
   strict: true,
   decode: (input, _, ast) =>
     Either.match(toDuration(input), {
       onLeft: (reason) => ParseResult.fail(new ParseResult.Type(ast, input, reason)),
       onRight: (duration) =>
-        !Duration.isFinite(duration)
-          ? ParseResult.fail(new ParseResult.Type(ast, input, "an infinite delay never fires"))
-          : Duration.greaterThan(duration, MAX_DELAY)
-          ? ParseResult.fail(new ParseResult.Type(ast, input, "more than 5 years ahead"))
-          : ParseResult.succeed(duration)
+        Duration.isFinite(duration)
+          ? ParseResult.succeed(duration)
+          : ParseResult.fail(new ParseResult.Type(ast, input, "an infinite delay never fires"))
     }),
   encode: ParseResult.succeed
 }).annotations({ identifier: "Delay" })
@@ -84,19 +91,23 @@ const reasonOf = (error: ParseResult.ParseError): string =>
 const decodeDelay = Schema.decodeUnknownEither(Delay)
 const decodeInstant = Schema.decodeUnknownEither(Instant)
 
-/** A delay in milliseconds, or why it is refused. */
-export const delayMillis = (input: unknown): Either.Either<number, InvalidTime> =>
-  Either.mapBoth(decodeDelay(input), {
-    onLeft: (error) => new InvalidTime({ input: show(input), reason: reasonOf(error) }),
-    onRight: Duration.toMillis
-  })
+/** Refuses a fire time more than five calendar years after `now`. */
+const notTooFar = (input: unknown, now: number) => (at: number): Either.Either<number, InvalidTime> =>
+  at > latestRunAt(now) ? Either.left(new InvalidTime({ input: show(input), reason: TOO_FAR })) : Either.right(at)
 
-/** A fire time in epoch milliseconds, refused when malformed or more than 5 years after `now`. */
+/** The fire time of a delay from `now`, in epoch milliseconds, or why it is refused (at most five calendar years). */
+export const delayMillis = (input: unknown, now: number): Either.Either<number, InvalidTime> =>
+  Either.flatMap(
+    Either.mapBoth(decodeDelay(input), {
+      onLeft: (error) => new InvalidTime({ input: show(input), reason: reasonOf(error) }),
+      onRight: (duration) => now + Duration.toMillis(duration)
+    }),
+    notTooFar(input, now)
+  )
+
+/** A fire time in epoch milliseconds, refused when malformed or more than five calendar years after `now`. */
 export const instantMillis = (input: unknown, now: number): Either.Either<number, InvalidTime> =>
   Either.flatMap(
     Either.mapLeft(decodeInstant(input), (error) => new InvalidTime({ input: show(input), reason: reasonOf(error) })),
-    (at) =>
-      at - now > MAX_DELAY_MS
-        ? Either.left(new InvalidTime({ input: show(input), reason: "more than 5 years ahead" }))
-        : Either.right(at)
+    notTooFar(input, now)
   )
