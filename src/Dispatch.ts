@@ -10,7 +10,21 @@ import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Clock, DateTime, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
-import { DISPATCH_PATH, DispatchBody, type DispatchReply, SIGNATURE_HEADER, verify } from "./internal/wire.js"
+import { messageOf } from "./internal/failure.js"
+import {
+  BodyTooLarge,
+  DISPATCH_PATH,
+  DispatchBody,
+  type DispatchReply,
+  macOf,
+  MAX_REQUEST_BYTES,
+  readText,
+  REPLY_HEADER,
+  SeenRequests,
+  SIGNATURE_HEADER,
+  signReply,
+  verify
+} from "./internal/wire.js"
 import type { JobId } from "./Job.js"
 import * as JobRegistry from "./JobRegistry.js"
 
@@ -23,6 +37,27 @@ import * as JobRegistry from "./JobRegistry.js"
 export const path: typeof DISPATCH_PATH = DISPATCH_PATH
 
 /**
+ * The largest dispatch request the endpoint reads (a payload at its 1 MiB
+ * limit and 64 KiB for the rest); a larger one is answered 413 unread.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxRequestBytes: number = MAX_REQUEST_BYTES
+
+/**
+ * The part of the `SchedulerDO` namespace binding the endpoint uses to
+ * confirm a dispatch with the Durable Object that sent it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConfirmingNamespace {
+  readonly idFromString: (id: string) => unknown
+  readonly get: (id: never) => unknown
+}
+
+/**
  * Options of the dispatch endpoint.
  *
  * @since 0.1.0
@@ -31,20 +66,40 @@ export const path: typeof DISPATCH_PATH = DISPATCH_PATH
 export interface Options {
   /** The secret shared with the `SchedulerDO` (its `LUNORA_SCHEDULER_SECRET`). */
   readonly secret: Redacted.Redacted<string> | string
+  /**
+   * The `SchedulerDO` namespace binding (`env.SCHEDULER`), or several when
+   * the app binds more than one. With it, before a handler runs, the
+   * endpoint asks the `SchedulerDO` that sent the request whether that
+   * attempt is in flight and unconfirmed: a replayed request is refused (409)
+   * in every isolate, at the price of one call to the Durable Object per
+   * dispatch. Without it, replays are refused per isolate.
+   */
+  readonly namespace?: ConfirmingNamespace | ReadonlyArray<ConfirmingNamespace> | undefined
 }
 
-const reply = (body: DispatchReply, status: number) => HttpServerResponse.unsafeJson(body, { status })
+interface Confirming {
+  readonly confirmDispatch: (lease: string, id: string, attempt: number) => Promise<boolean>
+}
 
 const decodeBody = Schema.decodeEither(Schema.parseJson(DispatchBody))
+
+/** Requests this isolate has run, by signature: a replay of one runs nothing. */
+const seen = new SeenRequests()
+
+const unsigned = (body: DispatchReply, status: number) => HttpServerResponse.unsafeJson(body, { status })
 
 /**
  * The endpoint as an `@effect/platform` `HttpApp`: mount it at `Dispatch.path`
  * in a router, or turn it into a fetch handler with `Dispatch.toFetchHandler`.
  *
  * Answers 200 with the encoded result; 401 to a bad or stale signature
- * (nothing runs); 400 to a malformed body and 422 to an unknown function or a
- * payload failing its Schema (the job dead-letters at once); 500 when the
- * handler failed (the attempt is retried under the job's policy).
+ * (nothing runs); 409 to a replayed request, or one the `SchedulerDO` does
+ * not confirm (nothing runs); 413 to a body over `maxRequestBytes` (unread);
+ * 400 to a malformed body and 422 to an unknown function or a payload
+ * failing its Schema (the job dead-letters at once); 500 when the handler
+ * failed (the attempt is retried under the job's policy). Every answer to a
+ * signed request carries the endpoint's own signature (`x-lunora-reply`):
+ * the `SchedulerDO` counts no other answer as an outcome.
  *
  * @since 0.1.0
  * @category constructors
@@ -53,17 +108,62 @@ export const httpApp = (
   options: Options
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | JobRegistry.JobRegistry> => {
   const secret = Redacted.isRedacted(options.secret) ? options.secret : Redacted.make(options.secret)
+  const namespaces: ReadonlyArray<ConfirmingNamespace> = options.namespace === undefined
+    ? []
+    : Array.isArray(options.namespace)
+    ? options.namespace
+    : [options.namespace as ConfirmingNamespace]
+  /** The sender's stub in the first namespace its id belongs to (an id of another namespace is refused by it). */
+  const senderOf = (scheduler: string): Confirming | undefined => {
+    for (const namespace of namespaces) {
+      let id: unknown
+      try {
+        id = namespace.idFromString(scheduler)
+      } catch {
+        continue
+      }
+      return namespace.get(id as never) as Confirming
+    }
+    return undefined
+  }
   return Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    if (request.method !== "POST") return reply({ error: "dispatch takes POST" }, 405)
-    const text = yield* Effect.orElseSucceed(request.text, () => "")
-    const signed = yield* verify(secret, request.headers[SIGNATURE_HEADER], text, yield* Clock.currentTimeMillis)
-    if (!signed) return reply({ error: "bad or stale signature" }, 401)
-    const body = decodeBody(text)
-    if (Either.isLeft(body)) {
-      return reply({ error: `malformed dispatch body: ${ParseResult.TreeFormatter.formatErrorSync(body.left)}` }, 400)
+    if (request.method !== "POST") return unsigned({ error: "dispatch takes POST" }, 405)
+    const tooLarge = unsigned({ error: `the request is over ${MAX_REQUEST_BYTES} bytes` }, 413)
+    if (Number(request.headers["content-length"] ?? 0) > MAX_REQUEST_BYTES) return tooLarge
+    const text = yield* readText(request.stream, MAX_REQUEST_BYTES).pipe(Effect.either)
+    if (Either.isLeft(text) && text.left instanceof BodyTooLarge) return tooLarge
+    const body = Either.getOrElse(text, () => "")
+    const header = request.headers[SIGNATURE_HEADER]
+    const now = yield* Clock.currentTimeMillis
+    if (!(yield* verify(secret, header, body, now))) return unsigned({ error: "bad or stale signature" }, 401)
+    const mac = macOf(header)!
+    const reply = (answer: DispatchReply, status: number) =>
+      Effect.map(signReply(secret, mac, status, JSON.stringify(answer)), (signature) =>
+        HttpServerResponse.text(JSON.stringify(answer), {
+          status,
+          contentType: "application/json",
+          headers: { [REPLY_HEADER]: signature }
+        }))
+    if (!seen.firstSight(mac, now)) return yield* reply({ error: "a replayed request: nothing ran" }, 409)
+    const decoded = decodeBody(body)
+    if (Either.isLeft(decoded)) {
+      return yield* reply({ error: `malformed dispatch body: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` }, 400)
     }
-    const { args, attempt, functionPath, id, key, pool, scheduledFor, shardKey } = body.right
+    const { args, attempt, functionPath, id, key, lease, pool, scheduledFor, scheduler, shardKey } = decoded.right
+    if (namespaces.length > 0 && scheduler !== null && lease !== null) {
+      const sender = senderOf(scheduler)
+      if (sender === undefined) {
+        return yield* reply({ error: "the SchedulerDO that sent this is in none of the endpoint's namespaces: add its namespace to the Dispatch options" }, 503)
+      }
+      const confirmed = yield* Effect.tryPromise(() => sender.confirmDispatch(lease, id, attempt)).pipe(Effect.either)
+      if (Either.isLeft(confirmed)) {
+        return yield* reply({ error: `the SchedulerDO could not confirm the dispatch: ${messageOf(confirmed.left.error)}` }, 503)
+      }
+      if (confirmed.right !== true) {
+        return yield* reply({ error: "the SchedulerDO did not confirm this dispatch (a replay, or its attempt has ended): nothing ran" }, 409)
+      }
+    }
     const outcome = yield* JobRegistry.run(functionPath, args, {
       id: id as JobId,
       functionPath,
@@ -75,15 +175,15 @@ export const httpApp = (
     }).pipe(Effect.annotateLogs({ jobId: id, functionPath, attempt }))
     switch (outcome._tag) {
       case "Succeeded":
-        return reply({ result: outcome.result }, 200)
+        return yield* reply({ result: outcome.result }, 200)
       case "Rejected":
         yield* Effect.logWarning("dispatch rejected", outcome.reason).pipe(Effect.annotateLogs({ jobId: id, functionPath }))
-        return reply({ error: outcome.reason }, 422)
+        return yield* reply({ error: outcome.reason }, 422)
       case "Failed":
         yield* Effect.logWarning(`attempt ${attempt} failed`, outcome.error).pipe(
           Effect.annotateLogs({ jobId: id, functionPath })
         )
-        return reply({ error: outcome.error }, 500)
+        return yield* reply({ error: outcome.error }, 500)
     }
   }).pipe(Effect.withSpan("Dispatch.handle"))
 }

@@ -317,7 +317,9 @@ export const toDispatchBody = (message: QueueMessage, attempts: number): Dispatc
   key: message.key,
   scheduledFor: message.scheduledFor,
   attempt: attempts,
-  pool: null
+  pool: null,
+  lease: null,
+  scheduler: null
 })
 
 interface Prepared {

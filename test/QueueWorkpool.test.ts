@@ -306,7 +306,9 @@ describe("QueueWorkpool delays and decisions", () => {
       key: "k",
       scheduledFor: 0,
       attempt: 3,
-      pool: null
+      pool: null,
+      lease: null,
+      scheduler: null
     })
   })
 })

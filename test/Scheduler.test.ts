@@ -464,3 +464,27 @@ describe("Scheduler refusals: a typed error, and nothing stored", () => {
     expect(() => Job.make("nocolon", { payload: Schema.Struct({}) })).toThrow(/namespace:function/)
   })
 })
+
+describe("the live scheduler's client", () => {
+  /** A namespace whose object rejects every call as the SchedulerDO does a malformed one: the message is all RPC keeps. */
+  const refusing = (message: string) => ({
+    idFromName: (name: string) => name,
+    get: () => new Proxy({}, { get: () => () => Promise.reject(new Error(message)) })
+  })
+
+  it.effect("a refusal by the SchedulerDO reaches the caller as its typed error; anything else is SchedulerUnavailable", () =>
+    Effect.gen(function*() {
+      const refused = yield* Scheduler.make({ namespace: refusing("InvalidTime: invalid time x: more than 5 years ahead"), binding: "SELF" })
+      expect(yield* Effect.flip(refused.runAfter(0, SendReminder, { userId: "u" }))).toMatchObject({
+        _tag: "InvalidTime",
+        reason: expect.stringContaining("the SchedulerDO refused the call")
+      })
+      // a call the service validated fully cannot name the refusal: it says the scheduler is unusable from here
+      expect(yield* Effect.flip(refused.get("job_0_0000000000000000"))).toMatchObject({ _tag: "SchedulerUnavailable" })
+      const down = yield* Scheduler.make({ namespace: refusing("Network connection lost."), binding: "SELF" })
+      expect(yield* Effect.flip(down.runAfter(0, SendReminder, { userId: "u" }))).toMatchObject({
+        _tag: "SchedulerUnavailable",
+        reason: "Network connection lost."
+      })
+    }))
+})

@@ -9,14 +9,16 @@ import type { CronDefinition } from "../CronSpec.js"
 import type { JobRecord } from "../JobStore.js"
 import type * as CronEngine from "./cronEngine.js"
 import type { SchedulerUnavailable } from "../SchedulerError.js"
+import type { Refusal } from "./failure.js"
 import type * as Engine from "./engine.js"
 import type * as PoolEngine from "./poolEngine.js"
 
 export interface Backend {
   readonly now: Effect.Effect<number>
+  /** A remote backend's Durable Object checks the jobs again, and may refuse them. */
   readonly schedule: (
     jobs: ReadonlyArray<Engine.NewJob>
-  ) => Effect.Effect<ReadonlyArray<Engine.ScheduleResult>, SchedulerUnavailable>
+  ) => Effect.Effect<ReadonlyArray<Engine.ScheduleResult>, SchedulerUnavailable | Refusal>
   /** With `pool`, only a job of that pool is found. */
   readonly cancel: (id: string, pool?: string) => Effect.Effect<Engine.CancelResult, SchedulerUnavailable>
   readonly get: (id: string) => Effect.Effect<JobRecord | undefined, SchedulerUnavailable>
@@ -39,7 +41,7 @@ export interface Backend {
   readonly enqueue: (
     pool: string,
     jobs: ReadonlyArray<Engine.NewJob>
-  ) => Effect.Effect<PoolEngine.EnqueueResult, SchedulerUnavailable>
+  ) => Effect.Effect<PoolEngine.EnqueueResult, SchedulerUnavailable | Refusal>
   readonly poolStatus: (name: string) => Effect.Effect<PoolEngine.PoolStatus | undefined, SchedulerUnavailable>
   readonly cancelQueued: (
     name: string,

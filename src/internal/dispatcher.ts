@@ -2,13 +2,30 @@
  * The sending half of the wire contract: posts one attempt of a job to the
  * app's dispatch endpoint, signed, and reads the outcome from the response.
  * The `SchedulerDO` and the Queues consumer both deliver through it.
+ *
+ * Only the endpoint's own answer decides an outcome: a response without the
+ * endpoint's signature over it (a misrouted origin's page, a proxy's error)
+ * is a failed attempt, never a success or a rejection. Redirects are not
+ * followed; the answer is read up to `MAX_REPLY_BYTES`.
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Clock, Duration, Effect, Either, type Redacted, Schema } from "effect"
 import { describeCause } from "./failure.js"
-import { DISPATCH_PATH, type DispatchBody, DispatchReply, isRejection, SIGNATURE_HEADER, sign } from "./wire.js"
+import {
+  DISPATCH_PATH,
+  type DispatchBody,
+  DispatchReply,
+  isRejection,
+  macOf,
+  MAX_REPLY_BYTES,
+  readText,
+  REPLY_HEADER,
+  SIGNATURE_HEADER,
+  sign,
+  verifyReply
+} from "./wire.js"
 
 /** What one attempt came to: success with the encoded result, or a failure that is retried or not. */
 export type Outcome =
@@ -36,6 +53,11 @@ export const throughBinding = (fetch: (input: URL | string, init?: RequestInit) 
 const ERROR_BODY_LIMIT = 4_096
 const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(DispatchReply))
 
+/** Redirects come back as the 3xx itself: following one would re-send the signed request elsewhere. */
+const NO_REDIRECTS: RequestInit = { redirect: "manual" }
+
+const failed = (retryable: boolean, error: string): Outcome => ({ ok: false, retryable, error })
+
 const post = (secret: Redacted.Redacted<string>, destination: Destination, body: string) =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
@@ -44,11 +66,21 @@ const post = (secret: Redacted.Redacted<string>, destination: Destination, body:
       HttpClientRequest.setHeader(SIGNATURE_HEADER, signature),
       HttpClientRequest.bodyText(body, "application/json"),
       client.execute,
-      Effect.provideService(FetchHttpClient.Fetch, destination.fetch)
+      Effect.provideService(FetchHttpClient.Fetch, destination.fetch),
+      Effect.provideService(FetchHttpClient.RequestInit, NO_REDIRECTS)
     )
-    const text = yield* response.text
+    const { status } = response
+    if (status >= 300 && status < 400) {
+      const location = response.headers["location"]
+      return failed(true, `HTTP ${status}: a redirect${location === undefined ? "" : ` to ${location}`}, not followed (the dispatch endpoint must answer itself)`)
+    }
+    const text = yield* readText(response.stream, MAX_REPLY_BYTES)
+    const signed = yield* verifyReply(secret, macOf(signature)!, response.headers[REPLY_HEADER], status, text)
+    if (!signed) {
+      return failed(true, `HTTP ${status} that is not the dispatch endpoint's answer (it carries no valid ${REPLY_HEADER}): ${text.slice(0, ERROR_BODY_LIMIT)}`)
+    }
     const reply = decodeReply(text)
-    if (response.status >= 200 && response.status < 300) {
+    if (status >= 200 && status < 300) {
       const succeeded: Outcome = {
         ok: true,
         result: Either.isRight(reply) && "result" in reply.right ? reply.right.result : null
@@ -57,14 +89,14 @@ const post = (secret: Redacted.Redacted<string>, destination: Destination, body:
     }
     const error = Either.isRight(reply) && "error" in reply.right
       ? reply.right.error
-      : `HTTP ${response.status}: ${text.slice(0, ERROR_BODY_LIMIT)}`
-    const failed: Outcome = { ok: false, retryable: !isRejection(response.status), error }
-    return failed
+      : `HTTP ${status}: ${text.slice(0, ERROR_BODY_LIMIT)}`
+    return failed(!isRejection(status), error)
   }).pipe(Effect.scoped)
 
 /**
  * Posts one attempt and waits at most `timeout` for the answer. Never fails:
- * a timeout, a network error or a defect is a retryable failed attempt.
+ * a timeout, a network error, a redirect, an answer that is not the
+ * endpoint's, or a defect is a retryable failed attempt.
  */
 export const deliver = (
   secret: Redacted.Redacted<string>,
@@ -73,9 +105,8 @@ export const deliver = (
   timeout: Duration.Duration,
   timeoutReason: string = `no response within ${Duration.format(timeout)}`
 ): Effect.Effect<Outcome, never, HttpClient.HttpClient> =>
-  post(secret, destination, JSON.stringify(body)).pipe(
+  // the lease makes every request unique, so that no two are alike to the endpoint's replay guard
+  post(secret, destination, JSON.stringify(body.lease === null ? { ...body, lease: crypto.randomUUID() } : body)).pipe(
     Effect.timeoutFail({ duration: timeout, onTimeout: () => timeoutReason }),
-    Effect.catchAllCause((cause) =>
-      Effect.succeed<Outcome>({ ok: false, retryable: true, error: `dispatch failed: ${describeCause(cause)}` })
-    )
+    Effect.catchAllCause((cause) => Effect.succeed(failed(true, `dispatch failed: ${describeCause(cause)}`)))
   )

@@ -2,31 +2,29 @@
  * The Durable Object runtime: the engine over the SQLite store, the RPC
  * surface, and the alarm drain loop that leases due jobs, dispatches them to
  * the app and records the outcomes. `SchedulerDO` only delegates here.
+ *
+ * Liveness (DESIGN.md): the alarm is re-set whenever it is missing, later
+ * than the next due time or in the past (whatever the runtime believes it
+ * set: local workerd forgets alarms across restarts), on construction and on
+ * every call; an alarm pass never throws, isolates what fails for one job or
+ * cron, and backs off (1 s doubling to a minute) when a step of its own fails.
  */
 import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
-import {
-  Clock,
-  Config,
-  ConfigProvider,
-  Context,
-  Duration,
-  Effect,
-  Either,
-  Layer,
-  Option,
-  Queue,
-  Schema
-} from "effect"
+import { Clock, Config, ConfigProvider, Context, Duration, Effect, Either, Layer, Option, Queue, Schema } from "effect"
 import * as SqliteStore from "../cloudflare/SqliteStore.js"
 import type { CronDefinition } from "../CronSpec.js"
 import type { JobRecord } from "../JobStore.js"
+import { InvalidOptions, InvalidTime } from "../SchedulerError.js"
 import * as CronEngine from "./cronEngine.js"
-import * as Engine from "./engine.js"
-import * as PoolEngine from "./poolEngine.js"
 import * as Dispatcher from "./dispatcher.js"
-import { DispatchTarget } from "./wire.js"
+import * as Engine from "./engine.js"
+import { messageOf, type Refusal } from "./failure.js"
+import * as PoolEngine from "./poolEngine.js"
+import type { Args, Operation } from "./protocol.js"
+import { MAX_DELAY_MS } from "./time.js"
+import { type DispatchBody, DispatchTarget } from "./wire.js"
 
 export { DispatchTarget }
 
@@ -58,19 +56,15 @@ export interface SchedulerRpc {
   readonly cancel: (id: string, pool?: string) => Promise<Engine.CancelResult>
   readonly get: (id: string) => Promise<JobRecord | undefined>
   readonly list: (query: Parameters<typeof Engine.list>[1]) => Promise<Engine.Page>
-  readonly replay: (target: DispatchTarget, id: string) => Promise<Engine.ReplayResult>
+  readonly replay: (id: string) => Promise<Engine.ReplayResult>
   readonly purge: (query: Engine.PurgeQuery) => Promise<number>
   readonly reconcileCrons: (
     target: DispatchTarget,
     crons: ReadonlyArray<CronDefinition>
   ) => Promise<CronEngine.ReconcileResult>
   readonly listCrons: () => Promise<ReadonlyArray<CronEngine.CronView>>
-  readonly triggerCron: (target: DispatchTarget, name: string) => Promise<CronEngine.TriggerResult>
-  readonly definePool: (
-    target: DispatchTarget,
-    name: string,
-    maxConcurrency: number | undefined
-  ) => Promise<PoolEngine.DefineResult>
+  readonly triggerCron: (name: string) => Promise<CronEngine.TriggerResult>
+  readonly definePool: (name: string, maxConcurrency: number | undefined) => Promise<PoolEngine.DefineResult>
   readonly updatePool: (name: string, change: PoolEngine.PoolChange) => Promise<PoolEngine.DefineResult>
   readonly enqueue: (
     target: DispatchTarget,
@@ -79,25 +73,61 @@ export interface SchedulerRpc {
   ) => Promise<PoolEngine.EnqueueResult>
   readonly poolStatus: (name: string) => Promise<PoolEngine.PoolStatus | undefined>
   readonly cancelQueued: (name: string, limit: number) => Promise<PoolEngine.CancelQueuedResult>
+  /** For the dispatch endpoint: true, once, while the attempt sent with `lease` is in flight. */
+  readonly confirmDispatch: (lease: string, id: string, attempt: number) => Promise<boolean>
 }
 
 /** The platform pieces the runtime needs from its Durable Object. */
 export class DurableContext extends Context.Tag("@lunora/scheduler/internal/DurableContext")<DurableContext, {
   readonly storage: DurableObjectStorage
   readonly env: Record<string, unknown>
+  /** The object's id (`ctx.id.toString()`), sent with each dispatch so the endpoint can confirm it. */
+  readonly id: string
 }>() {}
 
-const TARGET_SETTING = "dispatch_target"
+/** Where jobs stored before each job kept its own target were sent: the instance's last target. */
+const LEGACY_TARGET_SETTING = "dispatch_target"
 /** The wall time of one alarm invocation on the platform (15 minutes), less a margin. */
 const ALARM_WALL_LIMIT_MS = 14 * 60_000
 /** The least time an alarm keeps leasing, whatever the lease. */
 const MIN_LEASING_MS = 60_000
 /** How many expired leases, and finished jobs per state, one alarm handles before it dispatches. */
 const SWEEP_LIMIT = 100
+/** The latest the alarm is set ahead: later work is looked at again then. */
+const ALARM_HORIZON_MS = 50 * 365 * 24 * 3_600_000
+/** How far past the 5-year limit (by the caller's clock) a run time is still taken, for clock skew. */
+const CLOCK_SKEW_MS = 24 * 3_600_000
+
+/**
+ * When to set the alarm for work due at `wake`: never in the past, never
+ * beyond the horizon, and `now` for a value that is not a time (which the
+ * platform would refuse: `setAlarm` throws for a time <= 0 or NaN).
+ */
+export const alarmTime = (wake: unknown, now: number): number =>
+  typeof wake === "number" && Number.isFinite(wake) ? Math.min(Math.max(wake, now), now + ALARM_HORIZON_MS) : now
+
 const decodeTarget = Schema.decodeUnknownEither(Schema.parseJson(DispatchTarget))
 
+const refuse = (refusal: Refusal) => Effect.fail(refusal)
+
+/** Checks what Schema cannot see in jobs to store: their time against the clock, ids unique, no pool outside `enqueue`. */
+const checkJobs = (jobs: ReadonlyArray<Engine.NewJob>, now: number, pooled: boolean): Effect.Effect<void, Refusal> => {
+  const ids = new Set<string>()
+  for (const job of jobs) {
+    if (job.runAt > now + MAX_DELAY_MS + CLOCK_SKEW_MS) {
+      return refuse(new InvalidTime({ input: new Date(job.runAt).toISOString(), reason: "more than 5 years ahead" }))
+    }
+    if (!pooled && job.pool !== null) {
+      return refuse(new InvalidOptions({ reason: `job ${job.id} names pool ${job.pool}: pool jobs are enqueued into their pool` }))
+    }
+    if (ids.has(job.id)) return refuse(new InvalidOptions({ reason: `job id ${job.id} appears twice in one call` }))
+    ids.add(job.id)
+  }
+  return Effect.void
+}
+
 const make = Effect.gen(function*() {
-  const { env, storage } = yield* DurableContext
+  const { env, id: self, storage } = yield* DurableContext
   const settings = yield* settingsConfig
   const client = yield* HttpClient.HttpClient
   const store = SqliteStore.make(storage)
@@ -106,85 +136,138 @@ const make = Effect.gen(function*() {
     retentionMs: Duration.toMillis(settings.retention)
   }
 
-  let target: DispatchTarget | undefined = Option.getOrUndefined(
-    Option.flatMap(
-      Option.fromNullable(SqliteStore.readSetting(storage, TARGET_SETTING)),
-      (text) => Either.getRight(decodeTarget(text))
-    )
-  )
-  const useTarget = (next: DispatchTarget) => {
-    if (target !== undefined && JSON.stringify(target) === JSON.stringify(next)) return
-    SqliteStore.writeSetting(storage, TARGET_SETTING, JSON.stringify(next))
-    target = next
-  }
+  const repaired = SqliteStore.quarantine(storage, yield* Clock.currentTimeMillis)
+  if (repaired > 0) yield* Effect.logWarning(`SchedulerDO dead-lettered ${repaired} job records with a damaged run time`)
+  const legacyTarget = Option.fromNullable(SqliteStore.readSetting(storage, LEGACY_TARGET_SETTING))
 
-  /** The alarm as last set by this runtime: `undefined` until read, `null` when none is set. */
-  let armed: number | null | undefined
-  const setAlarm = (wake: number | undefined) =>
-    Effect.promise(async () => {
-      if (wake === undefined) await storage.deleteAlarm()
-      else await storage.setAlarm(wake)
-      armed = wake ?? null
-    })
+  // -- the alarm -------------------------------------------------------------
 
-  /** On every RPC: moves the alarm earlier when work is due sooner, and sets it when it is missing. */
-  const ensureAlarm = Effect.gen(function*() {
-    const wake = Engine.nextWakeAt(store)
-    if (wake === undefined) return
-    if (armed === undefined) armed = yield* Effect.promise(() => storage.getAlarm())
-    if (armed === null || armed > wake) yield* setAlarm(wake)
-  })
+  const getAlarm = Effect.tryPromise(() => storage.getAlarm())
+  const setAlarm = (at: number | undefined) =>
+    Effect.tryPromise(() => (at === undefined ? storage.deleteAlarm() : storage.setAlarm(at)))
+  const nextWake = Effect.try(() => Engine.nextWakeAt(store))
+
+  /**
+   * Makes sure the alarm fires for the work there is: sets it when it is
+   * missing, later than the next due time, or in the past; with `force`,
+   * whatever is stored. Reads the stored alarm each time. Never fails the
+   * call it runs in.
+   */
+  const ensureAlarm = (force: boolean) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const wake = yield* Effect.either(nextWake)
+      if (Either.isLeft(wake)) {
+        yield* Effect.logError("SchedulerDO could not compute when it next has work", wake.left.error)
+        if ((yield* getAlarm) === null) yield* setAlarm(now + Engine.failureBackoffMs(1))
+        return
+      }
+      if (wake.right === undefined) return
+      const at = alarmTime(wake.right, now)
+      if (!force) {
+        const armed = yield* getAlarm
+        if (armed !== null && armed >= now && armed <= at) return
+      }
+      yield* setAlarm(at)
+    }).pipe(Effect.catchAllCause((cause) => Effect.logError("SchedulerDO could not set its alarm", cause)))
+
+  // the first call after construction (a deploy, an eviction, a restart) re-arms
+  yield* ensureAlarm(true)
 
   /** Wakes a running alarm loop: a slot freed, or an RPC changed what can run. */
   const signal = yield* Queue.sliding<void>(1)
   const wakeAlarm = Queue.offer(signal, undefined)
 
   const mutate = <A>(f: (now: number) => A) =>
-    Clock.currentTimeMillis.pipe(Effect.map(f), Effect.tap(ensureAlarm), Effect.tap(wakeAlarm))
+    Clock.currentTimeMillis.pipe(Effect.map(f), Effect.tap(ensureAlarm(false)), Effect.tap(wakeAlarm))
+  const read = <A>(f: (now: number) => A) => Clock.currentTimeMillis.pipe(Effect.map(f), Effect.tap(ensureAlarm(false)))
 
-  const destinationOf = (to: DispatchTarget): Dispatcher.Destination => {
-    if ("originUrl" in to) return Dispatcher.toOrigin(to.originUrl)
-    const binding = env[to.binding] as { fetch?: typeof globalThis.fetch } | undefined
-    return Dispatcher.throughBinding(
-      typeof binding?.fetch === "function"
-        ? (input, init) => binding.fetch!(input, init)
-        : () => Promise.reject(new Error(`the Worker has no service binding ${to.binding}`))
-    )
+  // -- dispatch --------------------------------------------------------------
+
+  const destinations = new Map<string, Dispatcher.Destination>()
+  const destinationOf = (target: string): Dispatcher.Destination => {
+    let destination = destinations.get(target)
+    if (destination !== undefined) return destination
+    const to = Either.getOrThrowWith(decodeTarget(target), () => new Error(`the stored target ${target} is not a target`))
+    if ("originUrl" in to) destination = Dispatcher.toOrigin(to.originUrl)
+    else {
+      const binding = env[to.binding] as { fetch?: typeof globalThis.fetch } | undefined
+      destination = Dispatcher.throughBinding(
+        typeof binding?.fetch === "function"
+          ? (input, init) => binding.fetch!(input, init)
+          : () => Promise.reject(new Error(`the Worker has no service binding ${to.binding}`))
+      )
+    }
+    destinations.set(target, destination)
+    return destination
   }
 
-  /** Sends one leased job and records its outcome; the response must come before the lease ends. */
-  const dispatch = (to: DispatchTarget | undefined, job: JobRecord) =>
+  /** The attempts in flight, by lease: what `confirmDispatch` answers from. */
+  const leases = new Map<string, { readonly id: string; readonly attempt: number; confirmed: boolean }>()
+
+  const bodyOf = (job: JobRecord, lease: string): DispatchBody => ({
+    id: job.id,
+    functionPath: job.functionPath,
+    args: JSON.parse(job.args),
+    shardKey: job.shardKey,
+    key: job.key,
+    pool: job.pool,
+    scheduledFor: job.scheduledFor,
+    attempt: job.attempt,
+    lease,
+    scheduler: self
+  })
+
+  /**
+   * Sends one leased job and records its outcome; the response must come
+   * before the lease ends. A job whose record cannot be sent (no target, a
+   * damaged payload) fails at once, with the reason, without a retry.
+   */
+  const dispatch = (job: JobRecord) =>
     Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
-      const outcome: Dispatcher.Outcome = to === undefined
-        ? { ok: false, retryable: true, error: "no dispatch target is set" }
-        : yield* Dispatcher.deliver(
-          settings.secret,
-          destinationOf(to),
-          {
-            id: job.id,
-            functionPath: job.functionPath,
-            args: JSON.parse(job.args),
-            shardKey: job.shardKey,
-            key: job.key,
-            pool: job.pool,
-            scheduledFor: job.scheduledFor,
-            attempt: job.attempt
-          },
-          Duration.millis(Math.max(0, job.runAt - started)),
-          `no response within the lease of ${config.leaseMs} ms`
-        ).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      const lease = crypto.randomUUID()
+      const prepared = Either.try(() => ({
+        destination: destinationOf(
+          job.target ?? Option.getOrThrowWith(legacyTarget, () => new Error("the job has no dispatch target"))
+        ),
+        body: bodyOf(job, lease)
+      }))
+      const outcome: Dispatcher.Outcome = Either.isLeft(prepared)
+        ? { ok: false, retryable: false, error: `the stored job cannot be dispatched: ${messageOf(prepared.left)}` }
+        : yield* Effect.acquireUseRelease(
+          Effect.sync(() => leases.set(lease, { id: job.id, attempt: job.attempt, confirmed: false })),
+          () =>
+            Dispatcher.deliver(
+              settings.secret,
+              prepared.right.destination,
+              prepared.right.body,
+              Duration.millis(Math.max(0, job.runAt - started)),
+              `no response within the lease of ${config.leaseMs} ms`
+            ).pipe(Effect.provideService(HttpClient.HttpClient, client)),
+          () => Effect.sync(() => leases.delete(lease))
+        )
       const now = yield* Clock.currentTimeMillis
-      return outcome.ok
-        ? Engine.complete(store, config, now, job.id, job.attempt, outcome.result)
-        : Engine.fail(store, config, now, job.id, job.attempt, outcome.error, outcome.retryable)
+      yield* Effect.try(() =>
+        outcome.ok
+          ? Engine.complete(store, config, now, job.id, job.attempt, outcome.result)
+          : Engine.fail(store, config, now, job.id, job.attempt, outcome.error, outcome.retryable)
+      ).pipe(
+        Effect.catchAll((error) =>
+          Effect.logError("could not record the outcome; the lease will expire and the attempt be retried", error.error)
+        )
+      )
     }).pipe(
       Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath, attempt: job.attempt }),
       Effect.withSpan("SchedulerDO.dispatch", { attributes: { jobId: job.id, functionPath: job.functionPath } })
     )
 
+  // -- the alarm pass --------------------------------------------------------
+
   /** Leasing stops early enough that the last lease ends within the alarm's wall time. */
   const leasingMs = Math.max(MIN_LEASING_MS, ALARM_WALL_LIMIT_MS - config.leaseMs)
+  /** Failed passes in a row. */
+  let failures = 0
 
   /**
    * One alarm: fire due crons, fail expired leases and sweep, then keep up to
@@ -194,94 +277,142 @@ const make = Effect.gen(function*() {
    * enqueued or resumed work, or the next due time, and leases again: a pool
    * stays saturated while long handlers run. Leasing stops after
    * `maxPerAlarm` dispatches (the subrequest cap) or when a new lease could
-   * outlast the alarm's wall time; it waits for what is in flight and re-arms
-   * last (to now when work is left). Errors are logged, never thrown.
+   * outlast the alarm's wall time; it waits for what is in flight. A step
+   * that throws is logged and the pass goes on without it; the pass has then
+   * failed. Returns whether it failed and whether it did anything.
    */
-  const alarm = Effect.gen(function*() {
-    armed = null
-    const deadline = (yield* Clock.currentTimeMillis) + leasingMs
+  const pass = Effect.gen(function*() {
+    const startedAt = yield* Clock.currentTimeMillis
+    const deadline = startedAt + leasingMs
     let budget = settings.maxPerAlarm
     let inFlight = 0
     let first = true
+    let leasingBroken = false
+    let failed = false
+    let progress = false
+    const guarded = <A>(step: string, f: () => A): Effect.Effect<A | undefined> =>
+      Effect.try(f).pipe(
+        Effect.catchAll((error) => {
+          failed = true
+          return Effect.as(Effect.logError(`SchedulerDO alarm: ${step} failed`, error.error), undefined)
+        })
+      )
     const settle = Effect.zipRight(Effect.sync(() => inFlight--), wakeAlarm)
     while (true) {
       const now = yield* Clock.currentTimeMillis
-      const leasing = budget > 0 && now < deadline
+      const leasing = !leasingBroken && budget > 0 && now < deadline
       const free = Math.min(settings.concurrency - inFlight, budget)
       if (leasing && free > 0) {
-        CronEngine.fireDue(store, now, SWEEP_LIMIT)
+        const crons = yield* guarded("firing crons", () => CronEngine.fireDue(store, now, SWEEP_LIMIT))
+        if (crons !== undefined) {
+          if (crons.fired.length + crons.skipped.length + crons.failed.length > 0) progress = true
+          for (const cron of crons.failed) yield* Effect.logError(`cron "${cron.name}" failed: ${cron.lastOutcome}`)
+        }
         const claimed = first
-          ? Engine.poll(store, config, now, SWEEP_LIMIT, free).claimed
-          : Engine.claim(store, config, now, free)
+          ? yield* guarded("the sweep and lease", () => {
+            const polled = Engine.poll(store, config, now, SWEEP_LIMIT, free)
+            if (polled.expired.length > 0 || polled.swept > 0) progress = true
+            return polled.claimed
+          })
+          : yield* guarded("leasing due jobs", () => Engine.claim(store, config, now, free))
         first = false
-        budget -= claimed.length
-        inFlight += claimed.length
-        for (const job of claimed) yield* Effect.fork(Effect.ensuring(dispatch(target, job), settle))
-        if (claimed.length === free) continue
+        if (claimed === undefined) leasingBroken = true
+        else {
+          if (claimed.length > 0) progress = true
+          budget -= claimed.length
+          inFlight += claimed.length
+          for (const job of claimed) yield* Effect.fork(Effect.ensuring(dispatch(job), settle))
+          if (claimed.length === free) continue
+        }
       }
       if (inFlight === 0) break
       // with a free slot, the next due job (or cron) also ends the wait
-      const next = leasing && free > 0 ? Engine.earliest(Engine.nextClaimAt(store), store.nextCronAt()) : undefined
+      const next = leasing && free > 0 && !leasingBroken
+        ? yield* guarded("finding the next due time", () => Engine.earliest(Engine.nextClaimAt(store), store.nextCronAt()))
+        : undefined
       yield* Effect.raceFirst(
         Queue.take(signal),
         next === undefined ? Effect.never : Effect.sleep(Duration.millis(Math.max(1, next - now)))
       )
     }
-  }).pipe(
-    Effect.catchAllCause((cause) => Effect.logError("SchedulerDO alarm pass failed", cause)),
-    Effect.ensuring(
-      Effect.suspend(() => setAlarm(Engine.nextWakeAt(store))).pipe(
-        Effect.catchAllCause((cause) => Effect.logError("SchedulerDO could not re-arm its alarm", cause))
-      )
+    return { startedAt, failed, progress }
+  })
+
+  /**
+   * Re-arms last: to the next due time, or, after a failed pass (or one that
+   * did nothing while work was due, which would otherwise spin), no sooner
+   * than the backoff.
+   */
+  const rearm = (result: { readonly startedAt: number; readonly failed: boolean; readonly progress: boolean }) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const wake = yield* Effect.either(nextWake)
+      let failed = result.failed
+      if (Either.isLeft(wake)) {
+        failed = true
+        yield* Effect.logError("SchedulerDO could not compute when it next has work", wake.left.error)
+      }
+      const at = Either.getOrUndefined(wake)
+      if (!failed && !result.progress && at !== undefined && !(alarmTime(at, result.startedAt) > result.startedAt)) {
+        failed = true
+        yield* Effect.logError("SchedulerDO alarm pass did nothing while work was due: backing off")
+      }
+      failures = failed ? failures + 1 : 0
+      const wakeAt = failed ? Math.max(alarmTime(at, now), now + Engine.failureBackoffMs(failures)) : at
+      yield* setAlarm(wakeAt === undefined ? undefined : alarmTime(wakeAt, now))
+    }).pipe(Effect.catchAllCause((cause) => Effect.logError("SchedulerDO could not re-arm its alarm", cause)))
+
+  const alarm = pass.pipe(
+    Effect.catchAllCause((cause) =>
+      Effect.as(Effect.logError("SchedulerDO alarm pass failed", cause), { startedAt: 0, failed: true, progress: false })
     ),
+    Effect.flatMap(rearm),
     Effect.withSpan("SchedulerDO.alarm")
   )
 
-  return {
-    alarm,
-    schedule: (to: DispatchTarget, jobs: ReadonlyArray<Engine.NewJob>) =>
-      mutate((now) => {
-        useTarget(to)
-        return Engine.scheduleMany(store, now, jobs)
-      }),
-    cancel: (id: string, pool?: string) => mutate((now) => Engine.cancel(store, config, now, id, pool)),
-    get: (id: string) => Effect.zipLeft(Effect.sync(() => store.get(id)), ensureAlarm),
-    list: (query: Parameters<typeof Engine.list>[1]) =>
-      Effect.zipLeft(Effect.sync(() => Engine.list(store, query)), ensureAlarm),
-    replay: (to: DispatchTarget, id: string) =>
-      mutate((now) => {
-        useTarget(to)
-        return Engine.replay(store, now, id)
-      }),
-    purge: (query: Engine.PurgeQuery) => mutate(() => Engine.purge(store, query)),
-    reconcileCrons: (to: DispatchTarget, crons: ReadonlyArray<CronDefinition>) =>
-      mutate((now) => {
-        useTarget(to)
-        return CronEngine.reconcile(store, now, crons)
-      }),
-    listCrons: Effect.zipLeft(Effect.sync(() => CronEngine.list(store)), ensureAlarm),
-    triggerCron: (to: DispatchTarget, name: string) =>
-      mutate((now) => {
-        useTarget(to)
-        return CronEngine.trigger(store, now, name)
-      }),
-    definePool: (to: DispatchTarget, name: string, maxConcurrency: number | undefined) =>
-      mutate((now) => {
-        useTarget(to)
-        return PoolEngine.define(store, now, name, maxConcurrency)
-      }),
-    updatePool: (name: string, change: PoolEngine.PoolChange) => mutate(() => PoolEngine.update(store, name, change)),
-    enqueue: (to: DispatchTarget, pool: string, jobs: ReadonlyArray<Engine.NewJob>) =>
-      mutate((now) => {
-        useTarget(to)
-        return PoolEngine.enqueue(store, now, pool, jobs)
-      }),
-    poolStatus: (name: string) =>
-      Effect.zipLeft(Effect.map(Clock.currentTimeMillis, (now) => PoolEngine.status(store, now, name)), ensureAlarm),
-    cancelQueued: (name: string, limit: number) =>
-      mutate((now) => PoolEngine.cancelQueued(store, config, now, name, limit))
+  // -- the operations --------------------------------------------------------
+
+  const targetOf = (to: DispatchTarget) => JSON.stringify(to)
+  const stamp = (jobs: ReadonlyArray<Engine.NewJob>, to: DispatchTarget) => {
+    const target = targetOf(to)
+    return jobs.map((job) => ({ ...job, target }))
   }
+  const checked = (jobs: ReadonlyArray<Engine.NewJob>, pooled: boolean) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => checkJobs(jobs, now, pooled))
+
+  const operations = {
+    schedule: (to, jobs) =>
+      Effect.zipRight(checked(jobs, false), mutate((now) => Engine.scheduleMany(store, now, stamp(jobs, to)))),
+    cancel: (id, pool) => mutate((now) => Engine.cancel(store, config, now, id, pool)),
+    get: (id) => read(() => store.get(id)),
+    list: (query) => read(() => Engine.list(store, query)),
+    replay: (id) => mutate((now) => Engine.replay(store, now, id)),
+    purge: (query) => mutate(() => Engine.purge(store, query)),
+    reconcileCrons: (to, crons) => mutate((now) => CronEngine.reconcile(store, now, crons, targetOf(to))),
+    listCrons: () => read(() => CronEngine.list(store)),
+    triggerCron: (name) => mutate((now) => CronEngine.trigger(store, now, name)),
+    definePool: (name, maxConcurrency) => mutate((now) => PoolEngine.define(store, now, name, maxConcurrency)),
+    updatePool: (name, change) => mutate(() => PoolEngine.update(store, name, change)),
+    enqueue: (to, pool, jobs) =>
+      Effect.zipRight(checked(jobs, true), mutate((now) => PoolEngine.enqueue(store, now, pool, stamp(jobs, to)))),
+    poolStatus: (name) => read((now) => PoolEngine.status(store, now, name)),
+    cancelQueued: (name, limit) => mutate((now) => PoolEngine.cancelQueued(store, config, now, name, limit)),
+    confirmDispatch: (lease, id, attempt) =>
+      Effect.sync(() => {
+        const entry = leases.get(lease)
+        if (entry === undefined || entry.confirmed || entry.id !== id || entry.attempt !== attempt) return false
+        entry.confirmed = true
+        return true
+      })
+  } satisfies { readonly [K in Operation]: (...args: Args<K>) => Effect.Effect<unknown, Refusal> }
+
+  return { alarm, operations }
 })
+
+/** What an operation answers. */
+export type Result<K extends Operation> = Effect.Effect.Success<
+  ReturnType<Effect.Effect.Success<typeof make>["operations"][K]>
+>
 
 /** The runtime of one `SchedulerDO`. */
 export class DurableScheduler extends Context.Tag("@lunora/scheduler/internal/DurableScheduler")<
@@ -295,7 +426,7 @@ const providerFromEnv = (env: Record<string, unknown>) =>
   )
 
 /** Everything one Durable Object needs, built once under `blockConcurrencyWhile`. */
-export const layer = (storage: DurableObjectStorage, env: Record<string, unknown>) =>
+export const layer = (storage: DurableObjectStorage, env: Record<string, unknown>, id: string) =>
   Layer.effect(DurableScheduler, Effect.withConfigProvider(make, providerFromEnv(env))).pipe(
-    Layer.provide(Layer.merge(Layer.succeed(DurableContext, { storage, env }), FetchHttpClient.layer))
+    Layer.provide(Layer.merge(Layer.succeed(DurableContext, { storage, env, id }), FetchHttpClient.layer))
   )

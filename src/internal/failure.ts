@@ -1,6 +1,6 @@
 import { Cause, Option, type ParseResult, Predicate } from "effect"
 import { TreeFormatter } from "effect/ParseResult"
-import { InvalidOptions } from "../SchedulerError.js"
+import { InvalidOptions, InvalidPayload, InvalidTime } from "../SchedulerError.js"
 
 const MAX_ERROR_LENGTH = 4_096
 
@@ -42,3 +42,33 @@ export const describeCause = (cause: Cause.Cause<unknown>): string => {
 /** Options that failed their Schema, as the typed refusal. */
 export const invalidOptions = (error: ParseResult.ParseError): InvalidOptions =>
   new InvalidOptions({ reason: TreeFormatter.formatErrorSync(error) })
+
+/** Why the `SchedulerDO` refused a call: nothing was read or written. */
+export type Refusal = InvalidTime | InvalidPayload | InvalidOptions
+
+const TAGS = ["InvalidTime", "InvalidPayload", "InvalidOptions"] as const
+
+/** Whether `error` is one of the refusals. */
+export const isRefusal = (error: unknown): error is Refusal =>
+  error instanceof InvalidTime || error instanceof InvalidPayload || error instanceof InvalidOptions
+
+/**
+ * A refusal as a thrown `Error` can carry it over RPC (which keeps only the
+ * message): `"<tag>: <message>"`.
+ */
+export const toRpcError = (refusal: Refusal): Error => new Error(`${refusal._tag}: ${refusal.message}`)
+
+/** The refusal an RPC error message carries, if it carries one. */
+export const fromRpcMessage = (message: string): Refusal | undefined => {
+  const tag = TAGS.find((name) => message.startsWith(`${name}: `))
+  if (tag === undefined) return undefined
+  const reason = `the SchedulerDO refused the call: ${message.slice(tag.length + 2)}`
+  switch (tag) {
+    case "InvalidTime":
+      return new InvalidTime({ input: "(at the SchedulerDO)", reason })
+    case "InvalidPayload":
+      return new InvalidPayload({ functionPath: "(at the SchedulerDO)", problem: "serialization", reason })
+    case "InvalidOptions":
+      return new InvalidOptions({ reason })
+  }
+}

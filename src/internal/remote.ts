@@ -6,7 +6,7 @@ import { Clock, Effect, Either, Schema } from "effect"
 import { isTerminal } from "../Job.js"
 import { InvalidOptions, SchedulerUnavailable } from "../SchedulerError.js"
 import type { Backend } from "./backend.js"
-import { invalidOptions, messageOf } from "./failure.js"
+import { fromRpcMessage, invalidOptions, messageOf, type Refusal } from "./failure.js"
 import type { SchedulerRpc } from "./durable.js"
 import { DispatchTarget } from "./wire.js"
 
@@ -28,28 +28,39 @@ const POLL_MAX_MS = 2_000
 export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions): Backend => {
   // a stub is bound to the request that made it, so each call gets its own
   const stub = () => namespace.get(namespace.idFromName(instanceName) as never) as SchedulerRpc
-  const call = <A>(operation: string, f: (rpc: SchedulerRpc) => Promise<A>) =>
+  const attempt = <A>(operation: string, f: (rpc: SchedulerRpc) => Promise<A>) =>
     Effect.tryPromise({
       try: () => f(stub()),
-      catch: (cause) => new SchedulerUnavailable({ operation, reason: messageOf(cause), cause })
+      catch: (cause): Refusal | SchedulerUnavailable =>
+        fromRpcMessage(messageOf(cause)) ?? new SchedulerUnavailable({ operation, reason: messageOf(cause), cause })
     }).pipe(Effect.withSpan(`SchedulerDO.${operation}`, { attributes: { instanceName } }))
+  /** A call whose refusal (the Durable Object's own check of its arguments) the service can name. */
+  const refusable = attempt
+  /** A call the service validated fully: a refusal by the Durable Object means it is unusable from here. */
+  const call = <A>(operation: string, f: (rpc: SchedulerRpc) => Promise<A>) =>
+    attempt(operation, f).pipe(
+      Effect.catchIf(
+        (error): error is Refusal => error._tag !== "SchedulerUnavailable",
+        (refusal) => new SchedulerUnavailable({ operation, reason: refusal.message })
+      )
+    )
 
   const get = (id: string) => call("get", (rpc) => rpc.get(id))
 
   return {
     now: Clock.currentTimeMillis,
-    schedule: (jobs) => call("schedule", (rpc) => rpc.schedule(target, jobs)),
+    schedule: (jobs) => refusable("schedule", (rpc) => rpc.schedule(target, jobs)),
     cancel: (id, pool) => call("cancel", (rpc) => rpc.cancel(id, pool)),
     get,
     list: (query) => call("list", (rpc) => rpc.list(query)),
-    replay: (id) => call("replay", (rpc) => rpc.replay(target, id)),
+    replay: (id) => call("replay", (rpc) => rpc.replay(id)),
     purge: (query) => call("purge", (rpc) => rpc.purge(query)),
     reconcileCrons: (crons) => call("reconcileCrons", (rpc) => rpc.reconcileCrons(target, crons)),
     listCrons: call("listCrons", (rpc) => rpc.listCrons()),
-    triggerCron: (name) => call("triggerCron", (rpc) => rpc.triggerCron(target, name)),
-    definePool: (name, maxConcurrency) => call("definePool", (rpc) => rpc.definePool(target, name, maxConcurrency)),
+    triggerCron: (name) => call("triggerCron", (rpc) => rpc.triggerCron(name)),
+    definePool: (name, maxConcurrency) => call("definePool", (rpc) => rpc.definePool(name, maxConcurrency)),
     updatePool: (name, change) => call("updatePool", (rpc) => rpc.updatePool(name, change)),
-    enqueue: (pool, jobs) => call("enqueue", (rpc) => rpc.enqueue(target, pool, jobs)),
+    enqueue: (pool, jobs) => refusable("enqueue", (rpc) => rpc.enqueue(target, pool, jobs)),
     poolStatus: (name) => call("poolStatus", (rpc) => rpc.poolStatus(name)),
     cancelQueued: (name, limit) => call("cancelQueued", (rpc) => rpc.cancelQueued(name, limit)),
     awaitFinished: (id) =>

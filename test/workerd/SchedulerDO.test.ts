@@ -17,40 +17,16 @@ import { Config, ConfigProvider, Effect, Either, Option, Redacted } from "effect
 import { describe, expect, it } from "vitest"
 import { createCronTrigger } from "../../src/cloudflare/createCronTrigger.js"
 import { createScheduler } from "../../src/cloudflare/createScheduler.js"
+import { createWorkpool } from "../../src/cloudflare/createWorkpool.js"
 import * as SqliteStore from "../../src/cloudflare/SqliteStore.js"
 import * as Engine from "../../src/internal/engine.js"
 import { DISPATCH_PATH, sign, SIGNATURE_HEADER } from "../../src/internal/wire.js"
 import * as CronRegistry from "../../src/CronRegistry.js"
 import * as CronSpec from "../../src/CronSpec.js"
 import type * as Job from "../../src/Job.js"
-import { isTerminal } from "../../src/Job.js"
 import * as Scheduler from "../../src/Scheduler.js"
-import worker, { Echo, Flaky, type SchedulerDO, Slow, triggerCrons } from "./worker.js"
-
-const fresh = <T extends SchedulerDO>(
-  namespace: DurableObjectNamespace<T> = env.SCHEDULER as never,
-  target: { readonly binding: string } | { readonly originUrl: string } = { binding: "SELF_APP" }
-) => {
-  const instanceName = `test-${crypto.randomUUID()}`
-  const scheduler = Effect.runSync(Scheduler.make({ namespace, ...target, instanceName }))
-  const stub = namespace.get(namespace.idFromName(instanceName))
-  const run = <A, E>(effect: (s: typeof scheduler) => Effect.Effect<A, E>) => Effect.runPromise(effect(scheduler))
-  return { instanceName, scheduler, stub, run }
-}
-
-/** Waits, on the real clock, until the real alarm has taken the job to a terminal state. */
-const settled = async (scheduler: Scheduler.Scheduler["Type"], id: string, timeoutMs = 8_000) => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const job = await Effect.runPromise(scheduler.get(id))
-    if (isTerminal(job.state) || Date.now() > deadline) return job
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
-
-const runs = async (): Promise<Record<string, number>> => (await SELF.fetch("https://app/runs")).json()
-
-const fast = { retry: { maxAttempts: 3, backoff: "linear", baseMs: 0 } } as const
+import { fast, fresh, runs, settled } from "./support.js"
+import worker, { Echo, Flaky, Slow, triggerCrons } from "./worker.js"
 
 describe("SchedulerDO end to end", () => {
   it("schedules, wakes on its alarm, dispatches, and records success with the handler's result", async () => {
@@ -206,8 +182,12 @@ describe("SchedulerDO end to end", () => {
     expect(await scheduler.cancel(id)).toEqual({ _tag: "Canceled", id })
     await expect(scheduler.runAfter(-1, Echo, { text: "x" })).rejects.toMatchObject({ _tag: "InvalidTime" })
     await expect(scheduler.get("job_0_missing00")).rejects.toMatchObject({ _tag: "JobNotFound" })
-    expect(() => createScheduler({ namespace: env.SCHEDULER, instanceName })).toThrow("exactly one of originUrl and binding")
-    expect(() => createScheduler({ namespace: env.SCHEDULER, originUrl: "ftp://x" })).toThrow("http(s) URL")
+    // the typed error itself is thrown, not a FiberFailure around it
+    const invalid = (reason: string) => expect.objectContaining({ _tag: "InvalidOptions", reason: expect.stringContaining(reason) })
+    expect(() => createScheduler({ namespace: env.SCHEDULER, instanceName })).toThrow(invalid("exactly one of originUrl and binding"))
+    expect(() => createScheduler({ namespace: env.SCHEDULER, originUrl: "ftp://x" })).toThrow(invalid("http(s) URL"))
+    expect(() => createWorkpool({ namespace: env.SCHEDULER, binding: "SELF_APP", name: "bad name!" })).toThrow(invalid("pool name"))
+    expect(() => createCronTrigger({ crons: triggerCrons, namespace: env.SCHEDULER })).toThrow(invalid("exactly one of"))
   })
 
   it("a SchedulerDO without LUNORA_SCHEDULER_SECRET refuses work with SchedulerUnavailable, saying why", async () => {

@@ -2,6 +2,14 @@
  * Global setup of the workerd tests: the app's dispatch endpoint served by
  * Node over real HTTP on loopback, so a `SchedulerDO` configured with an
  * `originUrl` dispatches over a real request. The handlers run here, in Node.
+ *
+ * Beside the endpoint, origins that are not it, for the wire's refusals; the
+ * `SchedulerDO` posts to `${originUrl}/_lunora/scheduler/dispatch`, so each
+ * is an origin path prefix:
+ *   /html      answers 200 text/html (a misrouted origin)
+ *   /r301 /r302 /r307   redirect to /landing, which answers 200 to anything
+ *   /capture   keeps the signed request it gets (GET /captured), then lets the endpoint answer it
+ * and GET /hits (requests per path) and GET /runs (handler runs per job id).
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -22,21 +30,58 @@ const Shout = Job.make("origin:shout", {
   success: Schema.Struct({ shouted: Schema.String, from: Schema.String })
 })
 
+const runs = new Map<string, number>()
+const hits = new Map<string, number>()
+let captured: { readonly headers: Record<string, string>; readonly body: string } | undefined
+
 const dispatch = Dispatch.toFetchHandlerWith(
-  Shout.toLayer((payload) => Effect.succeed({ shouted: payload.text.toUpperCase(), from: "node" })),
+  Shout.toLayer((payload, { id }) =>
+    Effect.sync(() => {
+      runs.set(id, (runs.get(id) ?? 0) + 1)
+      return { shouted: payload.text.toUpperCase(), from: "node" }
+    })
+  ),
   { secret: "test-secret" }
 )
 
+const REDIRECTS: Record<string, number> = { "/r301": 301, "/r302": 302, "/r307": 307 }
+
 export default async function setup(project: TestProject) {
   const server = createServer(async (req, res) => {
+    const path = new URL(req.url ?? "/", "http://127.0.0.1").pathname
+    hits.set(`${req.method} ${path}`, (hits.get(`${req.method} ${path}`) ?? 0) + 1)
     const chunks: Array<Buffer> = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
-    const request = new Request(`http://127.0.0.1${req.url}`, {
+    const headers = Object.fromEntries(
+      Object.entries(req.headers).flatMap(([name, value]) => (typeof value === "string" ? [[name, value]] : []))
+    )
+    const prefix = `/${path.split("/")[1] ?? ""}`
+    if (path === "/hits" || path === "/runs") {
+      res.writeHead(200, { "content-type": "application/json" })
+      return res.end(JSON.stringify(Object.fromEntries(path === "/hits" ? hits : runs)))
+    }
+    if (path === "/captured") {
+      res.writeHead(200, { "content-type": "application/json" })
+      return res.end(JSON.stringify(captured ?? null))
+    }
+    if (prefix === "/html") {
+      res.writeHead(200, { "content-type": "text/html" })
+      return res.end("<!doctype html><title>Welcome</title><p>Not the scheduler.</p>")
+    }
+    if (REDIRECTS[prefix] !== undefined) {
+      res.writeHead(REDIRECTS[prefix]!, { location: "/landing" })
+      return res.end()
+    }
+    if (prefix === "/landing") {
+      res.writeHead(200, { "content-type": "application/json" })
+      return res.end(JSON.stringify({ result: null }))
+    }
+    const body = Buffer.concat(chunks)
+    if (prefix === "/capture") captured = { headers, body: body.toString("utf8") }
+    const request = new Request(`http://127.0.0.1${prefix === "/capture" ? path.slice("/capture".length) : req.url}`, {
       method: req.method ?? "GET",
-      headers: Object.entries(req.headers).flatMap(([name, value]) =>
-        typeof value === "string" ? [[name, value] as [string, string]] : []
-      ),
-      ...(req.method === "POST" ? { body: Buffer.concat(chunks) } : {})
+      headers: Object.entries(headers),
+      ...(req.method === "POST" ? { body } : {})
     })
     const response = await dispatch(request)
     res.writeHead(response.status, Object.fromEntries(response.headers))

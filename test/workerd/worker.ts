@@ -109,6 +109,8 @@ export const triggerCrons = CronSpec.cronJobs()
 interface TestEnv {
   readonly LUNORA_SCHEDULER_SECRET: string
   readonly SCHEDULER: DurableObjectNamespace<SchedulerDO>
+  readonly LONG_LEASE_SCHEDULER: DurableObjectNamespace<LongLeaseSchedulerDO>
+  readonly WRONG_SECRET_SCHEDULER: DurableObjectNamespace<WrongSecretSchedulerDO>
 }
 
 let dispatch: ((request: Request) => Promise<Response>) | undefined
@@ -119,7 +121,11 @@ export default {
     const url = new URL(request.url)
     if (url.pathname === "/runs") return Response.json(Object.fromEntries(runs))
     if (url.pathname.startsWith("/gauges/")) return Response.json(gaugeOf(url.pathname.slice("/gauges/".length)))
-    dispatch ??= Dispatch.toFetchHandlerWith(handlers, { secret: env.LUNORA_SCHEDULER_SECRET })
+    // every dispatch is confirmed with the SchedulerDO that sent it: a replay runs nothing, whatever the isolate
+    dispatch ??= Dispatch.toFetchHandlerWith(handlers, {
+      secret: env.LUNORA_SCHEDULER_SECRET,
+      namespace: [env.SCHEDULER, env.LONG_LEASE_SCHEDULER, env.WRONG_SECRET_SCHEDULER]
+    })
     return dispatch(request)
   },
   scheduled: async (controller: ScheduledController, env: TestEnv) => {

@@ -1,0 +1,157 @@
+/**
+ * The `SchedulerDO`'s operations and the Schema of each one's arguments,
+ * declared once. The Durable Object decodes every call with these before
+ * anything is read or written, so a malformed call (from a client of another
+ * version, or a direct call on the stub) is refused with a typed error and
+ * stores nothing.
+ */
+import { Either, ParseResult, Schema } from "effect"
+import { CronSchedule, isValidCronExpression } from "../CronSpec.js"
+import * as Job from "../Job.js"
+import * as Retry from "../Retry.js"
+import { InvalidOptions, InvalidPayload, InvalidTime } from "../SchedulerError.js"
+import type { Refusal } from "./failure.js"
+import { MaxConcurrency, PoolName } from "../Workpool.js"
+import { jsonTextProblem } from "./payload.js"
+import { OptionText } from "./submission.js"
+import { MAX_DELAY_MS } from "./time.js"
+import { DispatchTarget } from "./wire.js"
+
+/** The most jobs one call may store; `submit` and `enqueueMany` send larger batches in several calls. */
+export const MAX_JOBS_PER_CALL = 10_000
+
+/** Epoch milliseconds that make a valid `Date`. */
+const EpochMillis = Schema.Number.pipe(
+  Schema.int({ message: () => "a time is an integer number of epoch milliseconds" }),
+  Schema.between(-8_640_000_000_000_000, 8_640_000_000_000_000, { message: () => "a time must be a valid Date" })
+)
+
+/** JSON text the engine can keep: within the payload's size and depth limits. */
+const JsonText = Schema.String.pipe(
+  Schema.filter((text) => {
+    const problem = jsonTextProblem(text)
+    return problem === undefined || `${problem.problem}: ${problem.reason}`
+  })
+)
+
+/** A job id as lookups take it: any short string (one that is not an id is simply not found). */
+const LookupId = Schema.String.pipe(Schema.maxLength(128))
+
+const CronName = Schema.String.pipe(Schema.pattern(/^[\w .:\-/]{1,128}$/))
+
+/** A job to store, as the services build it (`submission.prepare`). */
+const NewJob = Schema.Struct({
+  id: Job.JobId,
+  functionPath: Job.FunctionPath,
+  args: JsonText,
+  runAt: EpochMillis,
+  retryDelaysMs: Schema.Array(Schema.Int.pipe(Schema.between(0, MAX_DELAY_MS))).pipe(
+    Schema.maxItems(Retry.MAX_ATTEMPTS - 1)
+  ),
+  deadLetter: Schema.Boolean,
+  key: Schema.NullOr(OptionText),
+  shardKey: Schema.NullOr(OptionText),
+  pool: Schema.NullOr(PoolName)
+})
+
+const NewJobs = Schema.Array(NewJob).pipe(Schema.maxItems(MAX_JOBS_PER_CALL))
+
+const CronDefinition = Schema.Struct({
+  name: CronName,
+  schedule: CronSchedule.pipe(
+    Schema.filter((schedule) =>
+      schedule._tag === "Interval"
+        ? schedule.ms <= 366 * 24 * 3_600_000 || "an interval may not exceed 366 days"
+        : schedule.expression.length <= 256 && isValidCronExpression(schedule.expression, schedule.timeZone) ||
+          `"${schedule.expression}" in ${schedule.timeZone} is not a valid cron expression`
+    )
+  ),
+  functionPath: Job.FunctionPath,
+  args: JsonText
+})
+
+const Limit = Schema.Int.pipe(Schema.between(1, 1000))
+
+/** Every operation, with the Schema of its arguments. */
+export const Operations = {
+  schedule: Schema.Tuple(DispatchTarget, NewJobs),
+  cancel: Schema.Tuple(LookupId, Schema.optionalElement(Schema.UndefinedOr(PoolName))),
+  get: Schema.Tuple(LookupId),
+  list: Schema.Tuple(Schema.Struct({
+    state: Schema.optional(Job.JobState),
+    functionPath: Schema.optional(Schema.String.pipe(Schema.maxLength(201))),
+    afterSeq: Schema.optional(Schema.NonNegativeInt),
+    limit: Schema.Int.pipe(Schema.between(1, 1001))
+  })),
+  replay: Schema.Tuple(LookupId),
+  purge: Schema.Tuple(Schema.Struct({
+    ids: Schema.optional(Schema.Array(LookupId).pipe(Schema.maxItems(1000))),
+    functionPath: Schema.optional(Schema.String.pipe(Schema.maxLength(201))),
+    limit: Limit
+  })),
+  reconcileCrons: Schema.Tuple(
+    DispatchTarget,
+    Schema.Array(CronDefinition).pipe(
+      Schema.maxItems(1000),
+      Schema.filter((crons) => new Set(crons.map((cron) => cron.name)).size === crons.length || "cron names must be unique")
+    )
+  ),
+  listCrons: Schema.Tuple(),
+  triggerCron: Schema.Tuple(CronName),
+  definePool: Schema.Tuple(PoolName, Schema.optionalElement(Schema.UndefinedOr(MaxConcurrency))),
+  updatePool: Schema.Tuple(
+    PoolName,
+    Schema.Struct({
+      paused: Schema.optional(Schema.UndefinedOr(Schema.Boolean)),
+      maxConcurrency: Schema.optional(Schema.UndefinedOr(MaxConcurrency))
+    })
+  ),
+  enqueue: Schema.Tuple(DispatchTarget, PoolName, NewJobs),
+  poolStatus: Schema.Tuple(PoolName),
+  cancelQueued: Schema.Tuple(PoolName, Limit),
+  confirmDispatch: Schema.Tuple(Schema.String.pipe(Schema.maxLength(128)), LookupId, Schema.Int)
+} as const
+
+export type Operation = keyof typeof Operations
+
+/** The decoded arguments of an operation. */
+export type Args<K extends Operation> = (typeof Operations)[K]["Type"]
+
+
+const decoders = Object.fromEntries(
+  Object.entries(Operations).map(([name, schema]) => [name, Schema.decodeUnknownEither(schema as Schema.Schema<unknown>)])
+) as Record<Operation, (args: unknown) => Either.Either<unknown, ParseResult.ParseError>>
+
+const pathText = (path: ReadonlyArray<PropertyKey>) =>
+  path.map((key) => (typeof key === "number" ? `[${key}]` : `.${String(key)}`)).join("")
+
+/**
+ * The typed refusal for a parse error of `operation`'s arguments: about a
+ * run time, `InvalidTime`; about a payload, `InvalidPayload`; else `InvalidOptions`.
+ */
+const refusalOf = (operation: Operation, error: ParseResult.ParseError): Refusal => {
+  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const path = issue?.path ?? []
+  const where = `${operation} arguments${pathText(path)}`
+  const message = issue?.message ?? ParseResult.TreeFormatter.formatErrorSync(error)
+  if (path.includes("runAt")) return new InvalidTime({ input: where, reason: message })
+  if (path.includes("args")) {
+    return new InvalidPayload({
+      functionPath: where,
+      problem: message.startsWith("size:") ? "size" : "serialization",
+      reason: message
+    })
+  }
+  return new InvalidOptions({ reason: `${where}: ${message}` })
+}
+
+/** Decodes `args` as the arguments of `operation`, or says why they are refused. */
+export const decode = <K extends Operation>(operation: K, args: ReadonlyArray<unknown>): Either.Either<Args<K>, Refusal> => {
+  // a trailing `undefined` is an argument left out
+  let length = args.length
+  while (length > 0 && args[length - 1] === undefined) length--
+  return Either.mapBoth(decoders[operation](args.slice(0, length)), {
+    onLeft: (error) => refusalOf(operation, error),
+    onRight: (decoded) => decoded as Args<K>
+  })
+}
