@@ -12,6 +12,7 @@ import {
   nextAfter,
   toCronTrigger
 } from "../src/CronSpec.js"
+import { type Change, changesOf, wallClock } from "./support/timeZones.js"
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -49,74 +50,11 @@ const refusal = (declare: () => unknown): InvalidCron => {
 // daylight-saving change.
 // ---------------------------------------------------------------------------
 
-const formatters = new Map<string, Intl.DateTimeFormat>()
-const formatterOf = (timeZone: string): Intl.DateTimeFormat => {
-  let formatter = formatters.get(timeZone)
-  if (formatter === undefined) {
-    formatter = new Intl.DateTimeFormat("en-US", {
-      timeZone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit"
-    })
-    formatters.set(timeZone, formatter)
-  }
-  return formatter
-}
-
-/** The wall-clock time of an instant in a zone, as `YYYY-MM-DD HH:mm:ss`. */
-const wallClock = (timeZone: string, epochMs: number): string => {
-  const parts = Object.fromEntries(formatterOf(timeZone).formatToParts(new Date(epochMs)).map((p) => [p.type, p.value]))
-  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`
-}
-
-const offsetOf = (timeZone: string, epochMs: number): number => {
-  const at = Math.floor(epochMs / 1000) * 1000
-  return Date.parse(`${wallClock(timeZone, at).replace(" ", "T")}Z`) - at
-}
-
-interface Change {
-  readonly at: number
-  /** `gap`: clocks go forward (local times skipped); `overlap`: back (local times repeated). */
-  readonly kind: "gap" | "overlap"
-}
-
-/**
- * Every offset change of a zone from 1999-12 to 2041-02, to the minute: weeks
- * scanned, then bisected (the zones here change at most twice a year).
- */
-const changesOf = (timeZone: string): ReadonlyArray<Change> => {
-  const changes: Array<Change> = []
-  let t = Date.UTC(1999, 11, 1)
-  let offset = offsetOf(timeZone, t)
-  while (t < Date.UTC(2041, 1, 1)) {
-    const next = t + 7 * DAY
-    const nextOffset = offsetOf(timeZone, next)
-    if (nextOffset !== offset) {
-      let lo = t
-      let hi = next
-      while (hi - lo > MINUTE) {
-        const mid = Math.floor((lo + hi) / 2 / MINUTE) * MINUTE
-        if (offsetOf(timeZone, mid) === offset) lo = mid
-        else hi = mid
-      }
-      changes.push({ at: hi, kind: nextOffset > offset ? "gap" : "overlap" })
-    }
-    t = next
-    offset = nextOffset
-  }
-  return changes
-}
-
 const changeCache = new Map<string, ReadonlyArray<Change>>()
 const changes = (timeZone: string): ReadonlyArray<Change> => {
   let found = changeCache.get(timeZone)
   if (found === undefined) {
-    found = changesOf(timeZone)
+    found = changesOf(timeZone, Date.UTC(1999, 11, 1), Date.UTC(2041, 1, 1))
     changeCache.set(timeZone, found)
   }
   return found

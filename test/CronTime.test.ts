@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { CronExpressionParser } from "cron-parser"
 import { FastCheck as fc } from "effect"
 import * as CronTime from "../src/internal/cronTime.js"
+import { changesOf as changesBetween, wallMillis } from "./support/timeZones.js"
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -25,63 +26,11 @@ const firesAfter = (expression: string, timeZone: string, afterIso: string, coun
 // matcher, and the rules applied minute by minute.
 // ---------------------------------------------------------------------------
 
-const formatters = new Map<string, Intl.DateTimeFormat>()
-
 /** The wall-clock time of an instant, in minutes since 1970-01-01 00:00 as if the wall clock were UTC. */
-const wallMinute = (timeZone: string, at: number): number => {
-  let formatter = formatters.get(timeZone)
-  if (formatter === undefined) {
-    formatter = new Intl.DateTimeFormat("en-US", {
-      timeZone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      minute: "numeric"
-    })
-    formatters.set(timeZone, formatter)
-  }
-  const [month, day, year, hour, minute] = formatter.format(at).match(/\d+/g)!.map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number
-  ]
-  return Date.UTC(year, month - 1, day, hour, minute) / MINUTE
-}
+const wallMinute = (timeZone: string, at: number): number => Math.floor(wallMillis(timeZone, at) / MINUTE)
 
-const offsetMinutes = (timeZone: string, at: number): number => wallMinute(timeZone, at) - Math.floor(at / MINUTE)
-
-interface Change {
-  readonly at: number
-  readonly kind: "gap" | "overlap"
-}
-
-/** The offset changes of a zone in 2026 and 2027, to the minute: weeks scanned, then bisected. */
-const changesOf = (timeZone: string): ReadonlyArray<Change> => {
-  const changes: Array<Change> = []
-  let t = Date.UTC(2026, 0, 1)
-  let offset = offsetMinutes(timeZone, t)
-  while (t < Date.UTC(2028, 0, 1)) {
-    const next = t + 7 * DAY
-    const nextOffset = offsetMinutes(timeZone, next)
-    if (nextOffset !== offset) {
-      let low = t
-      let high = next
-      while (high - low > MINUTE) {
-        const middle = low + Math.floor((high - low) / 2 / MINUTE) * MINUTE
-        if (offsetMinutes(timeZone, middle) === offset) low = middle
-        else high = middle
-      }
-      changes.push({ at: high, kind: nextOffset > offset ? "gap" : "overlap" })
-    }
-    t = next
-    offset = nextOffset
-  }
-  return changes
-}
+/** The offset changes of a zone in 2026 and 2027. */
+const changesOf = (timeZone: string) => changesBetween(timeZone, Date.UTC(2026, 0, 1), Date.UTC(2028, 0, 1))
 
 /** The values a field of the test expressions allows: `*`, `*\/n`, `n`, `a-b` and lists of them. */
 const allowed = (field: string, min: number, max: number): ReadonlyArray<boolean> => {
