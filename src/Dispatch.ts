@@ -9,7 +9,7 @@
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Clock, DateTime, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
+import { Clock, DateTime, Effect, Either, Layer, Option, ParseResult, Redacted, Schema, Stream } from "effect"
 import { messageOf } from "./internal/failure.js"
 import {
   BodyTooLarge,
@@ -86,6 +86,10 @@ const decodeBody = Schema.decodeEither(Schema.parseJson(DispatchBody))
 /** Requests this isolate has run, by signature: a replay of one runs nothing. */
 const seen = new SeenRequests()
 
+/** The request's body as a web stream: the `Request` itself when the server is one of the web's (a Worker's). */
+const bodyOf = (request: HttpServerRequest.HttpServerRequest): ReadableStream<Uint8Array> | null =>
+  request.source instanceof Request ? request.source.body : Stream.toReadableStream(request.stream)
+
 const unsigned = (body: DispatchReply, status: number) => HttpServerResponse.unsafeJson(body, { status })
 
 /**
@@ -131,7 +135,7 @@ export const httpApp = (
     if (request.method !== "POST") return unsigned({ error: "dispatch takes POST" }, 405)
     const tooLarge = unsigned({ error: `the request is over ${MAX_REQUEST_BYTES} bytes` }, 413)
     if (Number(request.headers["content-length"] ?? 0) > MAX_REQUEST_BYTES) return tooLarge
-    const text = yield* readText(request.stream, MAX_REQUEST_BYTES).pipe(Effect.either)
+    const text = yield* readText(bodyOf(request), MAX_REQUEST_BYTES).pipe(Effect.either)
     if (Either.isLeft(text) && text.left instanceof BodyTooLarge) return tooLarge
     const body = Either.getOrElse(text, () => "")
     const header = request.headers[SIGNATURE_HEADER]

@@ -7,10 +7,11 @@
  * endpoint's signature over it (a misrouted origin's page, a proxy's error)
  * is a failed attempt, never a success or a rejection. Redirects are not
  * followed; the answer is read up to `MAX_REPLY_BYTES`.
+ *
+ * It posts with the destination's `fetch` itself (the global one, or a
+ * service binding's), aborted when the attempt's time is up, and reads the
+ * answer's web body directly: per dispatch, that is the hot path.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Clock, Duration, Effect, Either, type Redacted, Schema } from "effect"
 import { describeCause } from "./failure.js"
 import {
@@ -53,29 +54,31 @@ export const throughBinding = (fetch: (input: URL | string, init?: RequestInit) 
 const ERROR_BODY_LIMIT = 4_096
 const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(DispatchReply))
 
-/** Redirects come back as the 3xx itself: following one would re-send the signed request elsewhere. */
-const NO_REDIRECTS: RequestInit = { redirect: "manual" }
-
 const failed = (retryable: boolean, error: string): Outcome => ({ ok: false, retryable, error })
 
 const post = (secret: Redacted.Redacted<string>, destination: Destination, body: string) =>
   Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
     const signature = yield* sign(secret, yield* Clock.currentTimeMillis, body)
-    const response = yield* HttpClientRequest.post(destination.url).pipe(
-      HttpClientRequest.setHeader(SIGNATURE_HEADER, signature),
-      HttpClientRequest.bodyText(body, "application/json"),
-      client.execute,
-      Effect.provideService(FetchHttpClient.Fetch, destination.fetch),
-      Effect.provideService(FetchHttpClient.RequestInit, NO_REDIRECTS)
-    )
+    const response = yield* Effect.tryPromise({
+      try: (signal) =>
+        destination.fetch(destination.url, {
+          method: "POST",
+          headers: { "content-type": "application/json", [SIGNATURE_HEADER]: signature },
+          body,
+          // a redirect comes back as the 3xx itself: following one would re-send the signed request elsewhere
+          redirect: "manual",
+          signal
+        }),
+      catch: (error) => error
+    })
     const { status } = response
     if (status >= 300 && status < 400) {
-      const location = response.headers["location"]
-      return failed(true, `HTTP ${status}: a redirect${location === undefined ? "" : ` to ${location}`}, not followed (the dispatch endpoint must answer itself)`)
+      const location = response.headers.get("location")
+      response.body?.cancel().catch(() => undefined)
+      return failed(true, `HTTP ${status}: a redirect${location === null ? "" : ` to ${location}`}, not followed (the dispatch endpoint must answer itself)`)
     }
-    const text = yield* readText(response.stream, MAX_REPLY_BYTES)
-    const signed = yield* verifyReply(secret, macOf(signature)!, response.headers[REPLY_HEADER], status, text)
+    const text = yield* readText(response.body, MAX_REPLY_BYTES)
+    const signed = yield* verifyReply(secret, macOf(signature)!, response.headers.get(REPLY_HEADER), status, text)
     if (!signed) {
       return failed(true, `HTTP ${status} that is not the dispatch endpoint's answer (it carries no valid ${REPLY_HEADER}): ${text.slice(0, ERROR_BODY_LIMIT)}`)
     }
@@ -91,7 +94,7 @@ const post = (secret: Redacted.Redacted<string>, destination: Destination, body:
       ? reply.right.error
       : `HTTP ${status}: ${text.slice(0, ERROR_BODY_LIMIT)}`
     return failed(!isRejection(status), error)
-  }).pipe(Effect.scoped)
+  })
 
 /**
  * Posts one attempt and waits at most `timeout` for the answer. Never fails:
@@ -104,7 +107,7 @@ export const deliver = (
   body: DispatchBody,
   timeout: Duration.Duration,
   timeoutReason: string = `no response within ${Duration.format(timeout)}`
-): Effect.Effect<Outcome, never, HttpClient.HttpClient> =>
+): Effect.Effect<Outcome> =>
   // the lease makes every request unique, so that no two are alike to the endpoint's replay guard
   post(secret, destination, JSON.stringify(body.lease === null ? { ...body, lease: crypto.randomUUID() } : body)).pipe(
     Effect.timeoutFail({ duration: timeout, onTimeout: () => timeoutReason }),

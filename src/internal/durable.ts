@@ -10,8 +10,6 @@
  * cron, and backs off (1 s doubling to a minute) when a step of its own fails.
  */
 import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
 import { Clock, Config, ConfigProvider, Context, Duration, Effect, Either, Layer, Option, Queue, Schema } from "effect"
 import * as SqliteStore from "../cloudflare/SqliteStore.js"
 import type { CronDefinition } from "../CronSpec.js"
@@ -129,7 +127,6 @@ const checkJobs = (jobs: ReadonlyArray<Engine.NewJob>, now: number, pooled: bool
 const make = Effect.gen(function*() {
   const { env, id: self, storage } = yield* DurableContext
   const settings = yield* settingsConfig
-  const client = yield* HttpClient.HttpClient
   const store = SqliteStore.make(storage)
   const config: Engine.EngineConfig = {
     leaseMs: Duration.toMillis(settings.lease),
@@ -244,7 +241,7 @@ const make = Effect.gen(function*() {
               prepared.right.body,
               Duration.millis(Math.max(0, job.runAt - started)),
               `no response within the lease of ${config.leaseMs} ms`
-            ).pipe(Effect.provideService(HttpClient.HttpClient, client)),
+            ),
           () => Effect.sync(() => leases.delete(lease))
         )
       const now = yield* Clock.currentTimeMillis
@@ -428,5 +425,5 @@ const providerFromEnv = (env: Record<string, unknown>) =>
 /** Everything one Durable Object needs, built once under `blockConcurrencyWhile`. */
 export const layer = (storage: DurableObjectStorage, env: Record<string, unknown>, id: string) =>
   Layer.effect(DurableScheduler, Effect.withConfigProvider(make, providerFromEnv(env))).pipe(
-    Layer.provide(Layer.merge(Layer.succeed(DurableContext, { storage, env, id }), FetchHttpClient.layer))
+    Layer.provide(Layer.succeed(DurableContext, { storage, env, id }))
   )

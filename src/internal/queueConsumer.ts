@@ -4,8 +4,6 @@
  * after its policy's delay, or dead-lettered) on its own, whatever happens to
  * the others of its batch.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
 import { Cause, Duration, Effect, Either, Option, Predicate, Redacted, Schema } from "effect"
 import { TreeFormatter } from "effect/ParseResult"
 import * as QueueWorkpool from "../QueueWorkpool.js"
@@ -75,10 +73,6 @@ export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(5)
 
 const decodeTarget = Schema.decodeUnknownEither(DispatchTarget)
 
-/** The client, built once (on first use); each delivery provides its own `fetch`. */
-let fetchClient: HttpClient.HttpClient | undefined
-const httpClient = () => (fetchClient ??= Effect.runSync(Effect.provide(HttpClient.HttpClient, FetchHttpClient.layer)))
-
 /** A dispatcher posting each attempt, signed with `secret`, to `originUrl` or through `fetcher`. */
 export const makeHttpDispatcher = (
   options: HttpDispatcherOptions
@@ -103,16 +97,12 @@ export const makeHttpDispatcher = (
     return Either.left(new InvalidOptions({ reason: "secret must be a non-empty string (LUNORA_SCHEDULER_SECRET)" }))
   }
   const key = Redacted.isRedacted(secret) ? secret : Redacted.make(secret)
-  const client = httpClient()
   const timeout = Option.getOrUndefined(Duration.decodeUnknown(options.timeout ?? DEFAULT_TIMEOUT))
   if (timeout === undefined || !Duration.isFinite(timeout) || Duration.lessThanOrEqualTo(timeout, Duration.zero)) {
     return Either.left(new InvalidOptions({ reason: "timeout must be a finite, positive duration" }))
   }
   return Either.right({
-    deliver: (body) =>
-      Dispatcher.deliver(key, destination, body, timeout).pipe(
-        Effect.provideService(HttpClient.HttpClient, client)
-      )
+    deliver: (body) => Dispatcher.deliver(key, destination, body, timeout)
   })
 }
 

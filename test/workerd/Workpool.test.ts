@@ -97,7 +97,8 @@ describe("Workpool end to end", { timeout: 30_000 }, () => {
     await expect(runInDurableObject(stub, (_, state) => state.abort("injected restart"))).rejects.toThrow(
       "injected restart"
     )
-    // the handlers of the dispatches in flight die with their requests
+    // the handlers of the dispatches in flight die with their requests (those still being confirmed with the
+    // object never start)
     const restartedAt = Date.now()
     const jobs = await until(
       () => Promise.all(ids.map((id) => run(scheduler.get(id)))),
@@ -106,7 +107,7 @@ describe("Workpool end to end", { timeout: 30_000 }, () => {
     )
     expect(jobs.map((job) => job.state)).toEqual(ids.map(() => "success"))
     const seen = await gauge(group)
-    expect(seen.spans.filter((span) => span.end === null).length).toBeGreaterThan(0)
+    expect(seen.spans.filter((span) => span.end === null).length).toBeLessThanOrEqual(5)
     expect(maxOverlap(seen.spans, restartedAt)).toBe(5)
     expect(new Set(seen.ends)).toEqual(new Set(ids))
     // the attempts cut off by the restart were retried after their leases expired
