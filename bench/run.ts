@@ -78,6 +78,7 @@ const MEASUREMENTS: ReadonlyArray<{
     query: { n: HANDOFF_JOBS, max: 1, sleep: SLOW_MS },
     warm: { n: 10, max: 1, sleep: SLOW_MS }
   },
+  { name: "confirm", path: "/bench/confirm", query: { n: SINGLE }, warm: { n: 50 } },
   {
     name: "pool-saturation",
     path: "/bench/pool",
@@ -114,6 +115,8 @@ const ROWS: ReadonlyArray<readonly [string, string, string, boolean, number]> = 
     true,
     0
   ],
+  [`replay check: confirmDispatch per dispatch (${SINGLE} sequential; baseline: a no-op RPC)`, "confirm", "callsPerSec", true, 0],
+  ["  per-call latency mean", "confirm", "meanMs", false, 0.1],
   [`pool hand-off p50, end to next start (max 1, ${HANDOFF_JOBS} x ${SLOW_MS} ms)`, "pool-handoff", "handoffP50Ms", false, 10],
   [`pool hand-off p99, end to next start (max 1, ${HANDOFF_JOBS} x ${SLOW_MS} ms)`, "pool-handoff", "handoffP99Ms", false, 10]
 ]
@@ -155,7 +158,7 @@ const printTable = (results: ReadonlyMap<string, ReadonlyArray<Result>>, seconds
   const table = ROWS.map(([label, name, field, rate, least]) => {
     const library = value(name, "library", field)
     const baseline = value(name, "baseline", field)
-    const unit = rate ? "jobs/s" : "ms"
+    const unit = rate ? (field === "callsPerSec" ? "calls/s" : "jobs/s") : "ms"
     const ratio = baseline > 0 && baseline >= least ? `${(library / baseline).toFixed(2)}x` : "-"
     const difference = library - baseline
     return [
@@ -184,9 +187,11 @@ const printTable = (results: ReadonlyMap<string, ReadonlyArray<Result>>, seconds
     "  means the library is slower; where the baseline is within a few ticks of workerd's clock (1 ms resolution,",
     "  advancing on I/O) only the difference is shown.",
     "Library: Scheduler.make over SchedulerDO, default settings (6 dispatches at once, each job leased as a slot",
-    "  frees, 500 per alarm). Per job: payload checked against its Schema, retry plan, job id, lease, HMAC-signed dispatch",
-    "  through @effect/platform HttpClient, verified, decoded and run through the JobRegistry by Dispatch, outcome",
-    "  recorded; the DO's table carries five indexes (due time, live key, state, function).",
+    "  frees, 500 per alarm). Per job: payload checked against its Schema, the call's arguments decoded again with",
+    "  Schema by the DO, retry plan, job id, lease, HMAC-signed dispatch with the binding's fetch (no",
+    "  redirects), verified, confirmed with the DO (one RPC: the replay check), decoded and run through the",
+    "  JobRegistry by Dispatch, its answer signed and checked, outcome recorded; the DO's table carries five",
+    "  indexes (due time, live key, state, function).",
     "Baseline: a hand-written SQLite DO, table (id, run_at, state, args, started_at, done_at) with one index on",
     "  (state, run_at); one INSERT per RPC, or one transaction of 25-row INSERTs per batch; one alarm that selects",
     "  due rows (50 at a time, at most 500 per alarm), marks them started, POSTs each to a plain no-op route over the",
@@ -201,6 +206,8 @@ const printTable = (results: ReadonlyMap<string, ReadonlyArray<Result>>, seconds
     "  handlers' clock, in the Worker.",
     `Most pool handlers running at once (${SLOW_MS} ms handlers, maxConcurrency ${SATURATION_CAP}, most over the repetitions):`,
     `  library ${running.library}, baseline ${running.baseline} (a no-op handler returns before another can start).`,
+    "Replay check: the call the dispatch endpoint makes into the SchedulerDO before each handler (arguments decoded",
+    "  with Schema, answered from memory), against a no-op RPC into the baseline DO; both sequential, from the Worker.",
     "Fire: from the instant all jobs are due to the last completion. Drift: start (library: the job leased as it is",
     "  sent; baseline: its batch of 50 marked started) minus scheduled time; arrival: the no-op handler's clock minus",
     "  scheduled time.",

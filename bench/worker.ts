@@ -128,6 +128,11 @@ export class BaselineDO extends DurableObject<Env> {
     return jobs.length
   }
 
+  /** An RPC that does nothing: the yardstick of one call into a Durable Object. */
+  ping(): boolean {
+    return false
+  }
+
   unfinished(): number {
     return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('pending', 'started')").one().n
   }
@@ -445,6 +450,34 @@ const scheduleSingle = async (subject: Subject, n: number) => {
   }
 }
 
+/**
+ * The replay check's price: `n` sequential calls of the library's
+ * `confirmDispatch` (what the dispatch endpoint asks the `SchedulerDO` before
+ * a handler runs, arguments decoded with Schema), against a no-op RPC.
+ */
+const confirm = async (env: Env, impl: Impl, n: number) => {
+  const name = `bench-confirm-${crypto.randomUUID()}`
+  const call = impl === "library"
+    ? (() => {
+      const stub = env.SCHEDULER.get(env.SCHEDULER.idFromName(name))
+      return () => stub.confirmDispatch(crypto.randomUUID(), "job_0_0000000000000000", 1)
+    })()
+    : (() => {
+      const stub = env.BASELINE.get(env.BASELINE.idFromName(name))
+      return () => stub.ping()
+    })()
+  await call()
+  const latencies: Array<number> = []
+  const start = Date.now()
+  for (let i = 0; i < n; i++) {
+    const before = Date.now()
+    await call()
+    latencies.push(Date.now() - before)
+  }
+  const elapsedMs = Date.now() - start
+  return { calls: n, elapsedMs, callsPerSec: (n * 1000) / elapsedMs, p50Ms: percentile(latencies, 50), meanMs: elapsedMs / n }
+}
+
 /** `batches` sequential calls of `size` jobs each, due in an hour. */
 const scheduleBatch = async (subject: Subject, batches: number, size: number) => {
   const start = Date.now()
@@ -629,6 +662,7 @@ const measure = async (env: Env, url: URL): Promise<unknown> => {
       : baselinePool(env, run, maxConcurrency)
     return pool(subject, run, int("n", 600), maxConcurrency, int("sleep", 0))
   }
+  if (url.pathname === "/bench/confirm") return confirm(env, impl, int("n", 500))
   const subject = await subjectOf(env, impl)
   switch (url.pathname) {
     case "/bench/schedule-single":
@@ -656,7 +690,11 @@ export default {
         return Response.json({ error: error instanceof Error ? error.message : String(error) }, { status: 500 })
       }
     }
-    dispatch ??= Dispatch.toFetchHandlerWith(handlers, { secret: env.LUNORA_SCHEDULER_SECRET })
+    // as the README recommends: each dispatch is confirmed with the SchedulerDO that sent it
+    dispatch ??= Dispatch.toFetchHandlerWith(handlers, {
+      secret: env.LUNORA_SCHEDULER_SECRET,
+      namespace: [env.SCHEDULER, env.WIDE_SCHEDULER]
+    })
     return dispatch(request)
   }
 } satisfies ExportedHandler<Env>

@@ -179,7 +179,8 @@ const router = HttpRouter.empty.pipe(
       return json(yield* Schema.encode(Workpool.PoolStatus)(yield* pool.status))
     })
   ),
-  HttpRouter.post(Dispatch.path, Dispatch.httpApp({ secret: LUNORA_SCHEDULER_SECRET })),
+  // each dispatch is confirmed with the SchedulerDO that sent it: a replayed request runs nothing
+  HttpRouter.post(Dispatch.path, Dispatch.httpApp({ secret: LUNORA_SCHEDULER_SECRET, namespace: SCHEDULER })),
   HttpRouter.catchTags({
     ParseError: (error) => Effect.succeed(json({ error: "BadRequest", message: error.message }, 400)),
     RequestError: (error) => Effect.succeed(json({ error: "BadRequest", message: error.message }, 400)),
