@@ -142,13 +142,11 @@ export const httpApp = (
     const now = yield* Clock.currentTimeMillis
     if (!(yield* verify(secret, header, body, now))) return unsigned({ error: "bad or stale signature" }, 401)
     const mac = macOf(header)!
-    const reply = (answer: DispatchReply, status: number) =>
-      Effect.map(signReply(secret, mac, status, JSON.stringify(answer)), (signature) =>
-        HttpServerResponse.text(JSON.stringify(answer), {
-          status,
-          contentType: "application/json",
-          headers: { [REPLY_HEADER]: signature }
-        }))
+    const reply = (answer: DispatchReply, status: number) => {
+      const text = JSON.stringify(answer)
+      return Effect.map(signReply(secret, mac, status, text), (signature) =>
+        HttpServerResponse.text(text, { status, contentType: "application/json", headers: { [REPLY_HEADER]: signature } }))
+    }
     if (!seen.firstSight(mac, now)) return yield* reply({ error: "a replayed request: nothing ran" }, 409)
     const decoded = decodeBody(body)
     if (Either.isLeft(decoded)) {

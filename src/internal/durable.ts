@@ -21,7 +21,7 @@ import * as Engine from "./engine.js"
 import { messageOf, type Refusal } from "./failure.js"
 import * as PoolEngine from "./poolEngine.js"
 import type { Args, Operation } from "./protocol.js"
-import { MAX_DELAY_MS } from "./time.js"
+import { latestRunAt, TOO_FAR } from "./time.js"
 import { type DispatchBody, DispatchTarget } from "./wire.js"
 
 export { DispatchTarget }
@@ -93,7 +93,7 @@ const MIN_LEASING_MS = 60_000
 const SWEEP_LIMIT = 100
 /** The latest the alarm is set ahead: later work is looked at again then. */
 const ALARM_HORIZON_MS = 50 * 365 * 24 * 3_600_000
-/** How far past the 5-year limit (by the caller's clock) a run time is still taken, for clock skew. */
+/** How far past five calendar years (by the object's clock) a run time is still taken: the caller's clock may differ. */
 const CLOCK_SKEW_MS = 24 * 3_600_000
 
 /**
@@ -106,19 +106,16 @@ export const alarmTime = (wake: unknown, now: number): number =>
 
 const decodeTarget = Schema.decodeUnknownEither(Schema.parseJson(DispatchTarget))
 
-const refuse = (refusal: Refusal) => Effect.fail(refusal)
-
 /** Checks what Schema cannot see in jobs to store: their time against the clock, ids unique, no pool outside `enqueue`. */
 const checkJobs = (jobs: ReadonlyArray<Engine.NewJob>, now: number, pooled: boolean): Effect.Effect<void, Refusal> => {
   const ids = new Set<string>()
+  const latest = latestRunAt(now) + CLOCK_SKEW_MS
   for (const job of jobs) {
-    if (job.runAt > now + MAX_DELAY_MS + CLOCK_SKEW_MS) {
-      return refuse(new InvalidTime({ input: new Date(job.runAt).toISOString(), reason: "more than 5 years ahead" }))
-    }
+    if (job.runAt > latest) return Effect.fail(new InvalidTime({ input: new Date(job.runAt).toISOString(), reason: TOO_FAR }))
     if (!pooled && job.pool !== null) {
-      return refuse(new InvalidOptions({ reason: `job ${job.id} names pool ${job.pool}: pool jobs are enqueued into their pool` }))
+      return Effect.fail(new InvalidOptions({ reason: `job ${job.id} names pool ${job.pool}: pool jobs are enqueued into their pool` }))
     }
-    if (ids.has(job.id)) return refuse(new InvalidOptions({ reason: `job id ${job.id} appears twice in one call` }))
+    if (ids.has(job.id)) return Effect.fail(new InvalidOptions({ reason: `job id ${job.id} appears twice in one call` }))
     ids.add(job.id)
   }
   return Effect.void

@@ -12,7 +12,8 @@ export const MAX_YEARS_AHEAD = 5
 export const latestRunAt = (now: number): number =>
   DateTime.toEpochMillis(DateTime.add(DateTime.unsafeMake(now), { years: MAX_YEARS_AHEAD }))
 
-const TOO_FAR = `more than ${MAX_YEARS_AHEAD} calendar years ahead`
+/** Why a time past `latestRunAt` is refused. */
+export const TOO_FAR = `more than ${MAX_YEARS_AHEAD} calendar years ahead`
 
 const DURATION_STRING = /^\d+(?:\.\d+)?\s+(?:nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)$/
 

@@ -230,7 +230,7 @@ describe("the SchedulerDO refuses a malformed call with a typed error, and store
     ["a run time of \"soon\"", (stub) => stub.schedule(target, [job({ runAt: "soon" })] as never), /^InvalidTime: /],
     ["a run time of 1e300", (stub) => stub.schedule(target, [job({ runAt: 1e300 })] as never), /^InvalidTime: /],
     ["a run time of NaN", (stub) => stub.schedule(target, [job({ runAt: Number.NaN })] as never), /^InvalidTime: /],
-    ["a run time 6 years ahead", (stub) => stub.schedule(target, [job({ runAt: Date.now() + 6 * 366 * 86_400_000 })] as never), /^InvalidTime: .*5 years/],
+    ["a run time 6 years ahead", (stub) => stub.schedule(target, [job({ runAt: Date.now() + 6 * 366 * 86_400_000 })] as never), /^InvalidTime: .*5 calendar years/],
     ["args that are not JSON text", (stub) => stub.schedule(target, [job({ args: "{nope" })] as never), /^InvalidPayload: .*not JSON/],
     ["args that are not text", (stub) => stub.schedule(target, [job({ args: { text: "x" } })] as never), /^InvalidPayload: /],
     ["args nested too deep", (stub) => stub.schedule(target, [job({ args: deep })] as never), /^InvalidPayload: .*levels deep/],
