@@ -13,11 +13,11 @@
  * BENCH_REPS (default 3) sets the repetitions; BENCH_VERBOSE=1 prints each result.
  */
 import { rmSync } from "node:fs"
-import { cp, mkdtemp, rm, symlink } from "node:fs/promises"
+import { mkdtemp, rm } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { snapshot } from "../scripts/snapshot.js"
 
 process.env.WRANGLER_SEND_METRICS = "false"
 // Miniflare otherwise fetches the `Request.cf` object from workers.cloudflare.com
@@ -136,20 +136,7 @@ const format = (n: number) =>
     ? String(n)
     : n.toFixed(2)
 
-const root = fileURLToPath(new URL("..", import.meta.url))
 const wranglerVersion = (createRequire(import.meta.url)("wrangler/package.json") as { version: string }).version
-
-/** Copies what the Worker is built from into `dir`, with `node_modules` linked. */
-const snapshot = async (dir: string) => {
-  await cp(join(root, "src"), join(dir, "src"), { recursive: true })
-  await cp(join(root, "bench"), join(dir, "bench"), {
-    recursive: true,
-    filter: (source) => !source.split(/[\\/]/).includes(".wrangler")
-  })
-  await cp(join(root, "tsconfig.json"), join(dir, "tsconfig.json"))
-  await cp(join(root, "package.json"), join(dir, "package.json"))
-  await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir")
-}
 
 const printTable = (results: ReadonlyMap<string, ReadonlyArray<Result>>, seconds: number, warnings: ReadonlyArray<string>) => {
   const value = (name: string, impl: Impl, field: string) =>
@@ -234,7 +221,7 @@ const main = async () => {
     process.once(signal, () => void cleanup().finally(() => process.exit(130)))
   }
   try {
-    await snapshot(dir)
+    await snapshot(dir, "bench")
     worker = await unstable_startWorker({
       config: join(dir, "bench", "wrangler.jsonc"),
       sendMetrics: false,

@@ -23,11 +23,11 @@
  */
 import { execFileSync } from "node:child_process"
 import { readdirSync, readlinkSync, realpathSync } from "node:fs"
-import { cp, mkdir, mkdtemp, rm, symlink } from "node:fs/promises"
+import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { snapshot as takeSnapshot } from "../../scripts/snapshot.js"
 
 process.env.WRANGLER_SEND_METRICS = "false"
 // no network: use miniflare's placeholder `Request.cf` rather than fetch it
@@ -67,24 +67,11 @@ const POLL_MS = 25
 const CALL_TIMEOUT_MS = 15_000
 const DISPOSE_TIMEOUT_MS = 10_000
 
-const root = fileURLToPath(new URL("../../", import.meta.url))
 let snapshot = ""
 /** Workers started and not yet disposed: disposed after all tests, whatever happened. */
 const live = new Set<Worker>()
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** Copies what the Worker is built from; `node_modules` is linked. */
-const takeSnapshot = async (dir: string) => {
-  await cp(join(root, "src"), join(dir, "src"), { recursive: true })
-  await cp(join(root, "test", "restart"), join(dir, "test", "restart"), {
-    recursive: true,
-    filter: (source) => !source.split(/[\\/]/).includes(".wrangler")
-  })
-  await cp(join(root, "tsconfig.json"), join(dir, "tsconfig.json"))
-  await cp(join(root, "package.json"), join(dir, "package.json"))
-  await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir")
-}
 
 const start = async (persist: string): Promise<{ readonly worker: Worker; readonly url: URL }> => {
   const worker = await unstable_startWorker({
@@ -248,7 +235,7 @@ const describeJobs = (jobs: ReadonlyArray<JobView>) => {
 describe("SchedulerDO across a workerd restart", { timeout: 30_000 }, () => {
   beforeAll(async () => {
     snapshot = realpathSync(await mkdtemp(join(tmpdir(), "lunora-restart-")))
-    await takeSnapshot(snapshot)
+    await takeSnapshot(snapshot, join("test", "restart"))
   })
 
   afterAll(async () => {
