@@ -1,5 +1,5 @@
 /**
- * The example app's crons, declared in code as the seeds do. `TestScheduler.layer({ crons })`
+ * The example app's crons, declared in code with `cronJobs()`. `TestScheduler.layer({ crons })`
  * fires them on `TestClock` (examples/crons.test.ts); `CronRegistry.layer({ ..., crons })`
  * reconciles them into the `SchedulerDO`; `createCronTrigger({ crons, ... })` runs them on
  * Cron Triggers instead.

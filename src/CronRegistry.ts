@@ -7,11 +7,11 @@
  */
 import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
 import { CronSchedule, type CronJobs } from "./CronSpec.js"
-import type { Backend } from "./internal/backend.js"
-import { type LiveOptions, makeRemote } from "./internal/remote.js"
-import type { CronView } from "./internal/cronEngine.js"
+import type { Backend } from "./internal/services/backend.js"
+import { type LiveOptions, makeRemote } from "./internal/services/remote.js"
+import type { CronView } from "./internal/engine/crons.js"
 import { JobId, JobState } from "./Job.js"
-import type { InvalidOptions, SchedulerUnavailable } from "./SchedulerError.js"
+import { CronNotFound, CronRunInProgress, type InvalidOptions, type SchedulerUnavailable } from "./SchedulerError.js"
 
 /**
  * A declared cron and its firing record.
@@ -36,39 +36,22 @@ export class CronInfo extends Schema.Class<CronInfo>("@lunora/scheduler/CronInfo
   skipped: Schema.Int
 }) {}
 
-/**
- * No cron with this name is declared.
- *
- * @since 0.1.0
- * @category errors
- */
-export class CronNotFound extends Schema.TaggedError<CronNotFound>("@lunora/scheduler/CronNotFound")("CronNotFound", {
-  name: Schema.String
-}) {
-  override get message(): string {
-    return `no cron named "${this.name}" is declared`
-  }
-}
-
-/**
- * `trigger` started nothing: a run of the cron (scheduled or triggered) is
- * still pending or in progress, and at most one run of a cron is in progress.
- *
- * @since 0.1.0
- * @category errors
- */
-export class CronRunInProgress extends Schema.TaggedError<CronRunInProgress>("@lunora/scheduler/CronRunInProgress")(
-  "CronRunInProgress",
-  {
-    name: Schema.String,
-    /** The live run's job. */
-    jobId: Schema.String
-  }
-) {
-  override get message(): string {
-    return `cron "${this.name}" was not triggered: its run ${this.jobId} is still pending or in progress`
-  }
-}
+export {
+  /**
+   * No cron with this name is declared.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  CronNotFound,
+  /**
+   * `trigger` started nothing: a run of the cron is still pending or in progress.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  CronRunInProgress
+} from "./SchedulerError.js"
 
 /**
  * What reconciling the declared crons did.
@@ -128,7 +111,7 @@ const toInfo = (cron: CronView): CronInfo =>
  * @category constructors
  */
 export const fromBackend = (backend: Backend): CronRegistry["Type"] => {
-  const list = Effect.map(backend.listCrons, (crons) => crons.map(toInfo))
+  const list = Effect.map(backend.listCrons(), (crons) => crons.map(toInfo))
   return CronRegistry.of({
     reconcile: Effect.fn("CronRegistry.reconcile")(function*(crons: CronJobs) {
       return yield* backend.reconcileCrons(crons.definitions)

@@ -16,8 +16,8 @@
  */
 import { CronExpressionParser } from "cron-parser"
 import { Data, Either, Schema } from "effect"
-import * as CronTime from "./internal/cronTime.js"
-import { encodePayload } from "./internal/payload.js"
+import * as CronTime from "./internal/domain/cronTime.js"
+import { encodePayload } from "./internal/domain/payload.js"
 import * as Job from "./Job.js"
 
 /**
@@ -277,7 +277,7 @@ const intervalMs = (name: string, every: IntervalSpec): number => {
 }
 
 /**
- * Starts a set of cron declarations, as the seeds write them:
+ * Starts a set of cron declarations, written as a chain of calls:
  *
  * ```ts
  * const crons = cronJobs()

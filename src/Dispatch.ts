@@ -2,15 +2,17 @@
  * The app's side of the dispatch round trip: the endpoint the `SchedulerDO`
  * calls when a job is due. It checks the signature, decodes the payload with
  * the job's Schema, runs the handler registered with `Job.toLayer`, and
- * answers with the status that decides the outcome (DESIGN.md "Wire contract").
+ * answers with the status that decides the outcome: 2xx succeeded, 4xx
+ * rejected (no retry), anything else a failed attempt (retried).
  *
  * @since 0.1.0
  */
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Clock, DateTime, Effect, Either, Layer, Option, ParseResult, Redacted, Schema, Stream } from "effect"
-import { messageOf } from "./internal/failure.js"
+import { Clock, Effect, Either, Layer, ParseResult, Redacted, Schema, Stream } from "effect"
+import { messageOf } from "./internal/domain/failure.js"
+import { contextOf } from "./internal/domain/job.js"
 import {
   BodyTooLarge,
   DISPATCH_PATH,
@@ -24,8 +26,7 @@ import {
   SIGNATURE_HEADER,
   signReply,
   verify
-} from "./internal/wire.js"
-import type { JobId } from "./Job.js"
+} from "./internal/runtime/wire.js"
 import * as JobRegistry from "./JobRegistry.js"
 
 /**
@@ -152,7 +153,7 @@ export const httpApp = (
     if (Either.isLeft(decoded)) {
       return yield* reply({ error: `malformed dispatch body: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` }, 400)
     }
-    const { args, attempt, functionPath, id, key, lease, pool, scheduledFor, scheduler, shardKey } = decoded.right
+    const { args, attempt, functionPath, id, lease, scheduler } = decoded.right
     if (namespaces.length > 0 && scheduler !== null && lease !== null) {
       const sender = senderOf(scheduler)
       if (sender === undefined) {
@@ -166,15 +167,7 @@ export const httpApp = (
         return yield* reply({ error: "the SchedulerDO did not confirm this dispatch (a replay, or its attempt has ended): nothing ran" }, 409)
       }
     }
-    const outcome = yield* JobRegistry.run(functionPath, args, {
-      id: id as JobId,
-      functionPath,
-      attempt,
-      scheduledFor: DateTime.unsafeMake(scheduledFor),
-      shardKey: Option.fromNullable(shardKey),
-      key: Option.fromNullable(key),
-      pool: Option.fromNullable(pool)
-    }).pipe(Effect.annotateLogs({ jobId: id, functionPath, attempt }))
+    const outcome = yield* JobRegistry.run(functionPath, args, contextOf(decoded.right)).pipe(Effect.annotateLogs({ jobId: id, functionPath, attempt }))
     switch (outcome._tag) {
       case "Succeeded":
         return yield* reply({ result: outcome.result }, 200)

@@ -4,42 +4,66 @@
  *
  * @since 0.1.0
  */
-import type { DateTime, Effect, Option } from "effect"
+import type { Effect } from "effect"
 import { Layer, Schema } from "effect"
 import type { Pipeable } from "effect/Pipeable"
 import { pipeArguments } from "effect/Pipeable"
-import * as JobRegistry from "./JobRegistry.js"
+import type { JobContext } from "./internal/domain/job.js"
+import { type Any, JobId, type Ref, TypeId } from "./internal/domain/job.js"
+import { type Handler, type JobRegistry, register } from "./internal/domain/registry.js"
 
-/**
- * @since 0.1.0
- * @category type ids
- */
-export const TypeId: unique symbol = Symbol.for("@lunora/scheduler/Job")
+export {
+  /**
+   * A job's identifier: `job_<shard>_<unique part>`. The shard part (base 36)
+   * names the scheduler shard that holds the job, so `get` and `cancel` can go
+   * straight to it.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  JobId,
+  /**
+   * @since 0.1.0
+   * @category guards
+   */
+  isJob,
+  /**
+   * The function path of a reference.
+   *
+   * @since 0.1.0
+   * @category accessors
+   */
+  pathOf,
+  /**
+   * @since 0.1.0
+   * @category type ids
+   */
+  TypeId
+} from "./internal/domain/job.js"
 
-/**
- * @since 0.1.0
- * @category type ids
- */
-export type TypeId = typeof TypeId
-
-/**
- * A job's identifier: `job_<shard>_<unique part>`. The shard part (base 36)
- * names the scheduler shard that holds the job, so `get` and `cancel` can go
- * straight to it.
- *
- * @since 0.1.0
- * @category models
- */
-export const JobId = Schema.String.pipe(
-  Schema.pattern(/^job_[0-9a-z]{1,8}_[0-9a-z]{8,40}$/),
-  Schema.brand("@lunora/scheduler/JobId")
-).annotations({ identifier: "JobId", description: "a job id such as job_0_lq2x8c1f9d3k0a7b2c" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type JobId = typeof JobId.Type
+export type {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  Any,
+  /**
+   * What a handler is told about the run it is part of. `id` and `attempt`
+   * together let a handler be idempotent under at-least-once delivery.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  JobContext,
+  /**
+   * What the scheduling methods accept: a `Job` made with {@link make}, or a
+   * plain `"namespace:function"` path (untyped JSON payload).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  Ref
+} from "./internal/domain/job.js"
 
 /**
  * The life of a job: `pending` → `inProgress` → `success` | `failed` |
@@ -106,26 +130,6 @@ export class JobInfo extends Schema.Class<JobInfo>("@lunora/scheduler/JobInfo")(
 }) {}
 
 /**
- * What a handler is told about the run it is part of. `id` and `attempt`
- * together let a handler be idempotent under at-least-once delivery.
- *
- * @since 0.1.0
- * @category models
- */
-export interface JobContext {
-  readonly id: JobId
-  readonly functionPath: string
-  readonly attempt: number
-  readonly scheduledFor: DateTime.Utc
-  /** The routing hint the job was scheduled with, if any. */
-  readonly shardKey: Option.Option<string>
-  /** The job's dedupe key, if any; a cron's fire has `cron:<name>:<scheduled epoch ms>`. */
-  readonly key: Option.Option<string>
-  /** The workpool the job runs in, if any: work it enqueues into that pool counts against the pool's cap. */
-  readonly pool: Option.Option<string>
-}
-
-/**
  * A typed reference to a function the scheduler can run later.
  *
  * @since 0.1.0
@@ -147,28 +151,8 @@ export interface Job<
    */
   readonly toLayer: <R>(
     handler: (payload: Payload["Type"], context: JobContext) => Effect.Effect<Success["Type"], unknown, R>
-  ) => Layer.Layer<never, never, JobRegistry.JobRegistry | R>
+  ) => Layer.Layer<never, never, JobRegistry | R>
 }
-
-/**
- * @since 0.1.0
- * @category models
- */
-export interface Any extends Pipeable {
-  readonly [TypeId]: TypeId
-  readonly path: string
-  readonly payloadSchema: Schema.Schema.AnyNoContext
-  readonly successSchema: Schema.Schema.AnyNoContext
-}
-
-/**
- * What the scheduling methods accept: a `Job` made with {@link make}, or a
- * plain `"namespace:function"` path (untyped JSON payload).
- *
- * @since 0.1.0
- * @category models
- */
-export type Ref = Any | string
 
 /**
  * The payload type a reference takes.
@@ -180,27 +164,13 @@ export type Payload<R extends Ref> = R extends { readonly [TypeId]: TypeId; read
   ? P extends Schema.Schema.AnyNoContext ? Schema.Schema.Type<P> : never
   : unknown
 
-/**
- * @since 0.1.0
- * @category guards
- */
-export const isJob = (u: unknown): u is Any => typeof u === "object" && u !== null && TypeId in u
-
-/**
- * The function path of a reference.
- *
- * @since 0.1.0
- * @category accessors
- */
-export const pathOf = (ref: Ref): string => (typeof ref === "string" ? ref : ref.path)
-
 const Proto = {
   [TypeId]: TypeId,
   pipe() {
     return pipeArguments(this, arguments)
   },
-  toLayer(this: Any, handler: JobRegistry.Handler) {
-    return Layer.effectDiscard(JobRegistry.register(this, handler))
+  toLayer(this: Any, handler: Handler) {
+    return Layer.effectDiscard(register(this, handler))
   }
 }
 

@@ -4,136 +4,68 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Exit, Layer, Option, ParseResult, Schema } from "effect"
-import type * as Job from "./Job.js"
-import { describeCause } from "./internal/failure.js"
-import { encodeJson } from "./internal/payload.js"
+export {
+  /**
+   * The registry's tag: the scheduler's layers provide it.
+   *
+   * @since 0.1.0
+   * @category tags
+   */
+  JobRegistry,
+  /**
+   * The registry as a layer, empty until handlers are added with `Job.toLayer`.
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  layer,
+  /**
+   * An empty registry for handlers to be added to.
+   *
+   * @since 0.1.0
+   * @category constructors
+   */
+  make,
+  /**
+   * Registers a handler for a job, capturing the services it needs now.
+   *
+   * @since 0.1.0
+   * @category combinators
+   */
+  register,
+  /**
+   * Runs the handler registered for a function path; an unknown path is `Rejected`.
+   *
+   * @since 0.1.0
+   * @category combinators
+   */
+  run
+} from "./internal/domain/registry.js"
 
-/**
- * A handler as the registry stores it.
- *
- * @since 0.1.0
- * @category models
- */
-export type Handler = (payload: any, context: Job.JobContext) => Effect.Effect<unknown, unknown, any>
-
-/**
- * How one run of a handler ended, in the terms of the wire contract:
- * `Succeeded` (2xx), `Rejected` (4xx: the request itself is wrong, so no retry
- * can mend it) or `Failed` (5xx: a failed attempt, retried under the job's
- * policy).
- *
- * @since 0.1.0
- * @category models
- */
-export type Outcome =
-  | { readonly _tag: "Succeeded"; readonly result: string | null }
-  | { readonly _tag: "Rejected"; readonly reason: string }
-  | { readonly _tag: "Failed"; readonly error: string }
-
-/**
- * A registered job: decodes the stored payload, runs the handler with the
- * services captured at registration, and encodes the result.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Entry {
-  readonly job: Job.Any
-  readonly run: (args: unknown, context: Job.JobContext) => Effect.Effect<Outcome>
-}
-
-/**
- * @since 0.1.0
- * @category tags
- */
-export class JobRegistry extends Context.Tag("@lunora/scheduler/JobRegistry")<JobRegistry, {
-  readonly register: (entry: Entry) => Effect.Effect<void>
-  readonly lookup: (functionPath: string) => Option.Option<Entry>
-}>() {}
-
-/**
- * An empty registry for handlers to be added to.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make: Effect.Effect<JobRegistry["Type"]> = Effect.sync(() => {
-  const entries = new Map<string, Entry>()
-  return JobRegistry.of({
-    register: (entry) =>
-      Effect.suspend(() =>
-        entries.has(entry.job.path)
-          ? Effect.dieMessage(`a handler for ${entry.job.path} is registered twice`)
-          : Effect.sync(() => void entries.set(entry.job.path, entry))
-      ),
-    lookup: (functionPath) => Option.fromNullable(entries.get(functionPath))
-  })
-})
-
-/**
- * @since 0.1.0
- * @category layers
- */
-export const layer: Layer.Layer<JobRegistry> = Layer.effect(JobRegistry, make)
-
-const failure = (cause: Cause.Cause<unknown>): Outcome => ({ _tag: "Failed", error: describeCause(cause) })
-
-/**
- * Registers `handler` for `job`, capturing the services it needs now.
- *
- * @since 0.1.0
- * @category combinators
- */
-export const register = (job: Job.Any, handler: Handler): Effect.Effect<void, never, any> =>
-  Effect.gen(function*() {
-    const registry = yield* JobRegistry
-    const context = yield* Effect.context<any>()
-    const decode = Schema.decodeUnknown(job.payloadSchema)
-    const encode = Schema.encodeUnknown(job.successSchema)
-    yield* registry.register({
-      job,
-      run: (args, jobContext) =>
-        decode(args).pipe(
-          Effect.matchCauseEffect({
-            onFailure: (cause) =>
-              Effect.succeed<Outcome>({
-                _tag: "Rejected",
-                reason: Option.match(Cause.failureOption(cause), {
-                  onNone: () => describeCause(cause),
-                  onSome: (error) => `payload does not match the Schema of ${job.path}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`
-                })
-              }),
-            onSuccess: (payload) =>
-              Effect.suspend(() => handler(payload, jobContext)).pipe(
-                Effect.flatMap(encode),
-                Effect.flatMap((encoded) => encodeJson(encoded)),
-                Effect.provide(context),
-                Effect.exit,
-                Effect.map(Exit.match({
-                  onFailure: failure,
-                  onSuccess: (result): Outcome => ({ _tag: "Succeeded", result })
-                }))
-              )
-          })
-        )
-    })
-  })
-
-/**
- * Runs the handler registered for `functionPath`; an unknown path is
- * `Rejected`.
- *
- * @since 0.1.0
- * @category combinators
- */
-export const run = (
-  functionPath: string,
-  args: unknown,
-  context: Job.JobContext
-): Effect.Effect<Outcome, never, JobRegistry> =>
-  Effect.flatMap(JobRegistry, (registry) =>
-    Option.match(registry.lookup(functionPath), {
-      onNone: () => Effect.succeed<Outcome>({ _tag: "Rejected", reason: `no handler is registered for ${functionPath}` }),
-      onSome: (entry) => entry.run(args, context)
-    }))
+export type {
+  /**
+   * A registered job: decodes the stored payload, runs the handler with the
+   * services captured at registration, and encodes the result.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  Entry,
+  /**
+   * A handler as the registry stores it.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  Handler,
+  /**
+   * How one run of a handler ended, in the terms of the wire contract:
+   * `Succeeded` (2xx), `Rejected` (4xx: the request itself is wrong, so no
+   * retry can mend it) or `Failed` (5xx: a failed attempt, retried under the
+   * job's policy).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  Outcome
+} from "./internal/domain/registry.js"

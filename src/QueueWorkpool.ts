@@ -16,11 +16,12 @@
  */
 import type { DateTime, Duration } from "effect"
 import { Clock, Context, Data, Effect, Layer, Predicate, Schema } from "effect"
-import type { Outcome } from "./internal/dispatcher.js"
-import { messageOf } from "./internal/failure.js"
-import { utf8Length } from "./internal/payload.js"
-import { prepare, type RunOptions, type ScheduleError, type Submission } from "./internal/submission.js"
-import type { DispatchBody } from "./internal/wire.js"
+import type { Outcome } from "./internal/runtime/dispatcher.js"
+import { messageOf } from "./internal/domain/failure.js"
+import { utf8Length } from "./internal/domain/payload.js"
+import { prepare, type RunOptions, type ScheduleError, type Submission } from "./internal/engine/submission.js"
+import * as Engine from "./internal/engine/engine.js"
+import { type DispatchBody, dispatchBody } from "./internal/runtime/wire.js"
 import * as Job from "./Job.js"
 import * as Retry from "./Retry.js"
 import { InvalidOptions, InvalidPayload, InvalidTime, SchedulerUnavailable } from "./SchedulerError.js"
@@ -240,7 +241,7 @@ export const delaySeconds = (millis: number): number =>
  * @since 0.1.0
  * @category delays
  */
-export const maxAttempts = (message: QueueMessage): number => message.retryDelaysMs.length + 1
+export const maxAttempts = (message: QueueMessage): number => Engine.maxAttempts(message)
 
 /**
  * The delay, in seconds, before the attempt that follows failed attempt
@@ -250,7 +251,7 @@ export const maxAttempts = (message: QueueMessage): number => message.retryDelay
  * @category delays
  */
 export const retryDelaySeconds = (message: QueueMessage, attempt: number): number =>
-  delaySeconds(message.retryDelaysMs[attempt - 1] ?? 0)
+  delaySeconds(Engine.retryDelayAfter(message, attempt, true) ?? 0)
 
 /**
  * What the consumer does with a delivered message: `Ack` it, `Retry` it after
@@ -295,9 +296,8 @@ export const exhausted = (message: QueueMessage, lastError: string): Decision =>
  */
 export const decide = (message: QueueMessage, attempts: number, outcome: DeliveryOutcome): Decision => {
   if (outcome.ok) return Decision.Ack()
-  if (outcome.retryable && attempts < maxAttempts(message)) {
-    return Decision.Retry({ delaySeconds: retryDelaySeconds(message, attempts), error: outcome.error })
-  }
+  const delay = Engine.retryDelayAfter(message, attempts, outcome.retryable)
+  if (delay !== undefined) return Decision.Retry({ delaySeconds: delaySeconds(delay), error: outcome.error })
   return exhausted(message, outcome.error)
 }
 
@@ -309,18 +309,8 @@ export const decide = (message: QueueMessage, attempts: number, outcome: Deliver
  * @since 0.1.0
  * @category decisions
  */
-export const toDispatchBody = (message: QueueMessage, attempts: number): DispatchBody => ({
-  id: message.id,
-  functionPath: message.functionPath,
-  args: message.args,
-  shardKey: message.shardKey,
-  key: message.key,
-  scheduledFor: message.scheduledFor,
-  attempt: attempts,
-  pool: null,
-  lease: null,
-  scheduler: null
-})
+export const toDispatchBody = (message: QueueMessage, attempts: number): DispatchBody =>
+  dispatchBody({ ...message, pool: null }, { attempt: attempts, lease: null, scheduler: null })
 
 interface Prepared {
   readonly message: QueueMessage

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Either, ParseResult, Schedule, Schema, ScheduleDecision, ScheduleIntervals } from "effect"
-import * as Time from "./internal/time.js"
+import * as Time from "./internal/domain/time.js"
 import { InvalidOptions } from "./SchedulerError.js"
 
 /**
@@ -28,7 +28,7 @@ export const MAX_ATTEMPTS = 50
 export const MAX_DELAY: Duration.Duration = Time.MAX_DELAY
 
 /**
- * The seeds' data form of a retry policy. Defaults: 5 attempts, exponential
+ * The data form of a retry policy, `{ maxAttempts, backoff, baseMs, maxMs }`. Defaults: 5 attempts, exponential
  * backoff from 30 s, no cap on one delay.
  *
  * @since 0.1.0

@@ -6,11 +6,11 @@
  */
 import type { ConfigError, Duration, Scope } from "effect"
 import { Config, Context, DateTime, Effect, Either, Layer, Option, Schema } from "effect"
-import { type Backend, SchedulerEngine } from "./internal/backend.js"
-import { invalidOptions } from "./internal/failure.js"
-import { toInfo } from "./internal/engine.js"
-import { makeBackend, type MemoryOptions } from "./internal/memory.js"
-import { type LiveOptions, makeRemote } from "./internal/remote.js"
+import { type Backend, SchedulerEngine } from "./internal/services/backend.js"
+import { invalidOptions } from "./internal/domain/failure.js"
+import { toInfo } from "./internal/engine/engine.js"
+import { makeBackend, type MemoryOptions } from "./internal/services/memory.js"
+import { type LiveOptions, makeRemote } from "./internal/services/remote.js"
 import {
   CancelResult,
   prepare,
@@ -20,11 +20,11 @@ import {
   type Submission,
   toCancelResult,
   toScheduled
-} from "./internal/submission.js"
+} from "./internal/engine/submission.js"
 import * as CronRegistry from "./CronRegistry.js"
 import * as Job from "./Job.js"
 import * as JobRegistry from "./JobRegistry.js"
-import * as JobStore from "./JobStore.js"
+import * as JobStore from "./internal/engine/store.js"
 import {
   InvalidOptions,
   JobDeadLettered,
@@ -282,7 +282,7 @@ export const fromBackend = (backend: Backend): Scheduler["Type"] => {
 export type { MemoryOptions }
 
 /**
- * The scheduler in this process: the engine over the `JobStore`, running due
+ * The scheduler in this process: the engine over a store in memory, running due
  * jobs through the `JobRegistry` on a loop driven by Effect's `Clock`. With
  * `TestClock`, `TestClock.adjust` runs every job due by then.
  *
@@ -291,8 +291,18 @@ export type { MemoryOptions }
  */
 export const makeMemory = (
   options?: MemoryOptions
-): Effect.Effect<Scheduler["Type"], never, JobStore.JobStore | JobRegistry.JobRegistry | Scope.Scope> =>
-  Effect.map(makeBackend(options), fromBackend)
+): Effect.Effect<Scheduler["Type"], never, JobRegistry.JobRegistry | Scope.Scope> =>
+  Effect.map(makeBackend(options), fromBackend).pipe(Effect.provideService(JobStore.JobStore, JobStore.makeMemory()))
+
+/**
+ * What the services run on: the engine in this process or behind a
+ * `SchedulerDO`. The in-memory and live layers build it; `fromBackend`
+ * builds a service over one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type { Backend }
 
 export {
   /**

@@ -185,6 +185,40 @@ export class PoolNotFound extends Schema.TaggedError<PoolNotFound>("@lunora/sche
 }
 
 /**
+ * No cron with this name is declared.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CronNotFound extends Schema.TaggedError<CronNotFound>("@lunora/scheduler/CronNotFound")("CronNotFound", {
+  name: Schema.String
+}) {
+  override get message(): string {
+    return `no cron named "${this.name}" is declared`
+  }
+}
+
+/**
+ * `trigger` started nothing: a run of the cron (scheduled or triggered) is
+ * still pending or in progress, and at most one run of a cron is in progress.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CronRunInProgress extends Schema.TaggedError<CronRunInProgress>("@lunora/scheduler/CronRunInProgress")(
+  "CronRunInProgress",
+  {
+    name: Schema.String,
+    /** The live run's job. */
+    jobId: Schema.String
+  }
+) {
+  override get message(): string {
+    return `cron "${this.name}" was not triggered: its run ${this.jobId} is still pending or in progress`
+  }
+}
+
+/**
  * Every typed error the scheduler can return.
  *
  * @since 0.1.0
@@ -199,6 +233,8 @@ export const SchedulerError = Schema.Union(
   JobNotSucceeded,
   JobNotReplayable,
   PoolNotFound,
+  CronNotFound,
+  CronRunInProgress,
   SchedulerUnavailable
 )
 

@@ -9,11 +9,12 @@
  */
 import type { ConfigError } from "effect"
 import { Config, Context, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
-import { type Backend, SchedulerEngine } from "./internal/backend.js"
-import { toInfo } from "./internal/engine.js"
-import { invalidOptions } from "./internal/failure.js"
-import type * as PoolEngine from "./internal/poolEngine.js"
-import { type LiveOptions, makeRemote } from "./internal/remote.js"
+import { MaxConcurrency, PoolName } from "./internal/domain/names.js"
+import { type Backend, SchedulerEngine } from "./internal/services/backend.js"
+import { toInfo } from "./internal/engine/engine.js"
+import { invalidOptions } from "./internal/domain/failure.js"
+import type * as PoolEngine from "./internal/engine/pools.js"
+import { type LiveOptions, makeRemote } from "./internal/services/remote.js"
 import {
   type CancelResult,
   prepare,
@@ -23,7 +24,7 @@ import {
   type Submission,
   toCancelResult,
   toScheduled
-} from "./internal/submission.js"
+} from "./internal/engine/submission.js"
 import type * as Job from "./Job.js"
 import {
   type InvalidOptions,
@@ -32,27 +33,22 @@ import {
   type SchedulerUnavailable
 } from "./SchedulerError.js"
 
-/**
- * A pool's name: letters, digits, `_`, `-`, `.` and `:`, 1 to 64 characters.
- *
- * @since 0.1.0
- * @category models
- */
-export const PoolName = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, {
-    message: () => "a pool name is 1 to 64 letters, digits, _, -, . or :, starting with a letter or digit"
-  })
-)
-
-/**
- * A pool's cap: an integer from 1 to 1000.
- *
- * @since 0.1.0
- * @category models
- */
-export const MaxConcurrency = Schema.Int.pipe(
-  Schema.between(1, 1000, { message: () => "maxConcurrency must be an integer from 1 to 1000" })
-)
+export {
+  /**
+   * A pool's cap: an integer from 1 to 1000.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  MaxConcurrency,
+  /**
+   * A pool's name: letters, digits, `_`, `-`, `.` and `:`, 1 to 64 characters.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  PoolName
+}
 
 /**
  * Which pool a `Workpool` serves. With `maxConcurrency` the pool is declared:

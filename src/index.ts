@@ -48,13 +48,6 @@ export * as Job from "./Job.js"
 export * as JobRegistry from "./JobRegistry.js"
 
 /**
- * The storage backend of the engine.
- *
- * @since 0.1.0
- */
-export * as JobStore from "./JobStore.js"
-
-/**
  * The Queues-backed workpool: jobs sent to a Cloudflare Queue, dispatched by the Worker's `queue()` handler.
  *
  * @since 0.1.0

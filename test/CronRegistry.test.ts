@@ -2,10 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Layer, Option, Ref, Schema, TestClock } from "effect"
 import { CronRegistry, CronSpec, Job, Scheduler } from "@lunora/scheduler"
 import * as TestScheduler from "@lunora/scheduler/testing"
-import * as CronEngine from "../src/internal/cronEngine.js"
-import { makeBackend } from "../src/internal/memory.js"
+import * as CronEngine from "../src/internal/engine/crons.js"
+import { makeBackend } from "../src/internal/services/memory.js"
 import * as JobRegistry from "../src/JobRegistry.js"
-import * as JobStore from "../src/JobStore.js"
+import * as JobStore from "../src/internal/engine/store.js"
 
 interface Fire {
   readonly path: string

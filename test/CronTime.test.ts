@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { CronExpressionParser } from "cron-parser"
 import { FastCheck as fc } from "effect"
-import * as CronTime from "../src/internal/cronTime.js"
+import * as CronTime from "../src/internal/domain/cronTime.js"
 import { changesOf as changesBetween, wallMillis } from "./support/timeZones.js"
 
 const MINUTE = 60_000

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted, Schema } from "effect"
 import { Dispatch, Job } from "@lunora/scheduler"
-import { MAX_REQUEST_BYTES, REPLY_HEADER, sign, SIGNATURE_HEADER, verifyReply } from "../src/internal/wire.js"
+import { MAX_REQUEST_BYTES, REPLY_HEADER, sign, SIGNATURE_HEADER, verifyReply } from "../src/internal/runtime/wire.js"
 
 const SECRET = "dispatch-test-secret"
 const Echo = Job.make("test:echo", { payload: Schema.Struct({ text: Schema.String }), success: Schema.String })

@@ -1,4 +1,4 @@
-import { makeMemory } from "../src/JobStore.js"
+import { makeMemory } from "../src/internal/engine/store.js"
 import { engineConformance } from "./suites/engine.js"
 import { freshStore, storeConformance } from "./suites/store.js"
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema, TestClock } from "effect"
-import { Job, JobRegistry, JobStore, Scheduler } from "@lunora/scheduler"
+import { Job, JobRegistry, Scheduler } from "@lunora/scheduler"
+import * as JobStore from "../src/internal/engine/store.js"
+import { makeBackend } from "../src/internal/services/memory.js"
 import * as TestScheduler from "@lunora/scheduler/testing"
 
 interface Run {
@@ -361,7 +363,7 @@ describe("Scheduler (test layer, TestClock)", () => {
         }
       }
       const layer = handlers.pipe(
-        Layer.provideMerge(Layer.scoped(Scheduler.Scheduler, Scheduler.makeMemory())),
+        Layer.provideMerge(Layer.scoped(Scheduler.Scheduler, Effect.map(makeBackend(), Scheduler.fromBackend))),
         Layer.provideMerge(Layer.mergeAll(Layer.succeed(JobStore.JobStore, faulty), JobRegistry.layer, RunsLive))
       )
       yield* Effect.gen(function*() {

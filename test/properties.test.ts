@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, FastCheck as fc, Layer, Ref, Schema, TestClock } from "effect"
 import { Job, Scheduler } from "@lunora/scheduler"
 import * as TestScheduler from "@lunora/scheduler/testing"
-import * as Engine from "../src/internal/engine.js"
-import { makeMemory } from "../src/JobStore.js"
+import * as Engine from "../src/internal/engine/engine.js"
+import { makeMemory } from "../src/internal/engine/store.js"
 
 const TERMINAL = new Set(["success", "failed", "canceled", "deadLettered"])
 

@@ -6,12 +6,9 @@
  */
 import { DurableObject } from "cloudflare:workers"
 import { Cause, Effect, Exit, ManagedRuntime, Runtime } from "effect"
-import type { CronDefinition } from "../CronSpec.js"
-import * as Durable from "../internal/durable.js"
-import type * as Engine from "../internal/engine.js"
-import { isRefusal, type Refusal, toRpcError } from "../internal/failure.js"
-import type * as PoolEngine from "../internal/poolEngine.js"
-import * as Protocol from "../internal/protocol.js"
+import { isRefusal, toRpcError } from "../internal/domain/failure.js"
+import * as Protocol from "../internal/runtime/protocol.js"
+import * as Durable from "./internal/durable.js"
 
 /**
  * Holds pending jobs and workpools in SQLite and wakes on its alarm to
@@ -30,7 +27,7 @@ import * as Protocol from "../internal/protocol.js"
  * @since 0.1.0
  * @category durable objects
  */
-export class SchedulerDO extends DurableObject<Record<string, unknown>> implements Durable.SchedulerRpc {
+export class SchedulerDO extends DurableObject<Record<string, unknown>> {
   readonly #runtime: ManagedRuntime.ManagedRuntime<Durable.DurableScheduler, unknown>
 
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
@@ -39,92 +36,42 @@ export class SchedulerDO extends DurableObject<Record<string, unknown>> implemen
     void ctx.blockConcurrencyWhile(() => this.#runtime.runtime().then(() => undefined))
   }
 
+  // one RPC method per operation of the protocol, on the prototype (where RPC looks for methods)
+  static {
+    for (const operation of Object.keys(Protocol.Operations) as Array<Protocol.Operation>) {
+      Object.defineProperty(this.prototype, operation, {
+        value(this: SchedulerDO, ...args: ReadonlyArray<unknown>) {
+          return this.#call(operation, args)
+        },
+        writable: true,
+        configurable: true
+      })
+    }
+  }
+
   /**
    * Decodes the arguments, runs the operation, and answers its result; a
    * refusal rejects with `"<tag>: <message>"`. The rejection is the caller's
    * to handle: it is marked handled here, so the isolate does not report it
    * as an unhandled rejection before the RPC system takes it.
    */
-  #call<K extends Protocol.Operation>(operation: K, args: ReadonlyArray<unknown>): Promise<Durable.Result<K>> {
+  #call<K extends Protocol.Operation>(operation: K, args: ReadonlyArray<unknown>): Promise<Protocol.Result<K>> {
     const answer = this.#answer(operation, args)
     answer.catch(() => undefined)
     return answer
   }
 
-  async #answer<K extends Protocol.Operation>(operation: K, args: ReadonlyArray<unknown>): Promise<Durable.Result<K>> {
+  async #answer<K extends Protocol.Operation>(operation: K, args: ReadonlyArray<unknown>): Promise<Protocol.Result<K>> {
     const decoded = Protocol.decode(operation, args)
     if (decoded._tag === "Left") throw toRpcError(decoded.left)
     const exit = await this.#runtime.runPromiseExit(
-      Effect.flatMap(Durable.DurableScheduler, (scheduler) =>
-        (scheduler.operations[operation] as (...args: ReadonlyArray<unknown>) => Effect.Effect<Durable.Result<K>, Refusal>)(
-          ...decoded.right
-        ))
+      Effect.flatMap(Durable.DurableScheduler, (scheduler) => scheduler.operation(operation, decoded.right))
     )
     if (Exit.isSuccess(exit)) return exit.value
     const refusal = Cause.failureOption(exit.cause)
     throw refusal._tag === "Some" && isRefusal(refusal.value)
       ? toRpcError(refusal.value)
       : Runtime.makeFiberFailure(exit.cause)
-  }
-
-  schedule(target: Durable.DispatchTarget, jobs: ReadonlyArray<Engine.NewJob>) {
-    return this.#call("schedule", [target, jobs])
-  }
-
-  cancel(id: string, pool?: string) {
-    return this.#call("cancel", [id, pool])
-  }
-
-  get(id: string) {
-    return this.#call("get", [id])
-  }
-
-  list(query: Parameters<typeof Engine.list>[1]) {
-    return this.#call("list", [query])
-  }
-
-  replay(id: string) {
-    return this.#call("replay", [id])
-  }
-
-  purge(query: Engine.PurgeQuery) {
-    return this.#call("purge", [query])
-  }
-
-  reconcileCrons(target: Durable.DispatchTarget, crons: ReadonlyArray<CronDefinition>) {
-    return this.#call("reconcileCrons", [target, crons])
-  }
-
-  listCrons() {
-    return this.#call("listCrons", [])
-  }
-
-  triggerCron(name: string) {
-    return this.#call("triggerCron", [name])
-  }
-
-  definePool(name: string, maxConcurrency: number | undefined) {
-    return this.#call("definePool", [name, maxConcurrency])
-  }
-
-  updatePool(name: string, change: PoolEngine.PoolChange) {
-    return this.#call("updatePool", [name, change])
-  }
-
-  enqueue(target: Durable.DispatchTarget, pool: string, jobs: ReadonlyArray<Engine.NewJob>) {
-    return this.#call("enqueue", [target, pool, jobs])
-  }
-
-  poolStatus(name: string) {
-    return this.#call("poolStatus", [name])
-  }
-
-  cancelQueued(name: string, limit: number) {
-    return this.#call("cancelQueued", [name, limit])
-  }
-
-  confirmDispatch(lease: string, id: string, attempt: number) {
-    return this.#call("confirmDispatch", [lease, id, attempt])
   }
 
   /** Runs one alarm pass; never throws (a throw would have the platform retry, then drop the alarm). */
@@ -136,3 +83,13 @@ export class SchedulerDO extends DurableObject<Record<string, unknown>> implemen
     }
   }
 }
+
+/**
+ * The RPC methods of `SchedulerDO`, one per operation (`schedule`, `cancel`,
+ * `get`, `list`, …, `confirmDispatch`), called by the live layers through the
+ * namespace binding.
+ *
+ * @since 0.1.0
+ * @category durable objects
+ */
+export interface SchedulerDO extends Protocol.SchedulerRpc {}

@@ -8,7 +8,7 @@
 import { Effect, Either } from "effect"
 import { triggerPlan } from "../Codegen.js"
 import type { CronJobs } from "../CronSpec.js"
-import { runPromise, runSyncOrThrow } from "../internal/promise.js"
+import { runPromise, runSyncOrThrow } from "./internal/promise.js"
 import * as Scheduler from "../Scheduler.js"
 
 /**

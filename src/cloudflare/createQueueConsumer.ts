@@ -19,7 +19,7 @@ import {
   type ConsumerOptions,
   type HttpDispatcherOptions,
   makeHttpDispatcher
-} from "../internal/queueConsumer.js"
+} from "../internal/runtime/queueConsumer.js"
 import type * as QueueWorkpool from "../QueueWorkpool.js"
 import type { InvalidOptions } from "../SchedulerError.js"
 
@@ -27,8 +27,7 @@ import type { InvalidOptions } from "../SchedulerError.js"
  * Options of `httpDispatcher`: where the app's dispatch endpoint is (its
  * `originUrl`, or a `fetcher`: a service binding such as one of the Worker to
  * itself), the `secret` that signs each request (the app's and the
- * `SchedulerDO`'s `LUNORA_SCHEDULER_SECRET`, which the seeds call the admin
- * token), and how long one attempt may take (`timeout`, default 5 minutes).
+ * `SchedulerDO`'s `LUNORA_SCHEDULER_SECRET`), and how long one attempt may take (`timeout`, default 5 minutes).
  *
  * @since 0.1.0
  * @category models

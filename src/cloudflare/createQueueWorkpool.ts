@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { runPromise as run, runSyncOrThrow } from "../internal/promise.js"
+import { runPromise as run, runSyncOrThrow } from "./internal/promise.js"
 import type * as Job from "../Job.js"
 import * as QueueWorkpool from "../QueueWorkpool.js"
 

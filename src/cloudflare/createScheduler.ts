@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { type DateTime, type Duration, Effect } from "effect"
-import { runPromise as run, runSyncOrThrow } from "../internal/promise.js"
+import { runPromise as run, runSyncOrThrow } from "./internal/promise.js"
 import type * as Job from "../Job.js"
 import * as Scheduler from "../Scheduler.js"
 

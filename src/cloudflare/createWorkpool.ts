@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Effect } from "effect"
-import { runPromise as run, runSyncOrThrow } from "../internal/promise.js"
+import { runPromise as run, runSyncOrThrow } from "./internal/promise.js"
 import type * as Job from "../Job.js"
 import type * as Scheduler from "../Scheduler.js"
 import * as Workpool from "../Workpool.js"

@@ -1,6 +1,8 @@
 /**
- * @lunora/scheduler/cloudflare: the Durable Object, its SQLite store and the
- * Promise facade for plain Workers.
+ * @lunora/scheduler/cloudflare: the `SchedulerDO` Durable Object, the Promise
+ * facades for plain Workers, and the Queues and Cron Triggers handlers.
+ * In Node the same entry loads (for tests of the handlers' pure parts); its
+ * `SchedulerDO` there is a stand-in that cannot be constructed.
  *
  * @since 0.1.0
  */
@@ -12,46 +14,4 @@
  */
 export { SchedulerDO } from "./SchedulerDO.js"
 
-/**
- * The Promise facade.
- *
- * @since 0.1.0
- */
-export { createScheduler, type PromiseScheduler } from "./createScheduler.js"
-
-/**
- * The Promise facade of a workpool.
- *
- * @since 0.1.0
- */
-export { createWorkpool, type PromiseWorkpool } from "./createWorkpool.js"
-
-/**
- * The Queues-backed pool: the Promise producer, and the consumer (`queue()` handler) with its HTTP dispatcher.
- *
- * @since 0.1.0
- */
-export { createQueueWorkpool, type PromiseQueueWorkpool } from "./createQueueWorkpool.js"
-export {
-  consumeBatch,
-  createQueueConsumer,
-  httpDispatcher,
-  type HttpDispatcherOptions,
-  type MessageBatchLike,
-  type QueueConsumer,
-  type QueueConsumerOptions
-} from "./createQueueConsumer.js"
-
-/**
- * The Cron Triggers path.
- *
- * @since 0.1.0
- */
-export { createCronTrigger, type CronTrigger } from "./createCronTrigger.js"
-
-/**
- * The `Store` over Durable Object SQLite.
- *
- * @since 0.1.0
- */
-export * as SqliteStore from "./SqliteStore.js"
+export * from "./facades.js"

@@ -3,9 +3,9 @@
  */
 import { describe, expect, it } from "vitest"
 import * as CronSpec from "../../src/CronSpec.js"
-import * as CronEngine from "../../src/internal/cronEngine.js"
-import * as Engine from "../../src/internal/engine.js"
-import * as PoolEngine from "../../src/internal/poolEngine.js"
+import * as CronEngine from "../../src/internal/engine/crons.js"
+import * as Engine from "../../src/internal/engine/engine.js"
+import * as PoolEngine from "../../src/internal/engine/pools.js"
 import type { WithStore } from "./store.js"
 
 const config: Engine.EngineConfig = { leaseMs: 60_000, retentionMs: 3_600_000 }

@@ -3,7 +3,7 @@
  * workerd.
  */
 import { describe, expect, it } from "vitest"
-import type { CronRecord, JobRecord, PoolRecord, Store } from "../../src/JobStore.js"
+import type { CronRecord, JobRecord, PoolRecord, Store } from "../../src/internal/engine/store.js"
 
 export const record = (id: string, overrides: Partial<Omit<JobRecord, "seq">> = {}): Omit<JobRecord, "seq"> => ({
   id,

@@ -7,8 +7,8 @@
  */
 import { env, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest"
-import { make, migrate, quarantine } from "../../src/cloudflare/SqliteStore.js"
-import type { Store } from "../../src/JobStore.js"
+import { make, migrate, quarantine } from "../../src/cloudflare/internal/sqliteStore.js"
+import type { Store } from "../../src/internal/engine/store.js"
 import { engineConformance } from "../suites/engine.js"
 import { record, storeConformance } from "../suites/store.js"
 

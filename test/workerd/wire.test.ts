@@ -10,7 +10,7 @@
 import { env, SELF } from "cloudflare:test"
 import { Effect, Option, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
-import { DISPATCH_PATH, MAX_REQUEST_BYTES, sign, SIGNATURE_HEADER } from "../../src/internal/wire.js"
+import { DISPATCH_PATH, MAX_REQUEST_BYTES, sign, SIGNATURE_HEADER } from "../../src/internal/runtime/wire.js"
 import { fast, fresh, runs, settled } from "./support.js"
 import { Echo } from "./worker.js"
 

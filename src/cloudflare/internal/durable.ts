@@ -3,7 +3,7 @@
  * surface, and the alarm drain loop that leases due jobs, dispatches them to
  * the app and records the outcomes. `SchedulerDO` only delegates here.
  *
- * Liveness (DESIGN.md): the alarm is re-set whenever it is missing, later
+ * Liveness: the alarm is re-set whenever it is missing, later
  * than the next due time or in the past (whatever the runtime believes it
  * set: local workerd forgets alarms across restarts), on construction and on
  * every call; an alarm pass never throws, isolates what fails for one job or
@@ -11,18 +11,17 @@
  */
 import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
 import { Clock, Config, ConfigProvider, Context, Duration, Effect, Either, Layer, Option, Queue, Schema } from "effect"
-import * as SqliteStore from "../cloudflare/SqliteStore.js"
-import type { CronDefinition } from "../CronSpec.js"
-import type { JobRecord } from "../JobStore.js"
-import { InvalidOptions, InvalidTime } from "../SchedulerError.js"
-import * as CronEngine from "./cronEngine.js"
-import * as Dispatcher from "./dispatcher.js"
-import * as Engine from "./engine.js"
-import { messageOf, type Refusal } from "./failure.js"
-import * as PoolEngine from "./poolEngine.js"
-import type { Args, Operation } from "./protocol.js"
-import { latestRunAt, TOO_FAR } from "./time.js"
-import { type DispatchBody, DispatchTarget } from "./wire.js"
+import * as SqliteStore from "./sqliteStore.js"
+import type { JobRecord } from "../../internal/engine/store.js"
+import { InvalidOptions, InvalidTime } from "../../SchedulerError.js"
+import * as CronEngine from "../../internal/engine/crons.js"
+import * as Dispatcher from "../../internal/runtime/dispatcher.js"
+import * as Engine from "../../internal/engine/engine.js"
+import { messageOf, type Refusal } from "../../internal/domain/failure.js"
+import * as Operations from "../../internal/engine/operations.js"
+import type { Args, Operation, Result } from "../../internal/runtime/protocol.js"
+import { latestRunAt, TOO_FAR } from "../../internal/domain/time.js"
+import { type DispatchBody, dispatchBody, DispatchTarget } from "../../internal/runtime/wire.js"
 
 export { DispatchTarget }
 
@@ -44,36 +43,6 @@ export const settingsConfig = Config.all({
     Config.withDefault(500)
   )
 })
-
-/** The RPC surface of `SchedulerDO`: plain data in, engine results out. */
-export interface SchedulerRpc {
-  readonly schedule: (
-    target: DispatchTarget,
-    jobs: ReadonlyArray<Engine.NewJob>
-  ) => Promise<ReadonlyArray<Engine.ScheduleResult>>
-  readonly cancel: (id: string, pool?: string) => Promise<Engine.CancelResult>
-  readonly get: (id: string) => Promise<JobRecord | undefined>
-  readonly list: (query: Parameters<typeof Engine.list>[1]) => Promise<Engine.Page>
-  readonly replay: (id: string) => Promise<Engine.ReplayResult>
-  readonly purge: (query: Engine.PurgeQuery) => Promise<number>
-  readonly reconcileCrons: (
-    target: DispatchTarget,
-    crons: ReadonlyArray<CronDefinition>
-  ) => Promise<CronEngine.ReconcileResult>
-  readonly listCrons: () => Promise<ReadonlyArray<CronEngine.CronView>>
-  readonly triggerCron: (name: string) => Promise<CronEngine.TriggerResult>
-  readonly definePool: (name: string, maxConcurrency: number | undefined) => Promise<PoolEngine.DefineResult>
-  readonly updatePool: (name: string, change: PoolEngine.PoolChange) => Promise<PoolEngine.DefineResult>
-  readonly enqueue: (
-    target: DispatchTarget,
-    pool: string,
-    jobs: ReadonlyArray<Engine.NewJob>
-  ) => Promise<PoolEngine.EnqueueResult>
-  readonly poolStatus: (name: string) => Promise<PoolEngine.PoolStatus | undefined>
-  readonly cancelQueued: (name: string, limit: number) => Promise<PoolEngine.CancelQueuedResult>
-  /** For the dispatch endpoint: true, once, while the attempt sent with `lease` is in flight. */
-  readonly confirmDispatch: (lease: string, id: string, attempt: number) => Promise<boolean>
-}
 
 /** The platform pieces the runtime needs from its Durable Object. */
 export class DurableContext extends Context.Tag("@lunora/scheduler/internal/DurableContext")<DurableContext, {
@@ -199,18 +168,9 @@ const make = Effect.gen(function*() {
   /** The attempts in flight, by lease: what `confirmDispatch` answers from. */
   const leases = new Map<string, { readonly id: string; readonly attempt: number; confirmed: boolean }>()
 
-  const bodyOf = (job: JobRecord, lease: string): DispatchBody => ({
-    id: job.id,
-    functionPath: job.functionPath,
-    args: JSON.parse(job.args),
-    shardKey: job.shardKey,
-    key: job.key,
-    pool: job.pool,
-    scheduledFor: job.scheduledFor,
-    attempt: job.attempt,
-    lease,
-    scheduler: self
-  })
+  const bodyOf = (job: JobRecord, lease: string): DispatchBody =>
+    dispatchBody({ ...job, args: JSON.parse(job.args) }, { attempt: job.attempt, lease, scheduler: self })
+
 
   /**
    * Sends one leased job and records its outcome; the response must come
@@ -366,47 +326,40 @@ const make = Effect.gen(function*() {
 
   // -- the operations --------------------------------------------------------
 
-  const targetOf = (to: DispatchTarget) => JSON.stringify(to)
-  const stamp = (jobs: ReadonlyArray<Engine.NewJob>, to: DispatchTarget) => {
-    const target = targetOf(to)
-    return jobs.map((job) => ({ ...job, target }))
-  }
+  const engine = Operations.make(store, config)
   const checked = (jobs: ReadonlyArray<Engine.NewJob>, pooled: boolean) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => checkJobs(jobs, now, pooled))
 
-  const operations = {
-    schedule: (to, jobs) =>
-      Effect.zipRight(checked(jobs, false), mutate((now) => Engine.scheduleMany(store, now, stamp(jobs, to)))),
-    cancel: (id, pool) => mutate((now) => Engine.cancel(store, config, now, id, pool)),
-    get: (id) => read(() => store.get(id)),
-    list: (query) => read(() => Engine.list(store, query)),
-    replay: (id) => mutate((now) => Engine.replay(store, now, id)),
-    purge: (query) => mutate(() => Engine.purge(store, query)),
-    reconcileCrons: (to, crons) => mutate((now) => CronEngine.reconcile(store, now, crons, targetOf(to))),
-    listCrons: () => read(() => CronEngine.list(store)),
-    triggerCron: (name) => mutate((now) => CronEngine.trigger(store, now, name)),
-    definePool: (name, maxConcurrency) => mutate((now) => PoolEngine.define(store, now, name, maxConcurrency)),
-    updatePool: (name, change) => mutate(() => PoolEngine.update(store, name, change)),
-    enqueue: (to, pool, jobs) =>
-      Effect.zipRight(checked(jobs, true), mutate((now) => PoolEngine.enqueue(store, now, pool, stamp(jobs, to)))),
-    poolStatus: (name) => read((now) => PoolEngine.status(store, now, name)),
-    cancelQueued: (name, limit) => mutate((now) => PoolEngine.cancelQueued(store, config, now, name, limit)),
-    confirmDispatch: (lease, id, attempt) =>
-      Effect.sync(() => {
-        const entry = leases.get(lease)
-        if (entry === undefined || entry.confirmed || entry.id !== id || entry.attempt !== attempt) return false
-        entry.confirmed = true
-        return true
-      })
-  } satisfies { readonly [K in Operation]: (...args: Args<K>) => Effect.Effect<unknown, Refusal> }
+  /** Runs an engine operation on its decoded arguments: the jobs it stores checked against the clock first. */
+  const run = <K extends Operations.Name>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> => {
+    const [target, rest] = Operations.isTargeted(name)
+      ? [JSON.stringify(args[0]), args.slice(1)]
+      : [null, args]
+    const check = name === "schedule"
+      ? checked(rest[0] as ReadonlyArray<Engine.NewJob>, false)
+      : name === "enqueue"
+      ? checked(rest[1] as ReadonlyArray<Engine.NewJob>, true)
+      : Effect.void
+    const apply = (now: number) => (engine[name] as Function)({ now, target }, ...rest) as Result<K>
+    return Effect.zipRight(check, Operations.reads.has(name) ? read(apply) : mutate(apply))
+  }
 
-  return { alarm, operations }
+  const confirmDispatch = (lease: string, id: string, attempt: number) =>
+    Effect.sync(() => {
+      const entry = leases.get(lease)
+      if (entry === undefined || entry.confirmed || entry.id !== id || entry.attempt !== attempt) return false
+      entry.confirmed = true
+      return true
+    })
+
+  /** Answers any operation on its decoded arguments. */
+  const operation = <K extends Operation>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> =>
+    name === "confirmDispatch"
+      ? confirmDispatch(...(args as Args<"confirmDispatch">)) as Effect.Effect<Result<K>>
+      : run(name as Exclude<K, "confirmDispatch">, args as never)
+
+  return { alarm, operation }
 })
-
-/** What an operation answers. */
-export type Result<K extends Operation> = Effect.Effect.Success<
-  ReturnType<Effect.Effect.Success<typeof make>["operations"][K]>
->
 
 /** The runtime of one `SchedulerDO`. */
 export class DurableScheduler extends Context.Tag("@lunora/scheduler/internal/DurableScheduler")<

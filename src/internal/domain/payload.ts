@@ -1,6 +1,6 @@
 import { Either, ParseResult, Schema } from "effect"
-import * as Job from "../Job.js"
-import { InvalidPayload } from "../SchedulerError.js"
+import * as Job from "./job.js"
+import { InvalidPayload } from "../../SchedulerError.js"
 
 /** The largest payload (or result) accepted, in bytes of its JSON text. */
 export const MAX_PAYLOAD_BYTES = 1_048_576

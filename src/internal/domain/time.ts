@@ -1,5 +1,5 @@
 import { DateTime, Duration, Either, ParseResult, Predicate, Schema } from "effect"
-import { InvalidTime } from "../SchedulerError.js"
+import { InvalidTime } from "../../SchedulerError.js"
 
 /** The longest delay between two attempts of a job (5 × 365 days); also what the `SchedulerDO` takes as "far ahead". */
 export const MAX_DELAY: Duration.Duration = Duration.days(365 * 5)

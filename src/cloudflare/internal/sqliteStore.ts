@@ -6,8 +6,8 @@
  * @since 0.1.0
  */
 import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
-import type { JobState } from "../Job.js"
-import type { CronRecord, JobRecord, PoolRecord, Store } from "../JobStore.js"
+import type { JobState } from "../../Job.js"
+import type { CronRecord, JobRecord, PoolRecord, Store } from "../../internal/engine/store.js"
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS _lunora_migrations (
   version INTEGER PRIMARY KEY,

@@ -1,11 +1,11 @@
 /**
- * The scheduler's state machine. Every rule of DESIGN.md "Semantics" lives
+ * The scheduler's state machine. Every rule of the scheduling semantics lives
  * here once; the memory runtime and the Durable Object both call it. It takes
  * `now` as input and does no I/O beyond its `Store`.
  */
 import { DateTime, Option } from "effect"
-import { type JobId, JobInfo, type JobState } from "../Job.js"
-import type { JobRecord, PoolRecord, Store } from "../JobStore.js"
+import { type JobId, JobInfo, type JobState } from "../../Job.js"
+import type { JobRecord, PoolRecord, Store } from "./store.js"
 
 export interface EngineConfig {
   /** How long a started attempt may run before it counts as failed. */
@@ -98,8 +98,22 @@ const finish = (
   runAt: state === "deadLettered" ? now : now + config.retentionMs
 })
 
+/** How many attempts a retry plan gives a job: its retry delays, and the first. */
+export const maxAttempts = (job: { readonly retryDelaysMs: ReadonlyArray<number> }): number => job.retryDelaysMs.length + 1
+
+/**
+ * The rule of exhaustion, once: after failed attempt `attempt` (1-based), the
+ * delay before the next one, or `undefined` when the job is exhausted (no
+ * delay left in its plan, or a failure no retry can mend).
+ */
+export const retryDelayAfter = (
+  job: { readonly retryDelaysMs: ReadonlyArray<number> },
+  attempt: number,
+  retryable: boolean
+): number | undefined => (retryable ? job.retryDelaysMs[attempt - 1] : undefined)
+
 const failed = (config: EngineConfig, now: number, job: JobRecord, error: string, retryable: boolean): JobRecord => {
-  const delay = retryable ? job.retryDelaysMs[job.attempt - 1] : undefined
+  const delay = retryDelayAfter(job, job.attempt, retryable)
   return delay === undefined
     ? { ...finish(config, job, now, job.deadLetter ? "deadLettered" : "failed"), lastError: error }
     : { ...job, state: "pending", runAt: now + delay, scheduledFor: now + delay, lastError: error }
@@ -341,10 +355,15 @@ export interface Page {
   readonly nextAfterSeq: number | null
 }
 
-export const list = (
-  store: Store,
-  query: { readonly state?: JobState | undefined; readonly functionPath?: string | undefined; readonly afterSeq?: number | undefined; readonly limit: number }
-): Page => {
+/** A page of jobs to list: by state or function path, after a sequence number. */
+export interface ListQuery {
+  readonly state?: JobState | undefined
+  readonly functionPath?: string | undefined
+  readonly afterSeq?: number | undefined
+  readonly limit: number
+}
+
+export const list = (store: Store, query: ListQuery): Page => {
   const rows = store.list({ ...query, limit: query.limit + 1 })
   const jobs = rows.slice(0, query.limit)
   return { jobs, nextAfterSeq: rows.length > query.limit ? jobs[jobs.length - 1]!.seq : null }
@@ -374,7 +393,7 @@ export const toInfo = (job: JobRecord): JobInfo =>
     startedAt: optionalUtc(job.startedAt),
     completedAt: optionalUtc(job.completedAt),
     attempt: job.attempt,
-    maxAttempts: job.retryDelaysMs.length + 1,
+    maxAttempts: maxAttempts(job),
     key: Option.fromNullable(job.key),
     shardKey: Option.fromNullable(job.shardKey),
     pool: Option.fromNullable(job.pool),

@@ -6,19 +6,20 @@
  */
 import type { Duration } from "effect"
 import { DateTime, Effect, Either, Random, Schema } from "effect"
-import * as Job from "../Job.js"
-import * as Retry from "../Retry.js"
+import * as Job from "../../Job.js"
+import * as Retry from "../../Retry.js"
 import {
   InvalidOptions,
   JobNotFound,
   type InvalidPayload,
   type InvalidTime,
   type SchedulerUnavailable
-} from "../SchedulerError.js"
+} from "../../SchedulerError.js"
 import type * as Engine from "./engine.js"
-import { invalidOptions } from "./failure.js"
-import { encodePayload } from "./payload.js"
-import { delayMillis, instantMillis } from "./time.js"
+import { invalidOptions } from "../domain/failure.js"
+import { OptionText } from "../domain/names.js"
+import { encodePayload } from "../domain/payload.js"
+import { delayMillis, instantMillis } from "../domain/time.js"
 
 export interface RunOptions {
   /** Dedupe: while a job with this key is pending or running, scheduling the key again returns that job. */
@@ -41,8 +42,6 @@ export interface Submission<R extends Job.Ref = Job.Ref> {
 
 export type ScheduleError = InvalidTime | InvalidPayload | InvalidOptions | SchedulerUnavailable
 
-/** A key or shard key: 1 to 256 characters. */
-export const OptionText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
 
 const RunOptionsSchema = Schema.Struct({
   key: Schema.optional(OptionText),

@@ -3,12 +3,13 @@
  * there; this side validated the input already (`Scheduler.fromBackend`).
  */
 import { Clock, Effect, Either, Schema } from "effect"
-import { isTerminal } from "../Job.js"
-import { InvalidOptions, SchedulerUnavailable } from "../SchedulerError.js"
-import type { Backend } from "./backend.js"
-import { fromRpcMessage, invalidOptions, messageOf, type Refusal } from "./failure.js"
-import type { SchedulerRpc } from "./durable.js"
-import { DispatchTarget } from "./wire.js"
+import { isTerminal } from "../../Job.js"
+import { InvalidOptions, SchedulerUnavailable } from "../../SchedulerError.js"
+import { type Backend, operationsOf } from "./backend.js"
+import { fromRpcMessage, invalidOptions, messageOf, type Refusal } from "../domain/failure.js"
+import { isTargeted } from "../engine/operations.js"
+import type { SchedulerRpc } from "../runtime/protocol.js"
+import { DispatchTarget } from "../runtime/wire.js"
 
 /** The part of a `DurableObjectNamespace` the client uses. */
 export interface Namespace {
@@ -45,28 +46,18 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
       )
     )
 
-  const get = (id: string) => call("get", (rpc) => rpc.get(id))
 
   return {
     now: Clock.currentTimeMillis,
-    schedule: (jobs) => refusable("schedule", (rpc) => rpc.schedule(target, jobs)),
-    cancel: (id, pool) => call("cancel", (rpc) => rpc.cancel(id, pool)),
-    get,
-    list: (query) => call("list", (rpc) => rpc.list(query)),
-    replay: (id) => call("replay", (rpc) => rpc.replay(id)),
-    purge: (query) => call("purge", (rpc) => rpc.purge(query)),
-    reconcileCrons: (crons) => call("reconcileCrons", (rpc) => rpc.reconcileCrons(target, crons)),
-    listCrons: call("listCrons", (rpc) => rpc.listCrons()),
-    triggerCron: (name) => call("triggerCron", (rpc) => rpc.triggerCron(name)),
-    definePool: (name, maxConcurrency) => call("definePool", (rpc) => rpc.definePool(name, maxConcurrency)),
-    updatePool: (name, change) => call("updatePool", (rpc) => rpc.updatePool(name, change)),
-    enqueue: (pool, jobs) => refusable("enqueue", (rpc) => rpc.enqueue(target, pool, jobs)),
-    poolStatus: (name) => call("poolStatus", (rpc) => rpc.poolStatus(name)),
-    cancelQueued: (name, limit) => call("cancelQueued", (rpc) => rpc.cancelQueued(name, limit)),
+    ...operationsOf((name, args) => {
+      const send = (rpc: SchedulerRpc) =>
+        (rpc[name] as (...args: ReadonlyArray<unknown>) => Promise<never>)(...(isTargeted(name) ? [target, ...args] : args))
+      return (name === "schedule" || name === "enqueue" ? refusable(name, send) : call(name, send)) as never
+    }),
     awaitFinished: (id) =>
       Effect.gen(function*() {
         for (let pause = POLL_FIRST_MS;; pause = Math.min(POLL_MAX_MS, pause * 2)) {
-          const job = yield* get(id)
+          const job = yield* call("get", (rpc) => rpc.get(id))
           if (job === undefined || isTerminal(job.state)) return job
           yield* Effect.sleep(pause)
         }

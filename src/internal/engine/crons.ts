@@ -1,14 +1,14 @@
 /**
- * The cron rules of DESIGN.md "Semantics", once, over a `Store`: reconcile
+ * The cron rules, once, over a `Store`: reconcile
  * the declared crons, fire what is due as jobs, skip a fire that would
  * overlap a live run, fire a missed window once, and count the next time
  * from the scheduled time (not from now) so intervals do not drift. A cron
  * whose times cannot be computed is recorded as failing and tried again a
  * minute later; it never stops the others.
  */
-import { type CronDefinition, type CronSchedule, latestAtOrBefore, nextAfter } from "../CronSpec.js"
-import { isTerminal } from "../Job.js"
-import type { CronRecord, JobRecord, Store } from "../JobStore.js"
+import { type CronDefinition, type CronSchedule, latestAtOrBefore, nextAfter } from "../../CronSpec.js"
+import { isTerminal } from "../../Job.js"
+import type { CronRecord, JobRecord, Store } from "./store.js"
 import * as Engine from "./engine.js"
 
 export interface ReconcileResult {

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Context, Data, Layer, Order, RedBlackTree } from "effect"
-import type { JobState } from "./Job.js"
+import type { JobState } from "../../Job.js"
 
 /**
  * A job as stored. Times are epoch milliseconds. `runAt` is when the engine

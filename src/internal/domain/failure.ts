@@ -1,6 +1,6 @@
 import { Cause, Option, type ParseResult, Predicate } from "effect"
 import { TreeFormatter } from "effect/ParseResult"
-import { InvalidOptions, InvalidPayload, InvalidTime } from "../SchedulerError.js"
+import { InvalidOptions, InvalidPayload, InvalidTime } from "../../SchedulerError.js"
 
 const MAX_ERROR_LENGTH = 4_096
 

@@ -1,6 +1,5 @@
 /**
- * The wire contract between the Durable Object and the app (DESIGN.md "Wire
- * contract"): the dispatch path and body, the signature over body and
+ * The wire contract between the Durable Object and the app: the dispatch path and body, the signature over body and
  * timestamp, the endpoint's signed reply, the size caps, and what a response
  * status means.
  */
@@ -48,7 +47,7 @@ export const DispatchBody = Schema.Struct({
   functionPath: Schema.String,
   args: Schema.Unknown,
   shardKey: Schema.NullOr(Schema.String),
-  /** An addition to DESIGN.md's body: the job's dedupe key (a cron fire's idempotency key). */
+  /** The job's dedupe key (a cron fire's idempotency key). */
   key: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   /** Another addition: the workpool the job runs in. */
   pool: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
@@ -60,6 +59,29 @@ export const DispatchBody = Schema.Struct({
   scheduler: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 })
 export type DispatchBody = typeof DispatchBody.Type
+
+/** The one constructor of a dispatch body: a job's fields (its payload decoded), and this attempt's. */
+export const dispatchBody = (
+  job: {
+    readonly id: string
+    readonly functionPath: string
+    readonly args: unknown
+    readonly shardKey: string | null
+    readonly key: string | null
+    readonly pool: string | null
+    readonly scheduledFor: number
+  },
+  attempt: { readonly attempt: number; readonly lease: string | null; readonly scheduler: string | null }
+): DispatchBody => ({
+  id: job.id,
+  functionPath: job.functionPath,
+  args: job.args,
+  shardKey: job.shardKey,
+  key: job.key,
+  pool: job.pool,
+  scheduledFor: job.scheduledFor,
+  ...attempt
+})
 
 /** The body of every dispatch response: the encoded result, or why it failed. */
 export const DispatchReply = Schema.Union(

@@ -2,15 +2,16 @@
  * The memory runtime: the engine over a `Store` in this process, with a drain
  * loop driven by Effect's `Clock`, so `TestClock.adjust` runs due jobs.
  */
-import { Clock, DateTime, Duration, Effect, FiberSet, Option, Queue, Stream, SubscriptionRef } from "effect"
-import { isTerminal, type JobId } from "../Job.js"
-import type { CronJobs } from "../CronSpec.js"
-import * as JobRegistry from "../JobRegistry.js"
-import { JobStore, type JobRecord } from "../JobStore.js"
-import type { Backend } from "./backend.js"
-import * as CronEngine from "./cronEngine.js"
-import * as Engine from "./engine.js"
-import * as PoolEngine from "./poolEngine.js"
+import { Clock, Duration, Effect, FiberSet, Option, Queue, Stream, SubscriptionRef } from "effect"
+import { isTerminal } from "../../Job.js"
+import { contextOf } from "../domain/job.js"
+import type { CronJobs } from "../../CronSpec.js"
+import * as JobRegistry from "../../JobRegistry.js"
+import { JobStore, type JobRecord } from "../engine/store.js"
+import { type Backend, operationsOf } from "./backend.js"
+import * as CronEngine from "../engine/crons.js"
+import * as Engine from "../engine/engine.js"
+import * as Operations from "../engine/operations.js"
 
 export interface MemoryOptions {
   /** How long one attempt may run before it counts as failed. Default 5 minutes. */
@@ -47,15 +48,7 @@ export const makeBackend = (options: MemoryOptions = {}) =>
       )
 
     const runJob = (job: JobRecord) =>
-      JobRegistry.run(job.functionPath, JSON.parse(job.args), {
-        id: job.id as JobId,
-        functionPath: job.functionPath,
-        attempt: job.attempt,
-        scheduledFor: DateTime.unsafeMake(job.scheduledFor),
-        shardKey: Option.fromNullable(job.shardKey),
-        key: Option.fromNullable(job.key),
-        pool: Option.fromNullable(job.pool)
-      }).pipe(
+      JobRegistry.run(job.functionPath, JSON.parse(job.args), contextOf(job)).pipe(
         Effect.timeoutTo({
           duration: Duration.millis(config.leaseMs),
           onSuccess: (outcome) => outcome,
@@ -126,27 +119,16 @@ export const makeBackend = (options: MemoryOptions = {}) =>
     )
     yield* Effect.forkScoped(drain)
 
-    const get = (id: string) => Effect.sync(() => store.get(id))
-
+    const operations = Operations.make(store, config)
     const backend: Backend = {
       now: Clock.currentTimeMillis,
-      schedule: (jobs) => mutate((now) => Engine.scheduleMany(store, now, jobs)),
-      cancel: (id, pool) => mutate((now) => Engine.cancel(store, config, now, id, pool)),
-      get,
-      list: (query) => Effect.sync(() => Engine.list(store, query)),
-      replay: (id) => mutate((now) => Engine.replay(store, now, id)),
-      purge: (query) => mutate(() => Engine.purge(store, query)),
-      reconcileCrons: (crons) => mutate((now) => CronEngine.reconcile(store, now, crons)),
-      listCrons: Effect.sync(() => CronEngine.list(store)),
-      triggerCron: (name) => mutate((now) => CronEngine.trigger(store, now, name)),
-      definePool: (name, maxConcurrency) => mutate((now) => PoolEngine.define(store, now, name, maxConcurrency)),
-      updatePool: (name, change) => mutate(() => PoolEngine.update(store, name, change)),
-      enqueue: (pool, jobs) => mutate((now) => PoolEngine.enqueue(store, now, pool, jobs)),
-      poolStatus: (name) => Effect.map(Clock.currentTimeMillis, (now) => PoolEngine.status(store, now, name)),
-      cancelQueued: (name, limit) => mutate((now) => PoolEngine.cancelQueued(store, config, now, name, limit)),
+      ...operationsOf((name, args) => {
+        const run = (now: number) => (operations[name] as Function)({ now, target: null }, ...args)
+        return Operations.reads.has(name) ? Effect.map(Clock.currentTimeMillis, run) : mutate(run)
+      }),
       awaitFinished: (id) =>
         version.changes.pipe(
-          Stream.mapEffect(() => get(id)),
+          Stream.mapEffect(() => Effect.sync(() => store.get(id))),
           Stream.filter((job) => job === undefined || isTerminal(job.state)),
           Stream.runHead,
           Effect.map(Option.getOrUndefined)

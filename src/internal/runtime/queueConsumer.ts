@@ -6,10 +6,10 @@
  */
 import { Cause, Duration, Effect, Either, Option, Predicate, Redacted, Schema } from "effect"
 import { TreeFormatter } from "effect/ParseResult"
-import * as QueueWorkpool from "../QueueWorkpool.js"
-import { InvalidOptions } from "../SchedulerError.js"
+import * as QueueWorkpool from "../../QueueWorkpool.js"
+import { InvalidOptions } from "../../SchedulerError.js"
 import * as Dispatcher from "./dispatcher.js"
-import { describeCause, invalidOptions } from "./failure.js"
+import { describeCause, invalidOptions } from "../domain/failure.js"
 import { DispatchTarget } from "./wire.js"
 
 /** The part of a delivered `Message` the consumer uses. */

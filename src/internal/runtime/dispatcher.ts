@@ -13,7 +13,7 @@
  * answer's web body directly: per dispatch, that is the hot path.
  */
 import { Clock, Duration, Effect, Either, type Redacted, Schema } from "effect"
-import { describeCause } from "./failure.js"
+import { describeCause } from "../domain/failure.js"
 import {
   DISPATCH_PATH,
   type DispatchBody,

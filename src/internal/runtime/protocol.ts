@@ -6,15 +6,15 @@
  * stores nothing.
  */
 import { Either, ParseResult, Schema } from "effect"
-import { CronSchedule, isValidCronExpression } from "../CronSpec.js"
-import * as Job from "../Job.js"
-import * as Retry from "../Retry.js"
-import { InvalidOptions, InvalidPayload, InvalidTime } from "../SchedulerError.js"
-import type { Refusal } from "./failure.js"
-import { MaxConcurrency, PoolName } from "../Workpool.js"
-import { jsonTextProblem } from "./payload.js"
-import { OptionText } from "./submission.js"
-import { MAX_DELAY_MS } from "./time.js"
+import { CronSchedule, isValidCronExpression } from "../../CronSpec.js"
+import * as Job from "../../Job.js"
+import * as Retry from "../../Retry.js"
+import { InvalidOptions, InvalidPayload, InvalidTime } from "../../SchedulerError.js"
+import type { Refusal } from "../domain/failure.js"
+import type * as EngineOperations from "../engine/operations.js"
+import { jsonTextProblem } from "../domain/payload.js"
+import { MaxConcurrency, OptionText, PoolName } from "../domain/names.js"
+import { MAX_DELAY_MS } from "../domain/time.js"
 import { DispatchTarget } from "./wire.js"
 
 /** The most jobs one call may store; `submit` and `enqueueMany` send larger batches in several calls. */
@@ -114,8 +114,28 @@ export const Operations = {
 
 export type Operation = keyof typeof Operations
 
-/** The decoded arguments of an operation. */
+/** The decoded arguments of an operation: for an engine operation, its own (`Operations.Args`), after the target if it takes one. */
 export type Args<K extends Operation> = (typeof Operations)[K]["Type"]
+
+/** What an operation answers: the engine's result, or for `confirmDispatch` whether this is the first sight of a live attempt. */
+export type Result<K extends Operation> = K extends EngineOperations.Name ? EngineOperations.Result<K> : boolean
+
+/**
+ * The RPC surface of `SchedulerDO`: plain data in, engine results out.
+ * `confirmDispatch` is for the dispatch endpoint: true, once, while the
+ * attempt sent with that lease is in flight.
+ */
+export type SchedulerRpc = { readonly [K in Operation]: (...args: Args<K>) => Promise<Result<K>> }
+
+/** The Schemas and the engine agree: each engine operation decodes to its arguments, after the target if it takes one. */
+type Agrees = {
+  readonly [K in EngineOperations.Name]: Args<K> extends
+    (K extends EngineOperations.Targeted ? readonly [DispatchTarget, ...EngineOperations.Args<K>] : Readonly<EngineOperations.Args<K>>)
+    ? true
+    : false
+}
+const agrees: { readonly [K in EngineOperations.Name]: true } = {} as Agrees
+void agrees
 
 
 const decoders = Object.fromEntries(

@@ -5,7 +5,7 @@
  * `Engine.claim`; everything here is plain reads and writes through the
  * `Store`, each in one transaction.
  */
-import type { PoolRecord, Store } from "../JobStore.js"
+import type { PoolRecord, Store } from "./store.js"
 import * as Engine from "./engine.js"
 
 export type DefineResult =

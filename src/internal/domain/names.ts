@@ -1,0 +1,17 @@
+/** The Schemas of the names and small values every layer checks: pool names and caps, keys. */
+import { Schema } from "effect"
+
+/** A pool's name: letters, digits, `_`, `-`, `.` and `:`, 1 to 64 characters. */
+export const PoolName = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, {
+    message: () => "a pool name is 1 to 64 letters, digits, _, -, . or :, starting with a letter or digit"
+  })
+)
+
+/** A pool's cap: an integer from 1 to 1000. */
+export const MaxConcurrency = Schema.Int.pipe(
+  Schema.between(1, 1000, { message: () => "maxConcurrency must be an integer from 1 to 1000" })
+)
+
+/** A key or shard key: 1 to 256 characters. */
+export const OptionText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))

@@ -1,0 +1,66 @@
+/**
+ * A scheduler's operations, declared once: what each one does to the engine
+ * over a store. The `SchedulerDO` serves these over RPC (its arguments
+ * checked by `runtime/protocol.ts`), the memory runtime runs them in this
+ * process, and the services' `Backend` is derived from them.
+ */
+import type { CronDefinition } from "../../CronSpec.js"
+import * as CronEngine from "./crons.js"
+import * as Engine from "./engine.js"
+import * as PoolEngine from "./pools.js"
+import type { Store } from "./store.js"
+
+/** What every operation is run with: the time, and where the jobs it stores are dispatched (opaque; none in memory). */
+export interface At {
+  readonly now: number
+  readonly target: string | null
+}
+
+const stamp = (jobs: ReadonlyArray<Engine.NewJob>, target: string | null) =>
+  target === null ? jobs : jobs.map((job) => ({ ...job, target }))
+
+/** Each operation over `store`: synchronous, pure but for the store, given the time. */
+export const make = (store: Store, config: Engine.EngineConfig) => ({
+  schedule: (at: At, jobs: ReadonlyArray<Engine.NewJob>) => Engine.scheduleMany(store, at.now, stamp(jobs, at.target)),
+  cancel: (at: At, id: string, pool?: string) => Engine.cancel(store, config, at.now, id, pool),
+  get: (_: At, id: string) => store.get(id),
+  list: (_: At, query: Engine.ListQuery) => Engine.list(store, query),
+  replay: (at: At, id: string) => Engine.replay(store, at.now, id),
+  purge: (_: At, query: Engine.PurgeQuery) => Engine.purge(store, query),
+  reconcileCrons: (at: At, crons: ReadonlyArray<CronDefinition>) => CronEngine.reconcile(store, at.now, crons, at.target),
+  listCrons: (_: At) => CronEngine.list(store),
+  triggerCron: (at: At, name: string) => CronEngine.trigger(store, at.now, name),
+  definePool: (at: At, name: string, maxConcurrency?: number) => PoolEngine.define(store, at.now, name, maxConcurrency),
+  updatePool: (_: At, name: string, change: PoolEngine.PoolChange) => PoolEngine.update(store, name, change),
+  enqueue: (at: At, pool: string, jobs: ReadonlyArray<Engine.NewJob>) =>
+    PoolEngine.enqueue(store, at.now, pool, stamp(jobs, at.target)),
+  poolStatus: (at: At, name: string) => PoolEngine.status(store, at.now, name),
+  cancelQueued: (at: At, name: string, limit: number) => PoolEngine.cancelQueued(store, config, at.now, name, limit)
+})
+
+/** The operations of one store. */
+export type Operations = ReturnType<typeof make>
+
+/** An operation's name. */
+export type Name = keyof Operations
+
+/** The names of all operations, in declaration order. */
+export const names: ReadonlyArray<Name> = Object.keys(make(undefined as never, undefined as never)) as Array<Name>
+
+/** The operations that only read: every other one may change what is due, so the runtime re-checks its wake-up. */
+export const reads: ReadonlySet<Name> = new Set<Name>(["get", "list", "listCrons", "poolStatus"])
+
+/** The operations that store jobs or crons, and so are told where they are dispatched. */
+export const targeted = ["schedule", "reconcileCrons", "enqueue"] as const satisfies ReadonlyArray<Name>
+
+/** An operation that is told where its jobs are dispatched. */
+export type Targeted = (typeof targeted)[number]
+
+/** Whether the operation `name` is told where its jobs are dispatched. */
+export const isTargeted = (name: Name): name is Targeted => (targeted as ReadonlyArray<Name>).includes(name)
+
+/** An operation's arguments after the time and target. */
+export type Args<K extends Name> = Parameters<Operations[K]> extends [At, ...infer Rest] ? Rest : never
+
+/** What an operation answers. */
+export type Result<K extends Name> = ReturnType<Operations[K]>
