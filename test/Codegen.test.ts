@@ -1,11 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
 import { parse } from "jsonc-parser"
-import { execFile } from "node:child_process"
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { CronSpec, Job } from "@lunora/scheduler"
 import * as Codegen from "../src/Codegen.js"
 
@@ -193,76 +188,4 @@ describe("Codegen.updateWranglerJsonc", () => {
     )
     expect(() => Codegen.updateWranglerJsonc("[]", [])).toThrow(Codegen.InvalidConfig)
   })
-})
-
-const BIN = fileURLToPath(new URL("../bin/lunora-scheduler.mjs", import.meta.url))
-const SRC = fileURLToPath(new URL("../src/", import.meta.url))
-const NODE_MODULES = fileURLToPath(new URL("../node_modules", import.meta.url))
-
-const cronsModule = (minutes: number) =>
-  [
-    `import { Schema } from "effect"`,
-    `import { cronJobs } from ${JSON.stringify(path.join(SRC, "CronSpec.ts"))}`,
-    `import * as Job from ${JSON.stringify(path.join(SRC, "Job.ts"))}`,
-    `const Sweep = Job.make("maintenance:sweep", { payload: Schema.Struct({}) })`,
-    `export const crons = cronJobs()`,
-    `crons.interval("sweep", { minutes: ${minutes} }, Sweep, {})`,
-    `crons.daily("digest", { hourUTC: 9, minuteUTC: 0 }, Sweep, {})`
-  ].join("\n")
-
-const run = (cwd: string, ...args: ReadonlyArray<string>) =>
-  new Promise<{ readonly code: number; readonly stdout: string; readonly stderr: string }>((resolve) =>
-    execFile(process.execPath, [BIN, ...args], { cwd }, (error, stdout, stderr) =>
-      resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr }))
-  )
-
-describe("lunora-scheduler crons", () => {
-  it("writes triggers.crons, changes nothing on a second run, and --check fails once the module changes", async () => {
-    const project = await mkdtemp(path.join(tmpdir(), "lunora-codegen-"))
-    try {
-      await symlink(NODE_MODULES, path.join(project, "node_modules"), "dir")
-      await mkdir(path.join(project, "src"))
-      await writeFile(path.join(project, "src", "crons.ts"), cronsModule(5))
-      await writeFile(path.join(project, "wrangler.jsonc"), WITHOUT_TRIGGERS)
-      const config = () => readFile(path.join(project, "wrangler.jsonc"), "utf8")
-
-      const first = await run(project, "crons", "--module", "src/crons.ts")
-      expect(first).toStrictEqual({
-        code: 0,
-        stdout: "wrangler.jsonc: wrote triggers.crons [\"*/5 * * * *\", \"0 9 * * *\"]\n",
-        stderr: ""
-      })
-      const written = await config()
-      expect(written).toBe(Codegen.updateWranglerJsonc(WITHOUT_TRIGGERS, ["*/5 * * * *", "0 9 * * *"]))
-
-      const second = await run(project, "crons", "--module", "src/crons.ts", "--config", "wrangler.jsonc")
-      expect(second.code).toBe(0)
-      expect(second.stdout).toContain("up to date")
-      expect(await config()).toBe(written)
-
-      await writeFile(path.join(project, "src", "crons.ts"), cronsModule(10))
-      const check = await run(project, "crons", "--module", "src/crons.ts", "--check")
-      expect(check.code).toBe(1)
-      expect(check.stderr).toContain("out of date; expected [\"*/10 * * * *\", \"0 9 * * *\"]")
-      expect(await config()).toBe(written)
-
-      await writeFile(path.join(project, "src", "crons.ts"), cronsModule(10).replace("{ minutes: 10 }", "{ seconds: 30 }"))
-      const refused = await run(project, "crons", "--module", "src/crons.ts")
-      expect(refused).toStrictEqual({
-        code: 2,
-        stdout: "",
-        stderr:
-          "lunora-scheduler: cron \"sweep\" cannot be a Cron Trigger: an interval of 30000 ms is not whole minutes\n"
-      })
-
-      const missing = await run(project, "crons", "--module", "src/nope.ts")
-      expect(missing.code).toBe(2)
-      expect(missing.stderr).toBe(`lunora-scheduler: crons module not found: ${path.join(project, "src", "nope.ts")}\n`)
-      const noConfig = await run(project, "crons", "--module", "src/crons.ts", "--config", "other.jsonc")
-      expect(noConfig.code).toBe(2)
-      expect(noConfig.stderr).toBe(`lunora-scheduler: Wrangler config not found: ${path.join(project, "other.jsonc")}\n`)
-    } finally {
-      await rm(project, { recursive: true, force: true })
-    }
-  }, 30_000)
 })

@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+/// <reference types="node" />
+/**
+ * The `lunora-scheduler` executable: runs the command line of `process.argv`
+ * and sets the exit code (0 done or up to date, 1 out of date with `--check`, 2 error).
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import * as Cli from "./cli.js"
+import * as Platform from "./platform.js"
+
+Cli.run(process.argv).pipe(Effect.provide(Platform.layer), Effect.runPromise).then((code) => {
+  process.exitCode = code
+})
