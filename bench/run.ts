@@ -283,6 +283,9 @@ const main = async () => {
   } finally {
     await cleanup()
   }
+  // what a Worker pays in script size (cold start) for each part of the package
+  const { format, measure } = await import("../scripts/size.js")
+  console.log(`\nbundle sizes (scripts/size.ts)\n${format(await measure())}`)
 }
 
 main().then(
