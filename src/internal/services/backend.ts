@@ -11,7 +11,13 @@ import * as Operations from "../engine/operations.js"
 import type { JobRecord } from "../engine/store.js"
 
 /** The operations a remote backend's Durable Object checks again, and may refuse: the ones that store jobs. */
-export type Refusable = "schedule" | "enqueue"
+export const refusable = ["schedule", "enqueue"] as const satisfies ReadonlyArray<Operations.Name>
+
+/** An operation a remote backend's Durable Object may refuse. */
+export type Refusable = (typeof refusable)[number]
+
+/** Whether the Durable Object may refuse the operation `name` (its refusal is then the caller's typed error). */
+export const isRefusable = (name: Operations.Name): name is Refusable => (refusable as ReadonlyArray<Operations.Name>).includes(name)
 
 /** One engine operation, as a service calls it. */
 export type Operation<K extends Operations.Name> = (

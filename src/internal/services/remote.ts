@@ -5,7 +5,7 @@
 import { Clock, Effect, Either, Schema } from "effect"
 import { isTerminal } from "../../Job.js"
 import { InvalidOptions, SchedulerUnavailable } from "../../SchedulerError.js"
-import { type Backend, operationsOf } from "./backend.js"
+import { type Backend, isRefusable, operationsOf } from "./backend.js"
 import { fromRpcMessage, invalidOptions, messageOf, type Refusal } from "../domain/failure.js"
 import { isTargeted } from "../engine/operations.js"
 import type { SchedulerRpc } from "../runtime/protocol.js"
@@ -35,8 +35,6 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
       catch: (cause): Refusal | SchedulerUnavailable =>
         fromRpcMessage(messageOf(cause)) ?? new SchedulerUnavailable({ operation, reason: messageOf(cause), cause })
     }).pipe(Effect.withSpan(`SchedulerDO.${operation}`, { attributes: { instanceName } }))
-  /** A call whose refusal (the Durable Object's own check of its arguments) the service can name. */
-  const refusable = attempt
   /** A call the service validated fully: a refusal by the Durable Object means it is unusable from here. */
   const call = <A>(operation: string, f: (rpc: SchedulerRpc) => Promise<A>) =>
     attempt(operation, f).pipe(
@@ -52,7 +50,8 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
     ...operationsOf((name, args) => {
       const send = (rpc: SchedulerRpc) =>
         (rpc[name] as (...args: ReadonlyArray<unknown>) => Promise<never>)(...(isTargeted(name) ? [target, ...args] : args))
-      return (name === "schedule" || name === "enqueue" ? refusable(name, send) : call(name, send)) as never
+      // a refusal of a refusable call (the Durable Object's own check of its arguments) is the service's typed error
+      return (isRefusable(name) ? attempt(name, send) : call(name, send)) as never
     }),
     awaitFinished: (id) =>
       Effect.gen(function*() {
