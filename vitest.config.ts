@@ -1,11 +1,14 @@
 import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
-const alias = {
-  "@lunora/scheduler/testing": fileURLToPath(new URL("./src/testing.ts", import.meta.url)),
-  "@lunora/scheduler/cloudflare": fileURLToPath(new URL("./src/cloudflare/index.ts", import.meta.url)),
-  "@lunora/scheduler": fileURLToPath(new URL("./src/index.ts", import.meta.url))
-}
+const src = fileURLToPath(new URL("./src/", import.meta.url))
+
+/** The package's entries, resolved to their sources: the root, `/cloudflare`, and each module (`/testing`, `/Scheduler`, ...). */
+const alias = [
+  { find: /^@lunora\/scheduler$/, replacement: `${src}index.ts` },
+  { find: /^@lunora\/scheduler\/cloudflare$/, replacement: `${src}cloudflare/index.ts` },
+  { find: /^@lunora\/scheduler\/(\w+)$/, replacement: `${src}$1.ts` }
+]
 
 export default defineConfig({
   resolve: { alias },

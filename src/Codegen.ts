@@ -14,37 +14,10 @@
  *
  * @since 0.1.0
  */
-import { Data, Either } from "effect"
+import * as Data from "effect/Data"
 import type { EditResult, FormattingOptions, JSONPath, Node, ParseError } from "jsonc-parser"
 import { applyEdits, findNodeAtLocation, modify, parseTree, printParseErrorCode, visit } from "jsonc-parser"
-import { type CronDefinition, type CronJobs, toCronTrigger } from "./CronSpec.js"
-
-/**
- * A cron that no Cron Trigger can express, and why.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Refusal {
-  readonly name: string
-  readonly reason: string
-}
-
-/**
- * Some declared crons cannot be Cron Triggers (sub-minute or uneven
- * intervals, seconds, time zones other than UTC).
- *
- * @since 0.1.0
- * @category errors
- */
-export class CodegenError extends Data.TaggedError("CodegenError")<{
-  readonly refusals: ReadonlyArray<Refusal>
-}> {
-  override get message(): string {
-    const each = this.refusals.map((refusal) => `cron "${refusal.name}" cannot be a Cron Trigger: ${refusal.reason}`)
-    return each.join("; ")
-  }
-}
+export { CodegenError, type Refusal, triggerExpressions, triggerPlan } from "./internal/domain/triggers.js"
 
 /**
  * The Wrangler config is not valid JSONC, or its `triggers.crons` cannot be
@@ -60,36 +33,6 @@ export class InvalidConfig extends Data.TaggedError("InvalidConfig")<{
     return `invalid Wrangler config: ${this.reason}`
   }
 }
-
-/**
- * The crons of `crons` by their Cron Trigger expression (what `scheduled()`
- * receives as `controller.cron`), or a `CodegenError` naming every cron refused.
- *
- * @since 0.1.0
- * @category codegen
- */
-export const triggerPlan = (
-  crons: CronJobs
-): Either.Either<ReadonlyMap<string, ReadonlyArray<CronDefinition>>, CodegenError> => {
-  const plan = new Map<string, Array<CronDefinition>>()
-  const refusals: Array<Refusal> = []
-  for (const definition of crons.definitions) {
-    const expression = toCronTrigger(definition.schedule)
-    if (Either.isLeft(expression)) refusals.push({ name: definition.name, reason: expression.left })
-    else plan.set(expression.right, [...(plan.get(expression.right) ?? []), definition])
-  }
-  return refusals.length > 0 ? Either.left(new CodegenError({ refusals })) : Either.right(plan)
-}
-
-/**
- * The Cron Trigger expressions of `crons`: each cron's `toCronTrigger`,
- * deduplicated and sorted, or a `CodegenError` naming every cron refused.
- *
- * @since 0.1.0
- * @category codegen
- */
-export const triggerExpressions = (crons: CronJobs): Either.Either<ReadonlyArray<string>, CodegenError> =>
-  Either.map(triggerPlan(crons), (plan) => [...plan.keys()].sort())
 
 /**
  * The Wrangler config `text` with `triggers.crons` set to `expressions`

@@ -5,8 +5,14 @@
  *
  * @since 0.1.0
  */
-import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
-import { CronSchedule, type CronJobs } from "./CronSpec.js"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type { CronJobs } from "./CronSpec.js"
+import { CronScheduleText } from "./internal/domain/cronSchedule.js"
 import type { Backend } from "./internal/services/backend.js"
 import { type LiveOptions, makeRemote } from "./internal/services/remote.js"
 import type { CronView } from "./internal/engine/crons.js"
@@ -21,7 +27,8 @@ import { CronNotFound, CronRunInProgress, type InvalidOptions, type SchedulerUna
  */
 export class CronInfo extends Schema.Class<CronInfo>("@lunora/scheduler/CronInfo")({
   name: Schema.String,
-  schedule: CronSchedule,
+  /** Its interval, or its expression and time zone. */
+  schedule: CronScheduleText,
   functionPath: Schema.String,
   nextRunAt: Schema.DateTimeUtc,
   /** The scheduled time of the last fire or skip. */
@@ -84,7 +91,7 @@ export class CronRegistry extends Context.Tag("@lunora/scheduler/CronRegistry")<
 
 const utc = (ms: number) => DateTime.unsafeMake(ms)
 
-const decodeSchedule = Schema.decodeUnknownOption(Schema.parseJson(CronSchedule))
+const decodeSchedule = Schema.decodeUnknownOption(Schema.parseJson(CronScheduleText))
 
 const toInfo = (cron: CronView): CronInfo =>
   new CronInfo({

@@ -14,8 +14,10 @@
  *
  * @since 0.1.0
  */
-import { CronExpressionParser } from "cron-parser"
-import { Data, Either, Schema } from "effect"
+import * as Data from "effect/Data"
+import * as Either from "effect/Either"
+import * as CronParse from "./internal/domain/cronParse.js"
+import * as Domain from "./internal/domain/cronSchedule.js"
 import * as CronTime from "./internal/domain/cronTime.js"
 import { encodePayload } from "./internal/domain/payload.js"
 import * as Job from "./Job.js"
@@ -40,15 +42,13 @@ export class InvalidCron extends Data.TaggedError("InvalidCron")<{
 
 /**
  * When a cron fires: every `ms` milliseconds from its anchor, or on a cron
- * expression in a time zone.
+ * expression in a time zone. An expression carries its parsed `fields`,
+ * which the scheduler evaluates (build one with `expression`).
  *
  * @since 0.1.0
  * @category models
  */
-export const CronSchedule = Schema.Union(
-  Schema.TaggedStruct("Interval", { ms: Schema.Int.pipe(Schema.positive()) }),
-  Schema.TaggedStruct("Expression", { expression: Schema.String, timeZone: Schema.String })
-)
+export const CronSchedule = Domain.CronSchedule
 
 /**
  * @since 0.1.0
@@ -57,32 +57,64 @@ export const CronSchedule = Schema.Union(
 export type CronSchedule = typeof CronSchedule.Type
 
 /**
+ * A schedule on a cron expression: its text, time zone and parsed fields.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ExpressionSchedule = Extract<CronSchedule, { readonly _tag: "Expression" }>
+
+/**
+ * The parsed fields of a cron expression: each field's allowed values, with
+ * the flags of its special forms (`L`, `#`, `*`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const CronFields = Domain.CronFields
+
+/**
  * One declared cron: its unique name, schedule, the job it runs and that
  * job's payload (JSON text, checked against the job's Schema).
  *
  * @since 0.1.0
  * @category models
  */
-export interface CronDefinition {
-  readonly name: string
-  readonly schedule: CronSchedule
-  readonly functionPath: string
-  readonly args: string
+export type CronDefinition = Domain.CronDefinition
+
+/** The schedule of `text` in `timeZone`, or why there is none. */
+const parseSchedule = (text: string, timeZone = "UTC"): Either.Either<ExpressionSchedule, string> => {
+  const expression = text.trim()
+  const count = expression.split(/\s+/).length
+  if (count !== 5 && count !== 6) {
+    return Either.left(`"${expression}" has ${count} fields; a cron expression has 5, or 6 with seconds first`)
+  }
+  if (!CronTime.isTimeZone(timeZone)) return Either.left(`unknown time zone "${timeZone}"`)
+  let fields: CronTime.Fields
+  try {
+    fields = CronParse.parse(expression)
+  } catch (error) {
+    return Either.left(`"${expression}": ${error instanceof Error ? error.message : String(error)}`)
+  }
+  const schedule: ExpressionSchedule = { _tag: "Expression", expression, timeZone, fields }
+  const problem = Domain.problemOf(schedule)
+  return problem === undefined ? Either.right(schedule) : Either.left(problem)
 }
 
 /** Why `expression` is not a valid cron expression (in `timeZone`), if it is not. */
-const problemOf = (expression: string, timeZone = "UTC"): string | undefined => {
-  const fields = expression.trim().split(/\s+/).length
-  if (fields !== 5 && fields !== 6) return `"${expression}" has ${fields} fields; a cron expression has 5, or 6 with seconds first`
-  if (!CronTime.isTimeZone(timeZone)) return `unknown time zone "${timeZone}"`
-  let cron: CronTime.Cron
-  try {
-    cron = CronTime.compile(expression)
-  } catch (error) {
-    return `"${expression}": ${error instanceof Error ? error.message : String(error)}`
-  }
-  return CronTime.firesAtAll(cron) ? undefined : `"${expression}": no date matches its day of month, month and day of week`
-}
+const problemOf = (expression: string, timeZone?: string): string | undefined =>
+  Either.match(parseSchedule(expression, timeZone), { onLeft: (problem) => problem, onRight: () => undefined })
+
+/**
+ * The schedule of a cron expression (5 fields, or 6 with seconds first) in
+ * an IANA time zone (default UTC), parsed now; throws `InvalidCron` with the
+ * reason when it is refused.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const expression = (text: string, timeZone?: string): ExpressionSchedule =>
+  Either.getOrThrowWith(parseSchedule(text, timeZone), (reason) => new InvalidCron({ cron: text, reason }))
 
 /**
  * Whether `expression` is a cron expression this library runs (5 fields, or
@@ -113,10 +145,7 @@ export const assertValidCronExpression = (expression: string, timeZone?: string)
  * @since 0.1.0
  * @category next fire
  */
-export const nextAfter = (schedule: CronSchedule, after: number): number =>
-  schedule._tag === "Interval"
-    ? after + schedule.ms
-    : CronTime.nextAfter(schedule.expression, schedule.timeZone, after)
+export const nextAfter: (schedule: CronSchedule, after: number) => number = Domain.nextAfter
 
 const DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] as const
 
@@ -125,12 +154,10 @@ const DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] as const
  * 1 where cron-parser (and Vixie cron) use Sunday = 0, so numbers would shift
  * every weekly trigger by a day. Names mean the same in both.
  */
-const triggerDaysOfWeek = (expression: string, field: string): string => {
+const triggerDaysOfWeek = (fields: CronTime.Fields, field: string): string => {
   if (field === "*" || field === "?") return field
-  const days = [
-    ...new Set(CronExpressionParser.parse(expression, { strict: false }).fields.dayOfWeek.values.map((day) => Number(day) % 7))
-  ]
-  return days.length === 7 ? "*" : days.sort((a, b) => a - b).map((day) => DAY_NAMES[day]!).join(",")
+  const days = fields.dayOfWeek
+  return days.length === 7 ? "*" : days.map((day) => DAY_NAMES[day]!).join(",")
 }
 
 /**
@@ -141,10 +168,7 @@ const triggerDaysOfWeek = (expression: string, field: string): string => {
  * @since 0.1.0
  * @category next fire
  */
-export const latestAtOrBefore = (schedule: CronSchedule, from: number, at: number): number =>
-  schedule._tag === "Interval"
-    ? from + schedule.ms * Math.floor((at - from) / schedule.ms)
-    : CronTime.latestAtOrBefore(schedule.expression, schedule.timeZone, from, at)
+export const latestAtOrBefore: (schedule: CronSchedule, from: number, at: number) => number = Domain.latestAtOrBefore
 
 /**
  * The cron expression a schedule stands for, as a Cloudflare Cron Trigger
@@ -160,11 +184,7 @@ export const toCronTrigger = (schedule: CronSchedule): Either.Either<string, str
     const fields = schedule.expression.trim().split(/\s+/)
     if (fields.length === 6) return Either.left("Cron Triggers have no seconds field")
     if (/[#L]/i.test(fields[4] ?? "")) return Either.left("an nth or last weekday (# or L) is not translated for Cron Triggers")
-    try {
-      return Either.right([...fields.slice(0, 4), triggerDaysOfWeek(schedule.expression, fields[4]!)].join(" "))
-    } catch (error) {
-      return Either.left(error instanceof Error ? error.message : String(error))
-    }
+    return Either.right([...fields.slice(0, 4), triggerDaysOfWeek(schedule.fields, fields[4]!)].join(" "))
   }
   const minutes = schedule.ms / 60_000
   if (!Number.isInteger(minutes)) return Either.left(`an interval of ${schedule.ms} ms is not whole minutes`)
@@ -272,7 +292,7 @@ const intervalMs = (name: string, every: IntervalSpec): number => {
     throw new InvalidCron({ cron: name, reason: `${unit} must be a positive integer, got ${value}` })
   }
   const ms = value * (unit === "seconds" ? 1_000 : unit === "minutes" ? 60_000 : 3_600_000)
-  if (ms > 366 * 24 * 3_600_000) throw new InvalidCron({ cron: name, reason: "an interval may not exceed 366 days" })
+  if (ms > Domain.MAX_INTERVAL_MS) throw new InvalidCron({ cron: name, reason: "an interval may not exceed 366 days" })
   return ms
 }
 
@@ -293,24 +313,21 @@ const intervalMs = (name: string, every: IntervalSpec): number => {
 export const cronJobs = (): CronJobs => {
   const definitions: Array<CronDefinition> = []
 
-  const add = (name: string, schedule: CronSchedule, job: Job.Ref, payload: unknown): CronJobs => {
+  const add = (name: string, schedule: Either.Either<CronSchedule, string>, job: Job.Ref, payload: unknown): CronJobs => {
     if (!NAME.test(name)) {
       throw new InvalidCron({ cron: name, reason: "a name is 1 to 128 letters, digits, spaces or . : - / _" })
     }
     if (definitions.some((definition) => definition.name === name)) {
       throw new InvalidCron({ cron: name, reason: "a cron with this name is already declared" })
     }
-    if (schedule._tag === "Expression") {
-      const problem = problemOf(schedule.expression, schedule.timeZone)
-      if (problem !== undefined) throw new InvalidCron({ cron: name, reason: problem })
-    }
+    if (Either.isLeft(schedule)) throw new InvalidCron({ cron: name, reason: schedule.left })
     const args = encodePayload(job, payload)
     if (Either.isLeft(args)) throw args.left
-    definitions.push({ name, schedule, functionPath: Job.pathOf(job), args: args.right })
+    definitions.push({ name, schedule: schedule.right, functionPath: Job.pathOf(job), args: args.right })
     return builder
   }
 
-  const expression = (text: string) => ({ _tag: "Expression" as const, expression: text, timeZone: "UTC" })
+  const utc = (text: string) => parseSchedule(text)
 
   /** "<minute> <hour>" of a UTC wall-clock time, checked. */
   const clock = (name: string, at: { readonly hourUTC: number; readonly minuteUTC: number }) =>
@@ -319,19 +336,19 @@ export const cronJobs = (): CronJobs => {
   const builder: CronJobs = {
     definitions,
     interval: (name, every, job, payload) =>
-      add(name, { _tag: "Interval", ms: intervalMs(name, every) }, job, payload),
+      add(name, Either.right({ _tag: "Interval", ms: intervalMs(name, every) }), job, payload),
     hourly: (name, at, job, payload) =>
-      add(name, expression(`${inRange(name, "minuteUTC", at.minuteUTC, 0, 59)} * * * *`), job, payload),
-    daily: (name, at, job, payload) => add(name, expression(`${clock(name, at)} * * *`), job, payload),
+      add(name, utc(`${inRange(name, "minuteUTC", at.minuteUTC, 0, 59)} * * * *`), job, payload),
+    daily: (name, at, job, payload) => add(name, utc(`${clock(name, at)} * * *`), job, payload),
     weekly: (name, at, job, payload) => {
       const day = DAYS.indexOf(at.dayOfWeek)
       if (day < 0) throw new InvalidCron({ cron: name, reason: `dayOfWeek must be one of ${DAYS.join(", ")}` })
-      return add(name, expression(`${clock(name, at)} * * ${day}`), job, payload)
+      return add(name, utc(`${clock(name, at)} * * ${day}`), job, payload)
     },
     monthly: (name, at, job, payload) =>
-      add(name, expression(`${clock(name, at)} ${inRange(name, "day", at.day, 1, 31)} * *`), job, payload),
+      add(name, utc(`${clock(name, at)} ${inRange(name, "day", at.day, 1, 31)} * *`), job, payload),
     cron: (name, text, job, payload, options) =>
-      add(name, { _tag: "Expression", expression: text.trim(), timeZone: options?.timeZone ?? "UTC" }, job, payload)
+      add(name, parseSchedule(text, options?.timeZone), job, payload)
   }
   return builder
 }

@@ -8,9 +8,17 @@
  * @since 0.1.0
  */
 import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Clock, Effect, Either, Layer, ParseResult, Redacted, Schema, Stream } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { messageOf } from "./internal/domain/failure.js"
 import { contextOf } from "./internal/domain/job.js"
 import {
@@ -87,9 +95,24 @@ const decodeBody = Schema.decodeEither(Schema.parseJson(DispatchBody))
 /** Requests this isolate has run, by signature: a replay of one runs nothing. */
 const seen = new SeenRequests()
 
-/** The request's body as a web stream: the `Request` itself when the server is one of the web's (a Worker's). */
-const bodyOf = (request: HttpServerRequest.HttpServerRequest): ReadableStream<Uint8Array> | null =>
-  request.source instanceof Request ? request.source.body : Stream.toReadableStream(request.stream)
+const encoder = new TextEncoder()
+
+/**
+ * The request's body as text, at most `MAX_REQUEST_BYTES`: read from the web
+ * `Request`'s stream when the server is one of the web's (a Worker's), and
+ * stopped as soon as it is too long; on another server (Node's), read by the
+ * server under its body-size limit, then measured.
+ */
+const bodyOf = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<string, unknown> =>
+  request.source instanceof Request
+    ? readText(request.source.body, MAX_REQUEST_BYTES)
+    : request.text.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(MAX_REQUEST_BYTES)),
+      Effect.filterOrFail(
+        (text) => text.length <= MAX_REQUEST_BYTES / 3 || encoder.encode(text).byteLength <= MAX_REQUEST_BYTES,
+        () => new BodyTooLarge(MAX_REQUEST_BYTES)
+      )
+    )
 
 const unsigned = (body: DispatchReply, status: number) => HttpServerResponse.unsafeJson(body, { status })
 
@@ -136,7 +159,7 @@ export const httpApp = (
     if (request.method !== "POST") return unsigned({ error: "dispatch takes POST" }, 405)
     const tooLarge = unsigned({ error: `the request is over ${MAX_REQUEST_BYTES} bytes` }, 413)
     if (Number(request.headers["content-length"] ?? 0) > MAX_REQUEST_BYTES) return tooLarge
-    const text = yield* readText(bodyOf(request), MAX_REQUEST_BYTES).pipe(Effect.either)
+    const text = yield* Effect.either(bodyOf(request))
     if (Either.isLeft(text) && text.left instanceof BodyTooLarge) return tooLarge
     const body = Either.getOrElse(text, () => "")
     const header = request.headers[SIGNATURE_HEADER]

@@ -4,8 +4,9 @@
  *
  * @since 0.1.0
  */
-import type { Effect } from "effect"
-import { Layer, Schema } from "effect"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import type { Pipeable } from "effect/Pipeable"
 import { pipeArguments } from "effect/Pipeable"
 import type { JobContext } from "./internal/domain/job.js"

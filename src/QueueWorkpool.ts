@@ -14,8 +14,15 @@
  *
  * @since 0.1.0
  */
-import type { DateTime, Duration } from "effect"
-import { Clock, Context, Data, Effect, Layer, Predicate, Schema } from "effect"
+import type * as DateTime from "effect/DateTime"
+import type * as Duration from "effect/Duration"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
 import type { Outcome } from "./internal/runtime/dispatcher.js"
 import { messageOf } from "./internal/domain/failure.js"
 import { utf8Length } from "./internal/domain/payload.js"

@@ -5,7 +5,14 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Either, ParseResult, Schedule, Schema, ScheduleDecision, ScheduleIntervals } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Time from "./internal/domain/time.js"
 import { InvalidOptions } from "./SchedulerError.js"
 

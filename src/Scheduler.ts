@@ -4,8 +4,17 @@
  *
  * @since 0.1.0
  */
-import type { ConfigError, Duration, Scope } from "effect"
-import { Config, Context, DateTime, Effect, Either, Layer, Option, Schema } from "effect"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
+import type * as Scope from "effect/Scope"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { type Backend, SchedulerEngine } from "./internal/services/backend.js"
 import { invalidOptions } from "./internal/domain/failure.js"
 import { toInfo } from "./internal/engine/engine.js"

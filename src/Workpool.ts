@@ -7,8 +7,16 @@
  *
  * @since 0.1.0
  */
-import type { ConfigError } from "effect"
-import { Config, Context, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
+import type * as ConfigError from "effect/ConfigError"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { MaxConcurrency, PoolName } from "./internal/domain/names.js"
 import { type Backend, SchedulerEngine } from "./internal/services/backend.js"
 import { toInfo } from "./internal/engine/engine.js"

@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import type { Layer } from "effect"
+import type * as Layer from "effect/Layer"
 import type * as CronRegistry from "./CronRegistry.js"
 import type * as JobRegistry from "./JobRegistry.js"
 import * as Scheduler from "./Scheduler.js"

@@ -5,6 +5,7 @@ import {
   assertValidCronExpression,
   cronJobs,
   type CronSchedule,
+  expression,
   type DayOfWeek,
   InvalidCron,
   type IntervalSpec,
@@ -20,7 +21,6 @@ const DAY = 24 * HOUR
 
 const ms = (iso: string): number => Date.parse(iso)
 const iso = (epochMs: number): string => new Date(epochMs).toISOString()
-const expression = (text: string, timeZone = "UTC"): CronSchedule => ({ _tag: "Expression", expression: text, timeZone })
 
 /** The `count` fires of a schedule after `afterIso`, each found from the previous one, as the engine does. */
 const firesAfter = (schedule: CronSchedule, afterIso: string, count: number): ReadonlyArray<string> => {

@@ -1,12 +1,23 @@
 import { describe, expect, it } from "@effect/vitest"
 import { CronExpressionParser } from "cron-parser"
 import { FastCheck as fc } from "effect"
-import * as CronTime from "../src/internal/domain/cronTime.js"
+import * as CronParse from "../src/internal/domain/cronParse.js"
+import * as Evaluate from "../src/internal/domain/cronTime.js"
 import { changesOf as changesBetween, wallMillis } from "./support/timeZones.js"
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
+
+/** The evaluator over expressions: each parsed, then compiled, as a declared cron's fields are. */
+const CronTime = {
+  compile: (expression: string) => Evaluate.compile(CronParse.parse(expression)),
+  firesAtAll: Evaluate.firesAtAll,
+  nextAfter: (expression: string, timeZone: string, after: number) =>
+    Evaluate.nextAfter(CronTime.compile(expression), timeZone, after),
+  latestAtOrBefore: (expression: string, timeZone: string, from: number, at: number) =>
+    Evaluate.latestAtOrBefore(CronTime.compile(expression), timeZone, from, at)
+}
 
 const ms = (iso: string): number => Date.parse(iso)
 const iso = (epochMs: number): string => new Date(epochMs).toISOString()

@@ -5,8 +5,9 @@
  * test/workerd/.)
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Redacted, Schema } from "effect"
-import { Dispatch, Job } from "@lunora/scheduler"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import { Effect, Layer, Redacted, Schema } from "effect"
+import { Dispatch, Job, JobRegistry } from "@lunora/scheduler"
 import { MAX_REQUEST_BYTES, REPLY_HEADER, sign, SIGNATURE_HEADER, verifyReply } from "../src/internal/runtime/wire.js"
 
 const SECRET = "dispatch-test-secret"
@@ -43,6 +44,30 @@ describe("Dispatch endpoint", () => {
     expect(response.status).toBe(413)
     expect(pulled).toBeGreaterThan(MAX_REQUEST_BYTES)
     expect(pulled).toBeLessThan(MAX_REQUEST_BYTES + 1024 * 1024)
+  })
+
+  describe("on a server whose request is not the web's (Node's)", () => {
+    /** The request as such a server hands it over: its source is not a `Request`; its body is read by the server. */
+    const fromServer = (request: Request): HttpServerRequest.HttpServerRequest =>
+      new Proxy(HttpServerRequest.fromWeb(request), {
+        get: (target, key) => (key === "source" ? { server: "node" } : Reflect.get(target, key, target))
+      })
+    const handle = (request: Request) =>
+      Dispatch.httpApp({ secret: SECRET }).pipe(
+        Effect.provideService(HttpServerRequest.HttpServerRequest, fromServer(request)),
+        Effect.provide(Echo.toLayer(({ text }) => Effect.succeed(text)).pipe(Layer.provideMerge(JobRegistry.layer))),
+        Effect.map((response) => response.status),
+        Effect.runPromise
+      )
+
+    it("runs a signed request read by the server", async () => {
+      expect(await handle(new Request(url, await signed(body("job_0_dispatchnode00001"))))).toBe(200)
+    })
+
+    it("answers 413 to a body past the cap, however it was sent", async () => {
+      const text = JSON.stringify({ blob: "é".repeat(MAX_REQUEST_BYTES / 2 + 1) })
+      expect(await handle(new Request(url, await signed(text)))).toBe(413)
+    })
   })
 
   it("runs a signed request once, with a signed answer; the same request again gets 409 and runs nothing", async () => {

@@ -28,12 +28,28 @@ const specifiersOf = (file: string): ReadonlyArray<string> => {
     .map((match) => match[1] ?? match[2] ?? match[3]!)
 }
 
+/** The module specifiers a file imports for their values: without `import type` and `export type` statements. */
+const runtimeSpecifiersOf = (file: string): ReadonlyArray<string> => {
+  const text = readFileSync(join(src, file), "utf8").replace(/(?:^|\n)\s*(?:import|export)\s+type\s[^;]*?from\s*"[^"]+"/g, "")
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^"';]*?from\s*"([^"]+)"|import\(\s*"([^"]+)"\s*\)|(?:^|\n)\s*import\s*"([^"]+)"/g)]
+    .map((match) => match[1] ?? match[2] ?? match[3]!)
+}
+
 const graph = new Map(modules.map((file) => {
   const specifiers = specifiersOf(file)
   const local = specifiers.filter((s) => s.startsWith(".")).map((s) =>
     relative(src, resolve(dirname(join(src, file)), s.replace(/\.js$/, ".ts")))
   )
-  return [file, { local, external: specifiers.filter((s) => !s.startsWith(".")) }] as const
+  const runtime = runtimeSpecifiersOf(file)
+  return [file, {
+    local,
+    external: specifiers.filter((s) => !s.startsWith(".")),
+    /** What the module loads when it runs (type-only imports left out): what a bundler follows. */
+    runtimeLocal: runtime.filter((s) => s.startsWith(".")).map((s) =>
+      relative(src, resolve(dirname(join(src, file)), s.replace(/\.js$/, ".ts")))
+    ),
+    runtimeExternal: runtime.filter((s) => !s.startsWith("."))
+  }] as const
 }))
 
 /** The layer of each module, inside out; the public modules in `src/*.ts` by what they hold. */
@@ -65,12 +81,12 @@ const layerOf = (file: string): Layer => {
   throw new Error(`${file} is in no layer: add it to test/layers.test.ts`)
 }
 
-const closureOf = (entry: string): ReadonlySet<string> => {
+const closureOf = (entry: string, follow: "local" | "runtimeLocal" = "local"): ReadonlySet<string> => {
   const seen = new Set<string>()
   const visit = (file: string) => {
     if (seen.has(file)) return
     seen.add(file)
-    for (const next of graph.get(file)?.local ?? []) visit(next)
+    for (const next of graph.get(file)?.[follow] ?? []) visit(next)
   }
   visit(entry)
   return seen
@@ -128,5 +144,32 @@ describe("the import graph of src/", () => {
     expect(cloudflare).toEqual([])
     // a check that can fail: the Cloudflare entry does reach it
     expect([...closureOf("cloudflare/index.ts")].some((file) => graph.get(file)!.external.includes("cloudflare:workers"))).toBe(true)
+  })
+
+  it("imports Effect and @effect/platform by module path, never from a package root", () => {
+    // a root's `export * as X` namespace is kept whole by a bundler, with all it imports
+    const roots = [...graph].flatMap(([file, { external }]) =>
+      external.filter((s) => s === "effect" || s === "@effect/platform").map((s) => `${file} imports ${s}`)
+    )
+    expect(roots).toEqual([])
+  })
+
+  /** The packages a module loads when it runs, through every module it loads. */
+  const packagesReached = (entry: string) =>
+    new Set([...closureOf(entry, "runtimeLocal")].flatMap((file) => graph.get(file)!.runtimeExternal))
+
+  it.each(["cloudflare/SchedulerDO.ts", "Scheduler.ts", "Dispatch.ts", "Workpool.ts", "QueueWorkpool.ts"])(
+    "loads no cron parser and no JSONC editor from %s",
+    (entry) => {
+      const reached = packagesReached(entry)
+      expect(["cron-parser", "jsonc-parser"].filter((name) => reached.has(name))).toEqual([])
+    }
+  )
+
+  it("loads a cron parser where crons are declared, and no JSONC editor in a Worker's scheduled()", () => {
+    expect(packagesReached("CronSpec.ts").has("cron-parser")).toBe(true)
+    expect(packagesReached("cloudflare/createCronTrigger.ts").has("jsonc-parser")).toBe(false)
+    // a check that can fail: codegen does load it
+    expect(packagesReached("Codegen.ts").has("jsonc-parser")).toBe(true)
   })
 })

@@ -5,7 +5,11 @@
  * @since 0.1.0
  */
 import { DurableObject } from "cloudflare:workers"
-import { Cause, Effect, Exit, ManagedRuntime, Runtime } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Runtime from "effect/Runtime"
 import { isRefusal, toRpcError } from "../internal/domain/failure.js"
 import * as Protocol from "../internal/runtime/protocol.js"
 import * as Durable from "./internal/durable.js"

@@ -5,8 +5,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either } from "effect"
-import { triggerPlan } from "../Codegen.js"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { triggerPlan } from "../internal/domain/triggers.js"
 import type { CronJobs } from "../CronSpec.js"
 import { runPromise, runSyncOrThrow } from "./internal/promise.js"
 import * as Scheduler from "../Scheduler.js"

@@ -11,7 +11,9 @@
  *
  * @since 0.1.0
  */
-import { Either, Effect, Predicate } from "effect"
+import * as Either from "effect/Either"
+import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
 import {
   type Batch,
   checkOptions,

@@ -4,7 +4,9 @@
  *
  * @since 0.1.0
  */
-import { type DateTime, type Duration, Effect } from "effect"
+import type * as DateTime from "effect/DateTime"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import { runPromise as run, runSyncOrThrow } from "./internal/promise.js"
 import type * as Job from "../Job.js"
 import * as Scheduler from "../Scheduler.js"

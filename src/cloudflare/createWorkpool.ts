@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { runPromise as run, runSyncOrThrow } from "./internal/promise.js"
 import type * as Job from "../Job.js"
 import type * as Scheduler from "../Scheduler.js"

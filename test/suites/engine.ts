@@ -326,9 +326,20 @@ export const engineConformance = (name: string, withStore: WithStore) =>
 
       it("a cron whose schedule has no next time after reconcile is recorded as failing, not thrown", () =>
         withStore((store) => {
-          const impossible = [{ name: "never", schedule: { _tag: "Expression" as const, expression: "0 0 30 2 *", timeZone: "UTC" }, functionPath: "test:cron", args: "{}" }]
+          const impossible = [{ name: "never", schedule: { _tag: "Expression" as const, expression: "0 0 30 2 *", timeZone: "UTC", fields: { ...CronSpec.expression("0 0 30 1 *").fields, month: [2] } }, functionPath: "test:cron", args: "{}" }]
           expect(CronEngine.reconcile(store, 0, impossible).added).toEqual(["never"])
           expect(store.getCron("never")).toMatchObject({ nextRunAt: CronEngine.CRON_RETRY_MS, lastOutcome: expect.stringMatching(/^error: no next fire/) })
+        }))
+
+      it("a record stored without its fields keeps its next fire when its crons are declared again", () =>
+        withStore((store) => {
+          const declared = [{ name: "hourly", schedule: CronSpec.expression("0 * * * *"), functionPath: "test:cron", args: "{}" }]
+          CronEngine.reconcile(store, 0, declared)
+          const stored = store.getCron("hourly")!
+          store.putCron({ ...stored, schedule: JSON.stringify({ _tag: "Expression", expression: "0 * * * *", timeZone: "UTC" }) })
+          expect(CronEngine.reconcile(store, 30 * MINUTE, declared).changed).toEqual(["hourly"])
+          expect(store.getCron("hourly")).toEqual(stored)
+          expect(CronEngine.fireDue(store, 60 * MINUTE, 100).fired.map((job) => job.runAt)).toEqual([60 * MINUTE])
         }))
 
       it("trigger starts nothing while the cron's last run is live, scheduled or triggered", () =>

@@ -225,6 +225,7 @@ describe("the SchedulerDO refuses a malformed call with a typed error, and store
   })
   const deep = `${"[".repeat(MAX_PAYLOAD_DEPTH + 1)}${"]".repeat(MAX_PAYLOAD_DEPTH + 1)}`
   const cron = (schedule: unknown) => ({ name: "c", schedule, functionPath: "test:echo", args: "{}" })
+  const hourly = CronSpec.expression("0 * * * *")
 
   const cases: ReadonlyArray<readonly [string, (stub: SchedulerDO) => Promise<unknown>, RegExp]> = [
     ["a run time of \"soon\"", (stub) => stub.schedule(target, [job({ runAt: "soon" })] as never), /^InvalidTime: /],
@@ -249,8 +250,16 @@ describe("the SchedulerDO refuses a malformed call with a typed error, and store
     ["a cron interval of 0", (stub) => stub.reconcileCrons(target, [cron({ _tag: "Interval", ms: 0 })] as never), /^InvalidOptions: /],
     ["a cron interval of -1000", (stub) => stub.reconcileCrons(target, [cron({ _tag: "Interval", ms: -1000 })] as never), /^InvalidOptions: /],
     ["a cron interval of \"x\"", (stub) => stub.reconcileCrons(target, [cron({ _tag: "Interval", ms: "x" })] as never), /^InvalidOptions: /],
-    ["a malformed cron expression", (stub) =>
-      stub.reconcileCrons(target, [cron({ _tag: "Expression", expression: "61 * * * *", timeZone: "UTC" })] as never), /^InvalidOptions: /],
+    ["a cron expression without its fields", (stub) =>
+      stub.reconcileCrons(target, [cron({ _tag: "Expression", expression: "0 * * * *", timeZone: "UTC" })] as never), /^InvalidOptions: /],
+    ["a cron minute of 61", (stub) =>
+      stub.reconcileCrons(target, [cron({ ...hourly, expression: "61 * * * *", fields: { ...hourly.fields, minute: [61] } })] as never), /^InvalidOptions: /],
+    ["a cron with no minute", (stub) =>
+      stub.reconcileCrons(target, [cron({ ...hourly, fields: { ...hourly.fields, minute: [] } })] as never), /^InvalidOptions: .*no date matches/],
+    ["a cron on the 30th of February", (stub) =>
+      stub.reconcileCrons(target, [cron({ ...hourly, expression: "0 0 30 2 *", fields: { ...CronSpec.expression("0 0 30 1 *").fields, month: [2] } })] as never), /^InvalidOptions: .*no date matches/],
+    ["a cron in an unknown time zone", (stub) =>
+      stub.reconcileCrons(target, [cron({ ...hourly, timeZone: "Mars/Olympus_Mons" })] as never), /^InvalidOptions: .*time zone/],
     ["a list limit of \"x\"", (stub) => stub.list({ limit: "x" } as never), /^InvalidOptions: /],
     ["a cancelQueued limit of 10^6", (stub) => stub.cancelQueued("p", 1_000_000), /^InvalidOptions: /]
   ]
@@ -260,6 +269,7 @@ describe("the SchedulerDO refuses a malformed call with a typed error, and store
     const [result] = await stub.schedule(target, [job()] as never)
     expect(result?._tag).toBe("Created")
     expect(await answerOf(stub, (instance) => instance.schedule(target, [job()] as never))).toBe("accepted")
+    expect(await answerOf(stub, (instance) => instance.reconcileCrons(target, [cron(hourly)] as never))).toBe("accepted")
   })
 
   for (const [what, call, refusal] of cases) {

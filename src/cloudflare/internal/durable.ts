@@ -10,7 +10,17 @@
  * cron, and backs off (1 s doubling to a minute) when a step of its own fails.
  */
 import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
-import { Clock, Config, ConfigProvider, Context, Duration, Effect, Either, Layer, Option, Queue, Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
 import * as SqliteStore from "./sqliteStore.js"
 import type { JobRecord } from "../../internal/engine/store.js"
 import { InvalidOptions, InvalidTime } from "../../SchedulerError.js"

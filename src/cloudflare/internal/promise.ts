@@ -2,7 +2,9 @@
  * The Promise facades' one way of running an Effect: resolve with its value,
  * or reject with its typed error itself (not a FiberFailure around it).
  */
-import { Cause, Effect, Exit } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 
 export const runPromise = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
   Effect.runPromiseExit(effect).then(Exit.match({

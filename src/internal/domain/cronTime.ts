@@ -1,6 +1,7 @@
 /**
- * Fire times of cron expressions in IANA time zones, with cron-parser used
- * for parsing only. Pure: no clock, no I/O; offsets come from `Intl`.
+ * Fire times of cron expressions in IANA time zones, from their parsed
+ * fields (`cronParse.ts` parses). Pure: no clock, no I/O, no parser;
+ * offsets come from `Intl`.
  *
  * The fires of an expression are a set of instants: each wall-clock time
  * matching the fields fires once, at its first occurrence, or in every
@@ -9,8 +10,6 @@
  * Time is cut into segments of constant offset (at each change, and at each
  * UTC new year), and each segment is searched on the wall clock directly.
  */
-import { CronExpressionParser } from "cron-parser"
-
 const SECOND = 1_000
 const DAY = 86_400_000
 
@@ -19,6 +18,30 @@ const HORIZON = 400 * 365.2425 * DAY + 2 * DAY
 
 /** The instants `Date` and `Intl` accept. */
 const MAX_INSTANT = 8.64e15
+
+/**
+ * A cron expression's fields, as plain data: the allowed values of each
+ * field, and the flags of its special forms. This is what a definition
+ * carries to the runtime, so the runtime evaluates crons without a parser.
+ */
+export interface Fields {
+  readonly second: ReadonlyArray<number>
+  readonly minute: ReadonlyArray<number>
+  readonly hour: ReadonlyArray<number>
+  readonly dayOfMonth: ReadonlyArray<number>
+  /** `L` in the day of month: the month's last day. */
+  readonly lastDayOfMonth: boolean
+  readonly month: ReadonlyArray<number>
+  /** Sunday is 0. */
+  readonly dayOfWeek: ReadonlyArray<number>
+  /** `<day>L`: the last such weekday of the month. */
+  readonly lastWeekdays: ReadonlyArray<number>
+  /** `<day>#<n>`: the nth such weekday of the month (0: no such restriction). */
+  readonly nthWeekday: number
+  readonly dayOfMonthWildcard: boolean
+  readonly dayOfWeekWildcard: boolean
+  readonly hourWildcard: boolean
+}
 
 /**
  * An expression compiled for the wall-clock search: the `next*` tables give
@@ -39,9 +62,9 @@ export interface Cron {
   readonly hourWildcard: boolean
 }
 
-const nextTable = (values: ReadonlyArray<number | string>, size: number): Int8Array => {
+const nextTable = (values: ReadonlyArray<number>, size: number): Int8Array => {
   const table = new Int8Array(size + 1).fill(-1)
-  const allowed = new Set(values.filter((value): value is number => typeof value === "number"))
+  const allowed = new Set(values)
   for (let index = size - 1; index >= 0; index--) table[index] = allowed.has(index) ? index : table[index + 1]!
   return table
 }
@@ -52,45 +75,21 @@ const flags = (size: number, values: Iterable<number>): Array<boolean> => {
   return set
 }
 
-const numbers = (values: ReadonlyArray<number | string>): Array<number> =>
-  values.filter((value): value is number => typeof value === "number")
-
-const compileFields = (expression: string): Cron => {
-  const { second, minute, hour, dayOfMonth, month, dayOfWeek } = CronExpressionParser.parse(expression, {
-    strict: false
-  }).fields
-  return {
-    nextSecond: nextTable(second.values, 60),
-    nextMinute: nextTable(minute.values, 60),
-    nextHour: nextTable(hour.values, 24),
-    months: flags(13, numbers(month.values)),
-    daysOfMonth: flags(32, numbers(dayOfMonth.values)),
-    lastDayOfMonth: dayOfMonth.hasLastChar,
-    daysOfWeek: flags(7, numbers(dayOfWeek.values).map((day) => day % 7)),
-    lastWeekdays: flags(
-      7,
-      dayOfWeek.hasLastChar ? dayOfWeek.values.map((day) => parseInt(String(day).charAt(0), 10) % 7) : []
-    ),
-    nthWeekday: dayOfWeek.nthDay,
-    dayOfMonthWildcard: dayOfMonth.isWildcard,
-    dayOfWeekWildcard: dayOfWeek.isWildcard,
-    hourWildcard: hour.isWildcard
-  }
-}
-
-const MAX_COMPILED = 1_024
-const compiled = new Map<string, Cron>()
-
-/** The compiled expression, from a bounded cache; throws cron-parser's Error for an expression it refuses. */
-export const compile = (expression: string): Cron => {
-  let cron = compiled.get(expression)
-  if (cron === undefined) {
-    cron = compileFields(expression)
-    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!)
-    compiled.set(expression, cron)
-  }
-  return cron
-}
+/** The search tables of a cron's fields (values out of a field's range are ignored). */
+export const compile = (fields: Fields): Cron => ({
+  nextSecond: nextTable(fields.second, 60),
+  nextMinute: nextTable(fields.minute, 60),
+  nextHour: nextTable(fields.hour, 24),
+  months: flags(13, fields.month),
+  daysOfMonth: flags(32, fields.dayOfMonth),
+  lastDayOfMonth: fields.lastDayOfMonth,
+  daysOfWeek: flags(7, fields.dayOfWeek),
+  lastWeekdays: flags(7, fields.lastWeekdays),
+  nthWeekday: fields.nthWeekday,
+  dayOfMonthWildcard: fields.dayOfMonthWildcard,
+  dayOfWeekWildcard: fields.dayOfWeekWildcard,
+  hourWildcard: fields.hourWildcard
+})
 
 // Civil dates, counted in days from 1970-01-01 (proleptic Gregorian).
 
@@ -359,9 +358,9 @@ export const firesAtAll = (cron: Cron): boolean => {
 }
 
 /** The first fire strictly after `after` (epoch ms); throws when there is none within 400 years. */
-export const nextAfter = (expression: string, timeZone: string, after: number): number => {
-  const fire = nextFire(compile(expression), zoneOf(timeZone), after, Math.min(after + HORIZON, MAX_INSTANT - 2 * DAY))
-  if (fire === undefined) throw new Error(`no next fire of "${expression}" after ${new Date(after).toISOString()}`)
+export const nextAfter = (cron: Cron, timeZone: string, after: number): number => {
+  const fire = nextFire(cron, zoneOf(timeZone), after, Math.min(after + HORIZON, MAX_INSTANT - 2 * DAY))
+  if (fire === undefined) throw new Error(`no fire within 400 years after ${new Date(after).toISOString()}`)
   return fire
 }
 
@@ -370,8 +369,7 @@ export const nextAfter = (expression: string, timeZone: string, after: number): 
  * one: a window widened backwards from `at` until it holds a fire, then a few
  * steps forward, then bisection.
  */
-export const latestAtOrBefore = (expression: string, timeZone: string, from: number, at: number): number => {
-  const cron = compile(expression)
+export const latestAtOrBefore = (cron: Cron, timeZone: string, from: number, at: number): number => {
   const zone = zoneOf(timeZone)
   let last = from
   let empty = at

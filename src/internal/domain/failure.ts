@@ -1,4 +1,7 @@
-import { Cause, Option, type ParseResult, Predicate } from "effect"
+import * as Cause from "effect/Cause"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
 import { TreeFormatter } from "effect/ParseResult"
 import { InvalidOptions, InvalidPayload, InvalidTime } from "../../SchedulerError.js"
 

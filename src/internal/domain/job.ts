@@ -2,7 +2,9 @@
  * The job model the registry and the payload rules need, below the public
  * `Job` module (which re-exports it): ids, references, the handler's context.
  */
-import { DateTime, Option, Schema } from "effect"
+import * as DateTime from "effect/DateTime"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type { Pipeable } from "effect/Pipeable"
 
 /**

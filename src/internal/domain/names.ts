@@ -1,5 +1,5 @@
 /** The Schemas of the names and small values every layer checks: pool names and caps, keys. */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** A pool's name: letters, digits, `_`, `-`, `.` and `:`, 1 to 64 characters. */
 export const PoolName = Schema.String.pipe(

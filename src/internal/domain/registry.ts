@@ -3,7 +3,14 @@
  * registers into and what a due job runs through. The public `JobRegistry`
  * module re-exports it.
  */
-import { Cause, Context, Effect, Exit, Layer, Option, ParseResult, Schema } from "effect"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import type { Any, JobContext } from "./job.js"
 import { describeCause } from "./failure.js"
 import { encodeJson } from "./payload.js"

@@ -1,4 +1,9 @@
-import { DateTime, Duration, Either, ParseResult, Predicate, Schema } from "effect"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
 import { InvalidTime } from "../../SchedulerError.js"
 
 /** The longest delay between two attempts of a job (5 × 365 days); also what the `SchedulerDO` takes as "far ahead". */

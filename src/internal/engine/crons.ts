@@ -6,7 +6,7 @@
  * whose times cannot be computed is recorded as failing and tried again a
  * minute later; it never stops the others.
  */
-import { type CronDefinition, type CronSchedule, latestAtOrBefore, nextAfter } from "../../CronSpec.js"
+import { type CronDefinition, type CronSchedule, latestAtOrBefore, nextAfter } from "../domain/cronSchedule.js"
 import { isTerminal } from "../../Job.js"
 import type { CronRecord, JobRecord, Store } from "./store.js"
 import * as Engine from "./engine.js"
@@ -32,9 +32,25 @@ const nextRun = (schedule: CronSchedule, after: number, now: number) => {
 }
 
 /**
+ * A stored schedule's times: its interval, or its expression and zone. A
+ * record stored before schedules carried their fields has the same times as
+ * the same expression declared with them.
+ */
+const timesOf = (stored: string): string => {
+  try {
+    const schedule = JSON.parse(stored) as { _tag?: unknown; ms?: unknown; expression?: unknown; timeZone?: unknown }
+    return JSON.stringify(schedule._tag === "Interval" ? [schedule.ms] : [schedule.expression, schedule.timeZone])
+  } catch {
+    return stored
+  }
+}
+
+/**
  * Makes the stored crons the declared ones: new ones are added (first fire
  * counted from `now`), changed ones updated (a new schedule counts from
- * `now`), the rest removed. Declaring the same set again changes nothing.
+ * `now`), the rest removed. Declaring the same set again changes nothing;
+ * the same times written anew (fields added to an older record) keep the
+ * next fire.
  * `target` is where the crons' jobs go (opaque to the engine).
  */
 export const reconcile = (
@@ -67,7 +83,7 @@ export const reconcile = (
           skipped: 0,
           target
         })
-      } else if (existing.schedule !== schedule) {
+      } else if (timesOf(existing.schedule) !== timesOf(schedule)) {
         changed.push(cron.name)
         const next = nextRun(cron.schedule, now, now)
         store.putCron({
@@ -80,10 +96,11 @@ export const reconcile = (
           target
         })
       } else if (
-        existing.functionPath !== cron.functionPath || existing.args !== cron.args || existing.target !== target
+        existing.schedule !== schedule || existing.functionPath !== cron.functionPath || existing.args !== cron.args ||
+        existing.target !== target
       ) {
         changed.push(cron.name)
-        store.putCron({ ...existing, functionPath: cron.functionPath, args: cron.args, target })
+        store.putCron({ ...existing, schedule, functionPath: cron.functionPath, args: cron.args, target })
       }
     }
     return { added, changed, removed }

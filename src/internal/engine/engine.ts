@@ -3,7 +3,8 @@
  * here once; the memory runtime and the Durable Object both call it. It takes
  * `now` as input and does no I/O beyond its `Store`.
  */
-import { DateTime, Option } from "effect"
+import * as DateTime from "effect/DateTime"
+import * as Option from "effect/Option"
 import { type JobId, JobInfo, type JobState } from "../../Job.js"
 import type { JobRecord, PoolRecord, Store } from "./store.js"
 

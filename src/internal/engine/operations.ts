@@ -4,7 +4,7 @@
  * checked by `runtime/protocol.ts`), the memory runtime runs them in this
  * process, and the services' `Backend` is derived from them.
  */
-import type { CronDefinition } from "../../CronSpec.js"
+import type { CronDefinition } from "../domain/cronSchedule.js"
 import * as CronEngine from "./crons.js"
 import * as Engine from "./engine.js"
 import * as PoolEngine from "./pools.js"

@@ -9,7 +9,11 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Layer, Order, RedBlackTree } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Layer from "effect/Layer"
+import * as Order from "effect/Order"
+import * as RedBlackTree from "effect/RedBlackTree"
 import type { JobState } from "../../Job.js"
 
 /**

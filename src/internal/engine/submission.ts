@@ -4,8 +4,12 @@
  * the retry plan, each checked; and the job's id. Shared by every service that
  * schedules (`Scheduler`, `Workpool`, the Queues-backed pool).
  */
-import type { Duration } from "effect"
-import { DateTime, Effect, Either, Random, Schema } from "effect"
+import type * as Duration from "effect/Duration"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
 import * as Job from "../../Job.js"
 import * as Retry from "../../Retry.js"
 import {

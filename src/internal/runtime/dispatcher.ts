@@ -12,7 +12,12 @@
  * service binding's), aborted when the attempt's time is up, and reads the
  * answer's web body directly: per dispatch, that is the hot path.
  */
-import { Clock, Duration, Effect, Either, type Redacted, Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { describeCause } from "../domain/failure.js"
 import {
   DISPATCH_PATH,

@@ -5,8 +5,10 @@
  * version, or a direct call on the stub) is refused with a typed error and
  * stores nothing.
  */
-import { Either, ParseResult, Schema } from "effect"
-import { CronSchedule, isValidCronExpression } from "../../CronSpec.js"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { CronSchedule, problemOf } from "../domain/cronSchedule.js"
 import * as Job from "../../Job.js"
 import * as Retry from "../../Retry.js"
 import { InvalidOptions, InvalidPayload, InvalidTime } from "../../SchedulerError.js"
@@ -58,14 +60,7 @@ const NewJobs = Schema.Array(NewJob).pipe(Schema.maxItems(MAX_JOBS_PER_CALL))
 
 const CronDefinition = Schema.Struct({
   name: CronName,
-  schedule: CronSchedule.pipe(
-    Schema.filter((schedule) =>
-      schedule._tag === "Interval"
-        ? schedule.ms <= 366 * 24 * 3_600_000 || "an interval may not exceed 366 days"
-        : schedule.expression.length <= 256 && isValidCronExpression(schedule.expression, schedule.timeZone) ||
-          `"${schedule.expression}" in ${schedule.timeZone} is not a valid cron expression`
-    )
-  ),
+  schedule: CronSchedule.pipe(Schema.filter((schedule) => problemOf(schedule) ?? true)),
   functionPath: Job.FunctionPath,
   args: JsonText
 })

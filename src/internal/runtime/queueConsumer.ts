@@ -4,7 +4,14 @@
  * after its policy's delay, or dead-lettered) on its own, whatever happens to
  * the others of its batch.
  */
-import { Cause, Duration, Effect, Either, Option, Predicate, Redacted, Schema } from "effect"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { TreeFormatter } from "effect/ParseResult"
 import * as QueueWorkpool from "../../QueueWorkpool.js"
 import { InvalidOptions } from "../../SchedulerError.js"

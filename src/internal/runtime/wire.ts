@@ -3,7 +3,10 @@
  * timestamp, the endpoint's signed reply, the size caps, and what a response
  * status means.
  */
-import { Effect, Encoding, Redacted, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Encoding from "effect/Encoding"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 
 /** Where the app mounts the dispatch endpoint. */
 export const DISPATCH_PATH = "/_lunora/scheduler/dispatch"

@@ -4,7 +4,8 @@
  * the same engine results come back, as plain data; only a remote backend
  * can be unavailable. Its operations are the engine's (`engine/operations.ts`).
  */
-import { Context, type Effect } from "effect"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
 import type { SchedulerUnavailable } from "../../SchedulerError.js"
 import type { Refusal } from "../domain/failure.js"
 import * as Operations from "../engine/operations.js"

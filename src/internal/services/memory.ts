@@ -2,7 +2,14 @@
  * The memory runtime: the engine over a `Store` in this process, with a drain
  * loop driven by Effect's `Clock`, so `TestClock.adjust` runs due jobs.
  */
-import { Clock, Duration, Effect, FiberSet, Option, Queue, Stream, SubscriptionRef } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import { isTerminal } from "../../Job.js"
 import { contextOf } from "../domain/job.js"
 import type { CronJobs } from "../../CronSpec.js"

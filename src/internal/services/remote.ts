@@ -2,7 +2,10 @@
  * A backend over a `SchedulerDO` instance, reached by RPC: the engine runs
  * there; this side validated the input already (`Scheduler.fromBackend`).
  */
-import { Clock, Effect, Either, Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import { isTerminal } from "../../Job.js"
 import { InvalidOptions, SchedulerUnavailable } from "../../SchedulerError.js"
 import { type Backend, isRefusable, operationsOf } from "./backend.js"
