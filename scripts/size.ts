@@ -20,7 +20,13 @@ import { gzipSync } from "node:zlib"
 const root = fileURLToPath(new URL("..", import.meta.url))
 
 /** The Workers of the report: each is `bench/size/<name>.ts`, bound by `bench/size/<name>.jsonc`. */
-export const workers: ReadonlyArray<string> = ["scheduler", "crons", "queue"]
+export const workers: ReadonlyArray<string> = ["scheduler", "crons", "queue", "app"]
+
+/**
+ * The Worker without the library: the scheduler Worker's own code (router,
+ * Schema, handler) alone. The others' size beyond it is the library's share.
+ */
+export const baseline = "app"
 
 /** Packages a Worker should not carry: a cron parser with its date library, a JSONC editor, property testing. */
 export const banned: ReadonlyArray<string> = ["cron-parser", "luxon", "jsonc-parser", "fast-check", "pure-rand"]
@@ -208,8 +214,11 @@ const read = async (name: string, outdir: string, metafilePath: string, configDi
   const entry = output.entryPoint!
 
   const fromSource = Object.keys(output.inputs).filter((file) => file.startsWith("src/"))
-  if (fromSource.length > 0 || !Object.keys(output.inputs).some((file) => file.startsWith("dist/"))) {
-    throw new Error(`${name}: @lunora/scheduler resolved to src/, not dist/ (${fromSource.slice(0, 3).join(", ")})`)
+  const fromDist = Object.keys(output.inputs).some((file) => file.startsWith("dist/"))
+  if (fromSource.length > 0 || fromDist === (name === baseline)) {
+    throw new Error(name === baseline
+      ? `${name}: the baseline bundles the library`
+      : `${name}: @lunora/scheduler resolved to src/, not dist/ (${fromSource.slice(0, 3).join(", ")})`)
   }
 
   const inOutput = new Map(Object.entries(output.inputs).map(([file, input]) => [file, input.bytesInOutput]))
@@ -316,20 +325,24 @@ export const format = (report: Report, top = 8): string => {
       ""
     )
   }
+  const base = report.workers.find((worker): worker is Bundled => worker._tag === "Bundled" && worker.name === baseline)
+  const share = (worker: Bundled) =>
+    base === undefined || worker === base ? "-" : kib(worker.minifiedBytes - base.minifiedBytes)
   lines.push(table([
-    ["worker", "min KiB", "gzip KiB", "without nodejs_compat", "banned packages (bytes in output)"],
+    ["worker", "min KiB", "gzip KiB", `library's (min - ${baseline})`, "without nodejs_compat", "banned packages (bytes in output)"],
     ...report.workers.map((worker) =>
       worker._tag === "Failed"
-        ? [worker.name, "-", "-", "fails to bundle", "-"]
+        ? [worker.name, "-", "-", "-", "fails to bundle", "-"]
         : [
           worker.name,
           kib(worker.minifiedBytes),
           kib(worker.gzipBytes),
+          share(worker),
           worker.externals.some((one) => one.startsWith("node:")) ? "bundles, imports node:*" : "bundles",
           worker.banned.map((one) => `${one.name} ${one.bytes}`).join(", ") || "none"
         ]
     )
-  ], [1, 2]))
+  ], [1, 2, 3]))
   for (const worker of report.workers) {
     lines.push("", `${worker.name}:`)
     if (worker._tag === "Failed") {

@@ -1,8 +1,9 @@
 /**
  * The one job of the size Workers, and its handler.
  */
-import { Effect, Schema } from "effect"
-import { Job } from "@lunora/scheduler"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Job from "@lunora/scheduler/Job"
 
 export const BuildExport = Job.make("exports:build", {
   payload: Schema.Struct({ userId: Schema.String, format: Schema.Literal("csv", "json") }),

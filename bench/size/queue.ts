@@ -8,8 +8,11 @@ import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { env } from "cloudflare:workers"
-import { Effect, Layer } from "effect"
-import { Dispatch, JobRegistry, Scheduler } from "@lunora/scheduler"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Dispatch from "@lunora/scheduler/Dispatch"
+import * as JobRegistry from "@lunora/scheduler/JobRegistry"
+import * as Scheduler from "@lunora/scheduler/Scheduler"
 import {
   createQueueConsumer,
   createQueueWorkpool,

@@ -5,8 +5,8 @@
  * `@effect/platform`, `wrangler`, `typescript` and `@types/node` (the
  * versions this repository is tested with). In that project:
  *
- * - plain Node imports the root, `/testing` and `/cloudflare` and runs a
- *   TestClock test (test/consumer/fixture/node-check.mjs);
+ * - plain Node imports the root, `/testing`, `/cloudflare` and modules by
+ *   path (`/Scheduler`, `/Job`: the root's own), and runs a TestClock test (test/consumer/fixture/node-check.mjs);
  * - `tsc --noEmit` (NodeNext, strict, `types: ["node"]`, no `skipLibCheck`)
  *   passes on the README's Node snippets (snippets.ts);
  * - wrangler bundles the README's Worker (worker.ts, no `nodejs_compat`) and,
@@ -107,6 +107,7 @@ describe("the packed package, installed in a project of its own", () => {
     expect(result).toMatchObject({ before: "pending", after: "success", seen: [[1, 1]] })
     expect(result.cloudflare).toEqual(expect.arrayContaining(["SchedulerDO", "createCronTrigger", "createScheduler", "createQueueConsumer"]))
     expect(result.standIn).toMatch(/runs in workerd only/)
+    expect(result.byPath).toBe(true)
   }, 30_000)
 
   it("type-checks the README's Node snippets under NodeNext with only Node's types", async () => {
