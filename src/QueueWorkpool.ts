@@ -8,7 +8,7 @@
  * Pick it over the Durable Object `Workpool` for throughput and fan-out, when
  * no hard cap on concurrency, durable FIFO order, status, cancel or pause is
  * needed: Queues scales consumers on its own, delivers at least once, delays
- * in whole seconds up to 12 hours, and keeps no record of a job once acked.
+ * in whole seconds up to 24 hours, and keeps no record of a job once acked.
  * A job's `key` is delivered to its handler (an idempotency key) but does not
  * dedupe.
  *
@@ -34,12 +34,12 @@ import * as Retry from "./Retry.js"
 import { InvalidOptions, InvalidPayload, InvalidTime, SchedulerUnavailable } from "./SchedulerError.js"
 
 /**
- * The longest delay Queues accepts, when sending or retrying: 12 hours.
+ * The longest delay Queues accepts, when sending or retrying: 24 hours.
  *
  * @since 0.1.0
  * @category constants
  */
-export const MAX_DELAY_SECONDS = 43_200
+export const MAX_DELAY_SECONDS = 86_400
 
 /**
  * The largest message `enqueue` sends, in bytes of its JSON text. Queues
@@ -164,8 +164,8 @@ export interface QueueProducer {
 
 /**
  * Options of `enqueue`: when the job runs (`after` a delay or `at` a time, at
- * most 12 hours ahead; neither means now), its `retry` policy (delays are
- * rounded up to whole seconds and capped at 12 hours), `deadLetter`,
+ * most 24 hours ahead; neither means now), its `retry` policy (delays are
+ * rounded up to whole seconds and capped at 24 hours), `deadLetter`,
  * `shardKey`, and `key` (delivered to the handler; it does not dedupe).
  *
  * @since 0.1.0

@@ -168,9 +168,9 @@ describe("QueueWorkpool.enqueue", () => {
       expect(size).toMatchObject({ _tag: "InvalidPayload", problem: "size" })
       expect(size.reason).toContain(`over the limit of ${QueueWorkpool.MAX_MESSAGE_BYTES}`)
 
-      expect(yield* refusal(pool.enqueue(Echo, { text: "a" }, { after: "13 hours" }))).toMatchObject({
+      expect(yield* refusal(pool.enqueue(Echo, { text: "a" }, { after: Duration.seconds(86_401) }))).toMatchObject({
         _tag: "InvalidTime",
-        reason: "more than 12 hours ahead, the longest delay of a Queues message"
+        reason: "more than 24 hours ahead, the longest delay of a Queues message"
       })
       expect(yield* refusal(pool.enqueue(Echo, { text: "a" }, { after: -1 }))).toMatchObject({ _tag: "InvalidTime" })
       expect(yield* refusal(pool.enqueue(Echo, { text: "a" }, { at: Number.NaN }))).toMatchObject({
@@ -258,9 +258,9 @@ describe("QueueWorkpool.enqueue", () => {
 })
 
 describe("QueueWorkpool delays and decisions", () => {
-  it("rounds delays up to whole seconds and caps them at 12 hours", () => {
+  it("rounds delays up to whole seconds and caps them at 24 hours", () => {
     expect([0, 1, 999, 1_000, 1_001, 90_500].map(QueueWorkpool.delaySeconds)).toEqual([0, 1, 1, 1, 2, 91])
-    expect(QueueWorkpool.delaySeconds(Duration.toMillis("13 hours"))).toBe(QueueWorkpool.MAX_DELAY_SECONDS)
+    expect(QueueWorkpool.delaySeconds(Duration.toMillis("25 hours"))).toBe(QueueWorkpool.MAX_DELAY_SECONDS)
     expect(QueueWorkpool.delaySeconds(-5)).toBe(0)
     expect(QueueWorkpool.delaySeconds(Number.POSITIVE_INFINITY)).toBe(QueueWorkpool.MAX_DELAY_SECONDS)
   })
@@ -279,7 +279,7 @@ describe("QueueWorkpool delays and decisions", () => {
 
   it("takes the delay after attempt n from the job's policy", () => {
     expect(QueueWorkpool.maxAttempts(message)).toBe(4)
-    expect([1, 2, 3].map((n) => QueueWorkpool.retryDelaySeconds(message, n))).toEqual([1, 3, 43_200])
+    expect([1, 2, 3].map((n) => QueueWorkpool.retryDelaySeconds(message, n))).toEqual([1, 3, 86_400])
   })
 
   it("acks a success, retries a retryable failure with attempts left, and ends the rest", () => {

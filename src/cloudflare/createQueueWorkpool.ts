@@ -18,7 +18,7 @@ import * as QueueWorkpool from "../QueueWorkpool.js"
  * @category models
  */
 export interface PromiseQueueWorkpool {
-  /** Sends `job` to the queue, to run after `options.after` (at most 12 hours; default now). */
+  /** Sends `job` to the queue, to run after `options.after` (at most 24 hours; default now). */
   readonly enqueue: <R extends Job.Ref>(
     job: R,
     payload: Job.Payload<R>,

@@ -68,8 +68,15 @@ describe("the Queues-backed pool in Miniflare", () => {
     })
     expect(refused.status).toBe(400)
     expect(await refused.json()).toMatchObject({ _tag: "InvalidPayload" })
-    await expect(pool.enqueue(Echo, { text: "x" }, { after: "13 hours" })).rejects.toMatchObject({
-      _tag: "InvalidTime"
+  })
+
+  it("sends a job 24 hours ahead, the longest delay Queues takes; refuses one a second later before sending", async () => {
+    const pool = createQueueWorkpool({ queue: env.WORK })
+    // the local Queues refuses a delaySeconds over its limit: this send is what the platform accepts
+    expect((await pool.enqueue(Echo, { text: "tomorrow" }, { after: "24 hours" })).id).toMatch(/^job_/)
+    await expect(pool.enqueue(Echo, { text: "x" }, { after: 86_401_000 })).rejects.toMatchObject({
+      _tag: "InvalidTime",
+      reason: expect.stringContaining("24 hours")
     })
   })
 
