@@ -1,11 +1,13 @@
 /**
- * Codegen for Cron Triggers: the crons of a `cronJobs()` module compiled to
- * UTC cron expressions, and written into the `triggers.crons` array of a
- * `wrangler.jsonc` without touching its comments or the rest of its layout.
+ * Codegen for Cron Triggers: the crons of a `cronJobs()` module, and its
+ * one-function triggers, compiled to UTC cron expressions, and written into
+ * the `triggers.crons` array of a `wrangler.jsonc` without touching its
+ * comments or the rest of its layout.
  * The `lunora-scheduler crons` command runs both.
  *
  * Rules (one each, tested): the expressions are deduplicated and sorted; a
- * cron no trigger can express refuses the whole set, naming every such cron;
+ * cron no trigger can express, or a trigger whose expression is not the one
+ * `createCronTrigger` writes, refuses the whole set, naming every such one;
  * the config is left byte for byte as it was when `triggers.crons` already
  * holds exactly the expressions, so a second run changes nothing; an array
  * written on one line stays on one line, otherwise it has one expression a

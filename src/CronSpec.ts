@@ -186,6 +186,7 @@ export const toCronTrigger = (schedule: CronSchedule): Either.Either<string, str
     if (/[#L]/i.test(fields[4] ?? "")) return Either.left("an nth or last weekday (# or L) is not translated for Cron Triggers")
     return Either.right([...fields.slice(0, 4), triggerDaysOfWeek(schedule.fields, fields[4]!)].join(" "))
   }
+  if (schedule.firstRun === "immediately") return Either.left("a Cron Trigger cannot fire when declared (firstRun: \"immediately\")")
   const minutes = schedule.ms / 60_000
   if (!Number.isInteger(minutes)) return Either.left(`an interval of ${schedule.ms} ms is not whole minutes`)
   if (minutes < 60 && 60 % minutes === 0) return Either.right(minutes === 1 ? "* * * * *" : `*/${minutes} * * * *`)
@@ -228,6 +229,19 @@ export interface CronOptions {
 }
 
 /**
+ * Options of an `interval` entry. `firstRun`: when a new (or rescheduled)
+ * interval cron first fires: `"afterInterval"` (the default, one interval
+ * after it is declared, as no other cron fires when declared) or
+ * `"immediately"` (when declared, then every interval: Convex's behaviour).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IntervalOptions {
+  readonly firstRun?: "afterInterval" | "immediately" | undefined
+}
+
+/**
  * The builder of `cronJobs()`: each entry is validated as it is declared
  * and throws `InvalidCron` (or the job's `InvalidPayload`) when refused.
  *
@@ -236,7 +250,13 @@ export interface CronOptions {
  */
 export interface CronJobs {
   readonly definitions: ReadonlyArray<CronDefinition>
-  readonly interval: <R extends Job.Ref>(name: string, every: IntervalSpec, job: R, payload: Job.Payload<R>) => CronJobs
+  readonly interval: <R extends Job.Ref>(
+    name: string,
+    every: IntervalSpec,
+    job: R,
+    payload: Job.Payload<R>,
+    options?: IntervalOptions
+  ) => CronJobs
   readonly hourly: <R extends Job.Ref>(
     name: string,
     at: { readonly minuteUTC: number },
@@ -335,8 +355,14 @@ export const cronJobs = (): CronJobs => {
 
   const builder: CronJobs = {
     definitions,
-    interval: (name, every, job, payload) =>
-      add(name, Either.right({ _tag: "Interval", ms: intervalMs(name, every) }), job, payload),
+    interval: (name, every, job, payload, options) => {
+      const firstRun = options?.firstRun ?? "afterInterval"
+      if (firstRun !== "afterInterval" && firstRun !== "immediately") {
+        throw new InvalidCron({ cron: name, reason: `firstRun must be "afterInterval" or "immediately", got ${String(firstRun)}` })
+      }
+      const ms = intervalMs(name, every)
+      return add(name, Either.right(firstRun === "immediately" ? { _tag: "Interval", ms, firstRun } : { _tag: "Interval", ms }), job, payload)
+    },
     hourly: (name, at, job, payload) =>
       add(name, utc(`${inRange(name, "minuteUTC", at.minuteUTC, 0, 59)} * * * *`), job, payload),
     daily: (name, at, job, payload) => add(name, utc(`${clock(name, at)} * * *`), job, payload),

@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { type DeclaredCrons, declaredPaths, describeUnknown, unknownPaths } from "./internal/domain/declared.js"
 import { messageOf } from "./internal/domain/failure.js"
 import { contextOf } from "./internal/domain/job.js"
 import {
@@ -66,6 +67,18 @@ export interface ConfirmingNamespace {
   readonly get: (id: never) => unknown
 }
 
+export type {
+  /**
+   * Crons an app declares, as the dispatch endpoint's `crons` option takes
+   * them: a `cronJobs()` value, or an array of one-function triggers
+   * (`createCronTrigger({ schedule, fn })`) and `cronJobs()` values.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  DeclaredCrons
+} from "./internal/domain/declared.js"
+
 /**
  * Options of the dispatch endpoint.
  *
@@ -84,6 +97,20 @@ export interface Options {
    * dispatch. Without it, replays are refused per isolate.
    */
   readonly namespace?: ConfirmingNamespace | ReadonlyArray<ConfirmingNamespace> | undefined
+  /**
+   * The crons the app declares, so that a typo'd function path fails fast
+   * rather than silently never firing: a `cronJobs()` value, an array of
+   * one-function triggers (`createCronTrigger({ schedule, fn })`,
+   * `createCronTrigger({ cron, functionPath })`), or both in one array.
+   * The first time the endpoint answers with a set of handlers (once per
+   * built handler layer), it looks every declared path up in them. When one
+   * has no handler, it logs an error naming each such path and its cron or
+   * trigger, and answers every signed dispatch 500 with that reason (a failed
+   * attempt, retried under the job's policy, so nothing dead-letters for it)
+   * until a deploy registers the handler or mends the path. A value that is
+   * neither crons nor triggers throws a `TypeError` here.
+   */
+  readonly crons?: DeclaredCrons | undefined
 }
 
 interface Confirming {
@@ -125,9 +152,10 @@ const unsigned = (body: DispatchReply, status: number) => HttpServerResponse.uns
  * not confirm (nothing runs); 413 to a body over `maxRequestBytes` (unread);
  * 400 to a malformed body and 422 to an unknown function or a payload
  * failing its Schema (the job dead-letters at once); 500 when the handler
- * failed (the attempt is retried under the job's policy). Every answer to a
- * signed request carries the endpoint's own signature (`x-lunora-reply`):
- * the `SchedulerDO` counts no other answer as an outcome.
+ * failed (the attempt is retried under the job's policy), and to every
+ * signed request while a declared cron (`options.crons`) has no handler.
+ * Every answer to a signed request carries the endpoint's own signature
+ * (`x-lunora-reply`): the `SchedulerDO` counts no other answer as an outcome.
  *
  * @since 0.1.0
  * @category constructors
@@ -154,6 +182,23 @@ export const httpApp = (
     }
     return undefined
   }
+  const crons = options.crons
+  // checked now, read again when a registry is checked: a `cronJobs()` builder may gain crons until then
+  if (crons !== undefined) declaredPaths(crons)
+  /** Per registry (one per built handler layer): why the endpoint refuses every job, or `null`. */
+  const problems = new WeakMap<object, string | null>()
+  const misconfigured: Effect.Effect<string | null, never, JobRegistry.JobRegistry> = crons === undefined
+    ? Effect.succeed(null)
+    : Effect.flatMap(JobRegistry.JobRegistry, (registry) => {
+      const known = problems.get(registry)
+      if (known !== undefined) return Effect.succeed(known)
+      const unknown = unknownPaths(declaredPaths(crons), (functionPath) => Option.isSome(registry.lookup(functionPath)))
+      const problem = unknown.length === 0
+        ? null
+        : `${describeUnknown(unknown)}: the dispatch endpoint refuses every job until each declared cron has a handler`
+      problems.set(registry, problem)
+      return problem === null ? Effect.succeed(null) : Effect.as(Effect.logError(problem), problem)
+    })
   return Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     if (request.method !== "POST") return unsigned({ error: "dispatch takes POST" }, 405)
@@ -171,6 +216,8 @@ export const httpApp = (
       return Effect.map(signReply(secret, mac, status, text), (signature) =>
         HttpServerResponse.text(text, { status, contentType: "application/json", headers: { [REPLY_HEADER]: signature } }))
     }
+    const problem = yield* misconfigured
+    if (problem !== null) return yield* reply({ error: problem }, 500)
     if (!seen.firstSight(mac, now)) return yield* reply({ error: "a replayed request: nothing ran" }, 409)
     const decoded = decodeBody(body)
     if (Either.isLeft(decoded)) {

@@ -125,6 +125,8 @@ export class JobInfo extends Schema.Class<JobInfo>("@lunora/scheduler/JobInfo")(
   shardKey: Schema.OptionFromNullOr(Schema.String),
   /** The workpool the job belongs to; none for a scheduled job. */
   pool: Schema.OptionFromNullOr(Schema.String),
+  /** The job whose handler scheduled this one; canceling it cancels this one while it is pending. */
+  parentId: Schema.OptionFromNullOr(JobId),
   lastError: Schema.OptionFromNullOr(Schema.String),
   /** The handler's result, encoded with the job's `success` Schema. */
   result: Schema.Option(Schema.Unknown)

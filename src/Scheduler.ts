@@ -72,7 +72,10 @@ export type { ScheduleError }
 export {
   /**
    * The outcome of `cancel`: `Canceled` (it will not run), `TooLate` (it is
-   * running and will finish), or `AlreadyFinished` (with its final state).
+   * running and will finish, without a retry; what it schedules until then
+   * is canceled), or `AlreadyFinished` (with its final state). `Canceled`
+   * and `TooLate` carry `children`: how many pending jobs its handler had
+   * scheduled (and theirs) were canceled with it.
    *
    * @since 0.1.0
    * @category models
@@ -141,6 +144,18 @@ export const PurgeQuery = Schema.Struct({
 export type PurgeQuery = typeof PurgeQuery.Type
 
 /**
+ * The payload and options of `runAfter` and `runAt`. The payload may be left
+ * out for a job whose payload can be `{}` (an empty Struct, optional fields
+ * only, or a function path given as text); it is then `{}`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RunArgs<R extends Job.Ref, Options = RunOptions> = {} extends Job.Payload<R>
+  ? [payload?: Job.Payload<R>, options?: Options]
+  : [payload: Job.Payload<R>, options?: Options]
+
+/**
  * @since 0.1.0
  * @category tags
  */
@@ -149,15 +164,13 @@ export class Scheduler extends Context.Tag("@lunora/scheduler/Scheduler")<Schedu
   readonly runAfter: <R extends Job.Ref>(
     delay: Duration.DurationInput,
     job: R,
-    payload: Job.Payload<R>,
-    options?: RunOptions
+    ...args: RunArgs<R>
   ) => Effect.Effect<Job.JobId, ScheduleError>
   /** Runs `job` at a time; a time in the past runs as soon as possible. */
   readonly runAt: <R extends Job.Ref>(
     at: DateTime.DateTime | Date | number,
     job: R,
-    payload: Job.Payload<R>,
-    options?: RunOptions
+    ...args: RunArgs<R>
   ) => Effect.Effect<Job.JobId, ScheduleError>
   /** Schedules many jobs atomically: all are stored, or (on any refusal) none. */
   readonly submit: (submissions: ReadonlyArray<Submission>) => Effect.Effect<ReadonlyArray<Scheduled>, ScheduleError>
@@ -232,9 +245,9 @@ export const fromBackend = (backend: Backend): Scheduler["Type"] => {
   })
 
   return Scheduler.of({
-    runAfter: (delay, job, payload, options) =>
+    runAfter: (delay, job, ...[payload = {}, options]: RunArgs<Job.Ref>) =>
       submitOne({ job, payload, after: delay, options }).pipe(Effect.withSpan("Scheduler.runAfter")),
-    runAt: (at, job, payload, options) =>
+    runAt: (at, job, ...[payload = {}, options]: RunArgs<Job.Ref>) =>
       submitOne({ job, payload, at, options }).pipe(Effect.withSpan("Scheduler.runAt")),
     submit,
     cancel: Effect.fn("Scheduler.cancel")(function*(id: string) {

@@ -3,6 +3,7 @@ import { Clock, Context, Duration, Effect, Layer, Option, Ref, Schema, TestClock
 import { CronRegistry, CronSpec, Job, Scheduler } from "@lunora/scheduler"
 import * as TestScheduler from "@lunora/scheduler/testing"
 import * as CronEngine from "../src/internal/engine/crons.js"
+import { defaultConfig as config } from "../src/internal/engine/engine.js"
 import { makeBackend } from "../src/internal/services/memory.js"
 import * as JobRegistry from "../src/JobRegistry.js"
 import * as JobStore from "../src/internal/engine/store.js"
@@ -225,25 +226,25 @@ describe("cron engine", () => {
     const crons = CronSpec.cronJobs().daily("send digest", { hourUTC: 9, minuteUTC: 0 }, SendDigest, { list: "all" })
     CronEngine.reconcile(s, 0, crons.definitions)
     const outageEnd = 3 * DAY + 12 * 3_600_000
-    const { fired, skipped } = CronEngine.fireDue(s, outageEnd, 100)
+    const { fired, skipped } = CronEngine.fireDue(s, config, outageEnd, 100)
     expect(skipped).toEqual([])
     expect(fired).toHaveLength(1)
     expect(fired[0]!.scheduledFor).toBe(3 * DAY + 9 * 3_600_000)
     expect(s.getCron("send digest")!.nextRunAt).toBe(4 * DAY + 9 * 3_600_000)
-    expect(CronEngine.fireDue(s, outageEnd, 100).fired).toEqual([])
+    expect(CronEngine.fireDue(s, config, outageEnd, 100).fired).toEqual([])
   })
 
   it("an interval resumes on its own grid after an outage", () => {
     const s = store()
     CronEngine.reconcile(s, 0, CronSpec.cronJobs().interval("tick", { minutes: 10 }, "x:y", {}).definitions)
-    CronEngine.fireDue(s, 95 * 60_000, 100)
+    CronEngine.fireDue(s, config, 95 * 60_000, 100)
     expect(s.getCron("tick")!.nextRunAt).toBe(100 * 60_000)
   })
 
   it("a fire is stored once: its job id and key name the cron and the scheduled time", () => {
     const s = store()
     CronEngine.reconcile(s, 0, CronSpec.cronJobs().interval("tick", { minutes: 1 }, "x:y", {}).definitions)
-    const [job] = CronEngine.fireDue(s, 60_000, 100).fired
+    const [job] = CronEngine.fireDue(s, config, 60_000, 100).fired
     expect(job!.key).toBe("cron:tick:60000")
     expect(job!.id).toMatch(/^job_0_c[0-9a-z]{16}$/)
     expect(Schema.is(Job.JobId)(job!.id)).toBe(true)

@@ -478,6 +478,11 @@ describe("validation", () => {
         /unknown time zone "Europe\/Atlantis"/
       ],
       ["an empty name", (c) => c.daily("", { hourUTC: 9, minuteUTC: 0 }, "misc:ping", {}), /a name is 1 to 128/],
+      [
+        "an interval's firstRun that is neither",
+        (c) => c.interval("i", { minutes: 5 }, "misc:ping", {}, { firstRun: "sometimes" as never }),
+        /firstRun must be "afterInterval" or "immediately"/
+      ],
       ["a name with a newline", (c) => c.daily("a\nb", { hourUTC: 9, minuteUTC: 0 }, "misc:ping", {}), /a name is 1 to 128/],
       ["a 129-character name", (c) => c.daily("n".repeat(129), { hourUTC: 9, minuteUTC: 0 }, "misc:ping", {}), /a name is 1 to 128/],
       ["an interval with no unit", (c) => c.interval("bad", {} as IntervalSpec, "misc:ping", {}), /exactly one of seconds, minutes or hours, got 0/],
@@ -673,6 +678,13 @@ describe("toCronTrigger", () => {
     for (const [every, trigger] of cases) {
       expect([every, compiled(scheduleOf((c) => c.interval("i", every, "misc:ping", {})))]).toEqual([every, trigger])
     }
+  })
+
+  it("refuses an interval that fires when declared: a trigger fires only on its schedule", () => {
+    const immediately = scheduleOf((c) => c.interval("i", { minutes: 5 }, "misc:ping", {}, { firstRun: "immediately" }))
+    expect(refused(immediately)).toMatch(/cannot fire when declared/)
+    expect(compiled(scheduleOf((c) => c.interval("i", { minutes: 5 }, "misc:ping", {}, { firstRun: "afterInterval" }))))
+      .toBe("*/5 * * * *")
   })
 
   it("compiles UTC expressions, and the builder's daily/weekly/monthly entries", () => {

@@ -6,8 +6,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import { Effect, Layer, Redacted, Schema } from "effect"
-import { Dispatch, Job, JobRegistry } from "@lunora/scheduler"
+import { Effect, Layer, Logger, Redacted, Schema } from "effect"
+import { CronSpec, Dispatch, Job, JobRegistry } from "@lunora/scheduler"
+import { createCronTrigger } from "../src/cloudflare/createCronTrigger.js"
 import { MAX_REQUEST_BYTES, REPLY_HEADER, sign, SIGNATURE_HEADER, verifyReply } from "../src/internal/runtime/wire.js"
 
 const SECRET = "dispatch-test-secret"
@@ -94,5 +95,76 @@ describe("Dispatch endpoint", () => {
     expect((await endpoint(new Request(url, await signed(text, Date.now() + 60_000)))).status).toBe(401)
     expect((await endpoint(new Request(url, await signed(text, Date.now() - 5 * 60_000 - 1_000)))).status).toBe(401)
     expect((await endpoint(new Request(url, await signed(text, Date.now() + 10_000)))).status).toBe(200)
+  })
+})
+
+describe("Dispatch endpoint with declared crons", () => {
+  const Cleanup = Job.make("test:cleanup", { payload: Schema.Struct({ days: Schema.Number }) })
+  const declared = [
+    CronSpec.cronJobs().daily("nightly echo", { hourUTC: 2, minuteUTC: 0 }, "test:ecko", { text: "typo'd" }),
+    createCronTrigger({ schedule: "0 3 * * *", fn: Cleanup, args: { days: 30 } }),
+    createCronTrigger({ cron: "0 4 * * *", functionPath: "test:echo", args: { text: "known" } })
+  ]
+  const refusal = "no handler is registered for test:ecko (cron \"nightly echo\"), test:cleanup (trigger \"0 3 * * *\"): " +
+    "the dispatch endpoint refuses every job until each declared cron has a handler"
+  const echoes = Echo.toLayer(({ text }) => Effect.sync(() => (ran++, text)))
+
+  it("answers every signed dispatch 500 naming each declared path without a handler, logs it once, and runs nothing", async () => {
+    const logs: Array<string> = []
+    const capture = Logger.replace(
+      Logger.defaultLogger,
+      Logger.make(({ logLevel, message }) => void logs.push(`${logLevel.label} ${[message].flat().join(" ")}`))
+    )
+    const handler = Dispatch.toFetchHandler(echoes.pipe(Layer.provideMerge(JobRegistry.layer), Layer.provideMerge(capture)), {
+      secret: SECRET,
+      crons: declared
+    })
+    const before = ran
+    for (const id of ["job_0_dispatchcron00001", "job_0_dispatchcron00002"]) {
+      const init = await signed(body(id))
+      const response = await handler(new Request(url, init))
+      expect(response.status).toBe(500)
+      const answer = await response.text()
+      expect(JSON.parse(answer)).toStrictEqual({ error: refusal })
+      // the endpoint's own answer, so the SchedulerDO counts it as a failed attempt and retries it
+      const mac = init.headers[SIGNATURE_HEADER].split("v1=")[1]!
+      expect(await Effect.runPromise(verifyReply(Redacted.make(SECRET), mac, response.headers.get(REPLY_HEADER), 500, answer)))
+        .toBe(true)
+    }
+    expect(ran - before).toBe(0)
+    expect(logs.filter((line) => line.includes("no handler is registered"))).toStrictEqual([`ERROR ${refusal}`])
+    // an unsigned request is still refused for its signature
+    expect((await handler(new Request(url, { method: "POST", body: body("job_0_dispatchcron00003") }))).status).toBe(401)
+  })
+
+  it("answers as usual when every declared path has a handler", async () => {
+    const handler = Dispatch.toFetchHandlerWith(
+      Layer.mergeAll(echoes, Cleanup.toLayer(() => Effect.void), Job.make("test:ecko", { payload: Schema.Unknown }).toLayer(() => Effect.void)),
+      { secret: SECRET, crons: declared }
+    )
+    const before = ran
+    expect((await handler(new Request(url, await signed(body("job_0_dispatchcron00004"))))).status).toBe(200)
+    expect(ran - before).toBe(1)
+  })
+
+  it("checks each handler layer it is given: one endpoint over a layer without the handler and one with it", async () => {
+    const app = Dispatch.httpApp({ secret: SECRET, crons: [declared[1]!] })
+    const status = (handlers: Layer.Layer<never, never, JobRegistry.JobRegistry>, id: string) =>
+      Effect.promise(() => signed(body(id))).pipe(
+        Effect.flatMap((init) =>
+          app.pipe(Effect.provideService(HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(new Request(url, init))))
+        ),
+        Effect.provide(handlers.pipe(Layer.provideMerge(JobRegistry.layer))),
+        Effect.provide(Logger.remove(Logger.defaultLogger)),
+        Effect.map((response) => response.status),
+        Effect.runPromise
+      )
+    expect(await status(echoes, "job_0_dispatchcron00005")).toBe(500)
+    expect(await status(Layer.merge(echoes, Cleanup.toLayer(() => Effect.void)), "job_0_dispatchcron00006")).toBe(200)
+  })
+
+  it("refuses, when it is made, a crons option that holds neither crons nor triggers", () => {
+    expect(() => Dispatch.httpApp({ secret: SECRET, crons: [{ crons: ["0 3 * * *"], dispatcher: () => {} }] as never }))
+      .toThrow(TypeError)
   })
 })

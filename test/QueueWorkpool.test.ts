@@ -429,6 +429,18 @@ describe("the queue consumer (in process, through the dispatch endpoint)", () =>
       expect(runs.get(echo.id)).toBeUndefined()
     }))
 
+  it.live("adminToken is another name for secret: its requests are signed and run", () =>
+    Effect.gen(function*() {
+      const echo = yield* messageFor(Echo, { text: "token" }, fast)
+      const first = delivered(echo.message)
+      yield* consume(batchOf(first), { dispatch: httpDispatcher({ fetcher, adminToken: SECRET }) })
+      expect(first.settled).toEqual(["ack"])
+      expect(runs.get(echo.id)).toHaveLength(1)
+      const refused = delivered(echo.message)
+      yield* consume(batchOf(refused), { dispatch: httpDispatcher({ fetcher, adminToken: "wrong" }) })
+      expect(refused.settled).toEqual([{ retry: { delaySeconds: 2 } }])
+    }))
+
   it("createQueueConsumer: one message that cannot be settled fails the invocation, without touching the others", async () => {
     const echo = await Effect.runPromise(messageFor(Echo, { text: "a" }))
     const good = delivered(echo.message)
@@ -463,6 +475,8 @@ describe("the queue consumer (in process, through the dispatch endpoint)", () =>
     expect(() => httpDispatcher({ originUrl: "ftp://a.example", secret: SECRET })).toThrow(invalid)
     expect(() => httpDispatcher({ originUrl: "https://a.example", secret: "" })).toThrow(invalid)
     expect(() => httpDispatcher({ fetcher, secret: SECRET, timeout: "forever" as never })).toThrow(invalid)
+    expect(() => httpDispatcher({ fetcher, secret: SECRET, adminToken: SECRET } as never)).toThrow(invalid)
+    expect(() => httpDispatcher({ fetcher, adminToken: "" })).toThrow(invalid)
     expect(() => createQueueConsumer({ dispatch: {} as never })).toThrow(invalid)
     expect(() => createQueueConsumer({ dispatch, concurrency: 0 })).toThrow(invalid)
     expect(() => createQueueConsumer({ dispatch, deadLetterQueue: {} as never })).toThrow(invalid)

@@ -34,6 +34,9 @@ const AlwaysFails = Job.make("flaky:alwaysFails", { payload: Schema.Struct({ n: 
 const FollowUp = Job.make("posts:publish", { payload: Schema.Struct({ postId: Schema.String }) })
 const Slow = Job.make("slow:work", { payload: Schema.Struct({ seconds: Schema.Number }) })
 const Dated = Job.make("dates:remember", { payload: Schema.Struct({ when: Schema.DateFromString }) })
+const Tick = Job.make("clock:tick", { payload: Schema.Struct({}) })
+/** Schedules a reminder, works for a minute, schedules another, then fails: a parent whose children a cancel stops. */
+const Campaign = Job.make("campaigns:run", { payload: Schema.Struct({ name: Schema.String }) })
 
 const handlers = Layer.mergeAll(
   ExportRequested.toLayer((payload, ctx) =>
@@ -52,7 +55,18 @@ const handlers = Layer.mergeAll(
     })
   ),
   Slow.toLayer((payload, ctx) => Effect.zipRight(Effect.sleep(Duration.seconds(payload.seconds)), record(Slow.path, payload, ctx.attempt))),
-  Dated.toLayer((payload, ctx) => record(Dated.path, DateTime.formatIso(DateTime.unsafeFromDate(payload.when)), ctx.attempt))
+  Dated.toLayer((payload, ctx) => record(Dated.path, DateTime.formatIso(DateTime.unsafeFromDate(payload.when)), ctx.attempt)),
+  Tick.toLayer((payload, ctx) => record(Tick.path, payload, ctx.attempt)),
+  Campaign.toLayer((payload, ctx) =>
+    Effect.gen(function*() {
+      yield* record(Campaign.path, payload, ctx.attempt)
+      const scheduler = yield* Scheduler.Scheduler
+      yield* scheduler.runAfter("5 minutes", SendReminder, { userId: `${payload.name}-first` })
+      yield* Effect.sleep("1 minute")
+      yield* scheduler.runAfter("5 minutes", SendReminder, { userId: `${payload.name}-second` })
+      return yield* Effect.fail(new Error("the campaign failed"))
+    })
+  )
 )
 
 const RunsLive = Layer.effect(Runs, Ref.make<ReadonlyArray<Run>>([]))
@@ -103,7 +117,7 @@ describe("Scheduler (test layer, TestClock)", () => {
       const s = yield* scheduler
       const id = yield* s.runAfter("1 hour", SendReminder, { userId: "u-2" })
       const kept = yield* s.runAfter("1 hour", SendReminder, { userId: "u-3" })
-      expect(yield* s.cancel(id)).toEqual({ _tag: "Canceled", id })
+      expect(yield* s.cancel(id)).toEqual({ _tag: "Canceled", id, children: 0 })
       yield* TestClock.adjust("2 hours")
       expect((yield* runsOf()).map((r) => r.payload)).toEqual([{ userId: "u-3" }])
       expect((yield* s.get(id)).state).toBe("canceled")
@@ -119,9 +133,58 @@ describe("Scheduler (test layer, TestClock)", () => {
       const id = yield* s.runAfter(0, Slow, { seconds: 60 })
       yield* TestClock.adjust("1 second")
       expect((yield* s.get(id)).state).toBe("inProgress")
-      expect(yield* s.cancel(id)).toEqual({ _tag: "TooLate", id, state: "inProgress" })
+      expect(yield* s.cancel(id)).toEqual({ _tag: "TooLate", id, state: "inProgress", children: 0 })
       yield* TestClock.adjust("1 minute")
       expect((yield* s.get(id)).state).toBe("success")
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("takes no payload for a job whose payload can be empty, or a function path given as text", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const typed = yield* s.runAfter("1 minute", Tick)
+      const byPath = yield* s.runAt(60_000, "clock:tick")
+      const withOptions = yield* s.runAfter("1 minute", Tick, {}, { key: "tick:once" })
+      // @ts-expect-error a payload with required fields cannot be left out
+      const refused = yield* Effect.flip(s.runAfter("1 minute", SendReminder))
+      expect(refused._tag).toBe("InvalidPayload")
+      yield* TestClock.adjust("1 minute")
+      expect((yield* runsOf(Tick.path)).map((run) => run.payload)).toEqual([{}, {}, {}])
+      for (const id of [typed, byPath, withOptions]) expect((yield* s.get(id)).args).toEqual({})
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("cancel of a running job stops its children: pending ones, and those it schedules until it ends; no retry", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const id = yield* s.runAfter(0, Campaign, { name: "spring" }, { retry: { maxAttempts: 3 } })
+      yield* TestClock.adjust("1 second")
+      const [first] = (yield* s.list({ functionPath: SendReminder.path })).jobs
+      expect(first?.parentId).toEqual(Option.some(id))
+      expect(first?.state).toBe("pending")
+      expect(yield* s.cancel(id)).toEqual({ _tag: "TooLate", id, state: "inProgress", children: 1 })
+      yield* TestClock.adjust("10 minutes")
+      const reminders = (yield* s.list({ functionPath: SendReminder.path })).jobs
+      expect(reminders.map((job) => [job.args, job.state, Option.getOrNull(job.parentId)])).toEqual([
+        [{ userId: "spring-first" }, "canceled", id],
+        [{ userId: "spring-second" }, "canceled", id]
+      ])
+      const campaign = yield* s.get(id)
+      expect([campaign.state, campaign.attempt]).toEqual(["canceled", 1])
+      expect(yield* runsOf(SendReminder.path)).toEqual([])
+      // a job scheduled outside any handler has no parent
+      expect(campaign.parentId).toEqual(Option.none())
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("without a cancel, the children a handler schedules run, each naming its parent", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const id = yield* s.runAfter(0, Campaign, { name: "autumn" }, { retry: { maxAttempts: 1 }, deadLetter: false })
+      yield* TestClock.adjust("10 minutes")
+      expect((yield* runsOf(SendReminder.path)).map((run) => run.payload)).toEqual([
+        { userId: "autumn-first" },
+        { userId: "autumn-second" }
+      ])
+      const reminders = (yield* s.list({ functionPath: SendReminder.path })).jobs
+      expect(reminders.map((job) => [job.state, Option.getOrNull(job.parentId)])).toEqual([["success", id], ["success", id]])
     }).pipe(Effect.provide(TestLayer())))
 
   it.effect("a handler that always fails is retried on the policy's delays, dead-letters, and replays", () =>

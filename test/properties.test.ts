@@ -33,8 +33,10 @@ describe("engine properties (random schedules, cancels, failures, hangs)", () =>
     const store = makeMemory()
     const created = new Map<string, Plan>()
     const canceledAt = new Map<string, number>()
+    // canceled while running: it finishes that attempt, and never runs again
+    const tooLate = new Set<string>()
     const runs = new Map<string, number>()
-    const results = Engine.scheduleMany(store, 0, plans.map((plan, i) => ({
+    const results = Engine.scheduleMany(store, config, 0, plans.map((plan, i) => ({
       id: `j${i}`,
       functionPath: "p:job",
       args: "{}",
@@ -56,6 +58,7 @@ describe("engine properties (random schedules, cancels, failures, hangs)", () =>
         if (at > now - 250 && at <= now) {
           const result = Engine.cancel(store, config, now, id)
           if (result._tag === "Canceled") canceledAt.set(id, now)
+          if (result._tag === "TooLate") tooLate.add(id)
         }
       }
       // drain this instant, in bounded batches, as the runtimes do
@@ -65,6 +68,7 @@ describe("engine properties (random schedules, cancels, failures, hangs)", () =>
           const plan = created.get(job.id)!
           expect(job.scheduledFor).toBeLessThanOrEqual(now)
           expect(canceledAt.has(job.id)).toBe(false)
+          expect(tooLate.has(job.id)).toBe(false)
           expect(job.attempt).toBeLessThanOrEqual(job.retryDelaysMs.length + 1)
           runs.set(job.id, (runs.get(job.id) ?? 0) + 1)
           const behaviour = plan.attempts[job.attempt - 1]!
@@ -81,7 +85,8 @@ describe("engine properties (random schedules, cancels, failures, hangs)", () =>
       expect(job.attempt).toBe(runs.get(id) ?? 0)
       expect(job.attempt).toBeLessThanOrEqual(job.retryDelaysMs.length + 1)
       if (canceledAt.has(id)) expect(job.state).toBe("canceled")
-      if (job.state === "canceled") expect(canceledAt.has(id)).toBe(true)
+      if (tooLate.has(id)) expect(["success", "canceled"]).toContain(job.state)
+      if (job.state === "canceled") expect(canceledAt.has(id) || tooLate.has(id)).toBe(true)
       if (job.state === "success") expect(created.get(id)!.attempts[job.attempt - 1]).toBe("ok")
       if (job.state === "deadLettered" || job.state === "failed") {
         const last = created.get(id)!.attempts[job.attempt - 1]
@@ -138,12 +143,15 @@ describe("Scheduler properties (test layer, TestClock)", () => {
         .sort((a, b) => a[0] - b[0])
       // by how many runs were logged when the cancel was answered: a run at the cancel's own instant may precede it
       const loggedAtCancel = new Map<string, number>()
+      const loggedAtTooLate = new Map<string, number>()
       let elapsed = 0
       for (const [at, id] of cancels) {
         yield* TestClock.adjust(at - elapsed)
         elapsed = at
         const result = yield* scheduler.cancel(id)
-        if (result._tag === "Canceled") loggedAtCancel.set(id, (yield* Effect.flatMap(Log, Ref.get)).length)
+        const logged = (yield* Effect.flatMap(Log, Ref.get)).length
+        if (result._tag === "Canceled") loggedAtCancel.set(id, logged)
+        if (result._tag === "TooLate") loggedAtTooLate.set(id, logged)
       }
       yield* TestClock.adjust(Duration.millis(200_000 - elapsed))
 
@@ -158,10 +166,15 @@ describe("Scheduler properties (test layer, TestClock)", () => {
         for (const run of runs) expect(run.at).toBeGreaterThanOrEqual(run.scheduledFor)
         expect(runs[0]?.at ?? jobs[i]!.delayMs).toBeGreaterThanOrEqual(jobs[i]!.delayMs)
         const logged = loggedAtCancel.get(id)
+        const loggedRunning = loggedAtTooLate.get(id)
         if (logged !== undefined) {
           // canceled while pending: before its first run or between retries; no run after the cancel
           expect(info.state).toBe("canceled")
           for (const position of positions) expect(position).toBeLessThan(logged)
+        } else if (loggedRunning !== undefined) {
+          // canceled while running: that attempt ends it, a success or canceled; no run after the cancel
+          for (const position of positions) expect(position).toBeLessThan(loggedRunning)
+          expect(info.state).toBe(info.attempt > jobs[i]!.failures ? "success" : "canceled")
         } else {
           const succeeds = jobs[i]!.failures < jobs[i]!.maxAttempts
           expect(info.state).toBe(succeeds ? "success" : "deadLettered")

@@ -1,10 +1,13 @@
 /// <reference types="node" />
 /**
  * The `lunora-scheduler` command line: `crons` compiles the crons of a
- * `cronJobs()` module to Cron Trigger expressions and writes them to
- * `triggers.crons` of the Wrangler config, keeping its comments.
+ * `cronJobs()` module, and its one-function triggers (`createCronTrigger({ schedule, fn })`),
+ * to Cron Trigger expressions and writes them to `triggers.crons` of the
+ * Wrangler config, keeping its comments; with `--handlers` it also checks
+ * that every function path they name has a handler.
  *
- * Exit codes: 0 done or up to date, 1 out of date (`--check`), 2 error.
+ * Exit codes: 0 done or up to date, 1 out of date (`--check`), 2 error
+ * (an unknown function path among them).
  *
  * @since 0.1.0
  */
@@ -19,14 +22,24 @@ import * as Console from "effect/Console"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Predicate from "effect/Predicate"
 import { identity } from "effect/Function"
+import * as Option from "effect/Option"
 import * as esbuild from "esbuild"
 import { createRequire } from "node:module"
 import { triggerExpressions, updateWranglerJsonc } from "../Codegen.js"
 import type { CronJobs } from "../CronSpec.js"
+import {
+  type DeclaredPath,
+  declaredPaths,
+  describeUnknown,
+  type FunctionTrigger,
+  isCronJobs,
+  isFunctionTriggers
+} from "../internal/domain/declared.js"
+import type { HandlersCheck } from "./handlerCheck.js"
 
-const USAGE = "usage: lunora-scheduler crons --module <crons module> [--config wrangler.jsonc] [--check]"
+const USAGE =
+  "usage: lunora-scheduler crons --module <crons module> [--config wrangler.jsonc] [--handlers <handlers module>] [--check]"
 
 /**
  * The directory relative paths on the command line start from (by default the process's working directory).
@@ -58,7 +71,7 @@ export class MissingCommand extends Data.TaggedError("MissingCommand")<{}> {
  * @category errors
  */
 export class FileNotFound extends Data.TaggedError("FileNotFound")<{
-  readonly what: "crons module" | "Wrangler config"
+  readonly what: "crons module" | "handlers module" | "Wrangler config"
   readonly path: string
 }> {
   override get message(): string {
@@ -83,7 +96,8 @@ export class ModuleLoadError extends Data.TaggedError("ModuleLoadError")<{
 }
 
 /**
- * The crons module exports no `cronJobs()` value, neither as default nor as `crons`.
+ * The crons module exports no `cronJobs()` value (as default or as `crons`)
+ * and no array of one-function triggers (as `triggers` or default).
  *
  * @since 0.1.0
  * @category errors
@@ -92,7 +106,69 @@ export class NotCronJobs extends Data.TaggedError("NotCronJobs")<{
   readonly module: string
 }> {
   override get message(): string {
-    return `${this.module} has no default export (or export named crons) made with cronJobs()`
+    return `${this.module} has no default export (or export named crons) made with cronJobs(), ` +
+      "nor an array of createCronTrigger({ schedule, fn }) triggers (as default or as triggers)"
+  }
+}
+
+/**
+ * The crons module's export named `triggers` is not an array of
+ * one-function triggers.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotTriggers extends Data.TaggedError("NotTriggers")<{
+  readonly module: string
+}> {
+  override get message(): string {
+    return `${this.module}: its export named triggers is not an array of createCronTrigger({ schedule, fn }) ` +
+      "or createCronTrigger({ cron, functionPath }) triggers"
+  }
+}
+
+/**
+ * The handlers module exports no `Layer`, neither as default nor as `handlers`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotHandlers extends Data.TaggedError("NotHandlers")<{
+  readonly module: string
+}> {
+  override get message(): string {
+    return `${this.module} has no default export (or export named handlers) that is a Layer of handlers`
+  }
+}
+
+/**
+ * The handlers layer failed to build over a fresh `JobRegistry`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HandlersLayerFailed extends Data.TaggedError("HandlersLayerFailed")<{
+  readonly module: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `cannot build the handlers layer of ${this.module}: ${this.reason}`
+  }
+}
+
+/**
+ * With `--handlers`: a declared cron or trigger runs a function path that
+ * has no handler in the handlers layer, so it would never run.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownFunctionPaths extends Data.TaggedError("UnknownFunctionPaths")<{
+  readonly module: string
+  readonly unknown: ReadonlyArray<DeclaredPath>
+}> {
+  override get message(): string {
+    return `${describeUnknown(this.unknown)} in the handlers of ${this.module}`
   }
 }
 
@@ -131,22 +207,41 @@ const listOf = (expressions: ReadonlyArray<string>) =>
 
 const messageOf = (error: unknown) => error instanceof Error ? error.message : String(error)
 
-const ENTRIES = {
+/** The public modules, each an entry of its own (`@lunora/scheduler/Job`, ...), as `package.json` `exports` lists them. */
+export const MODULES = [
+  "Codegen",
+  "CronRegistry",
+  "CronSpec",
+  "Dispatch",
+  "Job",
+  "JobRegistry",
+  "QueueWorkpool",
+  "Retry",
+  "Scheduler",
+  "SchedulerError",
+  "Workpool"
+] as const
+
+/** Every entry of this package, by specifier, and its file below `src/` (or `dist/`) without extension. */
+export const ENTRIES: Readonly<Record<string, string>> = {
   "@lunora/scheduler": "index",
   "@lunora/scheduler/testing": "testing",
-  "@lunora/scheduler/cloudflare": "cloudflare/index"
-} as const
+  "@lunora/scheduler/cloudflare": "cloudflare/index",
+  ...Object.fromEntries(MODULES.map((module) => [`@lunora/scheduler/${module}`, module]))
+}
 
-/** This package's entries, from source (`src/*.ts`) or from the build (`dist/*.js`). */
-const packageEntries = Effect.gen(function*() {
+/** A file of this package by its path below `src/` without extension: the source (`.ts`) or the build (`dist/*.js`). */
+const packageFile = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const here = path.dirname(yield* Effect.orDie(path.fromFileUrl(new URL(import.meta.url))))
   const extension = (yield* Effect.orDie(fs.exists(path.join(here, "..", "index.ts")))) ? ".ts" : ".js"
-  return Object.fromEntries(
-    Object.entries(ENTRIES).map(([specifier, file]) => [specifier, path.join(here, "..", file + extension)])
-  )
+  return (file: string) => path.join(here, "..", file + extension)
 })
+
+/** This package's entries, from source (`src/*.ts`) or from the build (`dist/*.js`). */
+const packageEntries = Effect.map(packageFile, (fileOf) =>
+  Object.fromEntries(Object.entries(ENTRIES).map(([specifier, file]) => [specifier, fileOf(file)])))
 
 const bundleFailure = (error: unknown): string => {
   const first = (error as Partial<esbuild.BuildFailure>).errors?.[0]
@@ -156,14 +251,11 @@ const bundleFailure = (error: unknown): string => {
 }
 
 /**
- * Bundles the crons module (TypeScript or JavaScript) with esbuild, its
- * `@lunora/scheduler` imports resolved to this package, then imports the
- * bundle from a temporary file.
- *
- * @since 0.1.0
- * @category loading
+ * Bundles `entry` (TypeScript, importing the user's module `modulePath`)
+ * with esbuild, its `@lunora/scheduler` imports resolved to this package,
+ * then imports the bundle from a temporary file.
  */
-export const loadCronsModule = Effect.fn("lunora-scheduler.loadCronsModule")(function*(modulePath: string) {
+const bundleAndImport = Effect.fnUntraced(function*<A>(modulePath: string, entry: string) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const cwd = yield* WorkingDirectory
@@ -172,7 +264,7 @@ export const loadCronsModule = Effect.fn("lunora-scheduler.loadCronsModule")(fun
     try: () =>
       esbuild.build({
         stdin: {
-          contents: `import * as crons from ${JSON.stringify(modulePath)}\nexport { crons }`,
+          contents: entry,
           loader: "ts",
           resolveDir: path.dirname(modulePath),
           sourcefile: "lunora-scheduler-entry.ts"
@@ -196,24 +288,77 @@ export const loadCronsModule = Effect.fn("lunora-scheduler.loadCronsModule")(fun
   const loadError = (error: unknown) => new ModuleLoadError({ module: modulePath, step: "load", reason: messageOf(error) })
   return yield* Effect.gen(function*() {
     const directory = yield* fs.makeTempDirectoryScoped({ prefix: "lunora-scheduler-" })
-    const file = path.join(directory, "crons.mjs")
+    const file = path.join(directory, "bundle.mjs")
     yield* fs.writeFile(file, bundle.outputFiles[0]!.contents)
     const url = yield* path.toFileUrl(file)
-    return yield* Effect.tryPromise({
-      try: (): Promise<{ readonly crons: Readonly<Record<string, unknown>> }> => import(url.href),
-      catch: identity
-    })
+    return yield* Effect.tryPromise({ try: (): Promise<A> => import(url.href), catch: identity })
   }).pipe(Effect.mapError(loadError), Effect.scoped)
 })
 
-const isCronJobs = (value: unknown): value is CronJobs =>
-  Predicate.hasProperty(value, "definitions") && Array.isArray(value.definitions)
+/**
+ * Bundles the crons module (TypeScript or JavaScript) with esbuild, its
+ * `@lunora/scheduler` imports resolved to this package, then imports the
+ * bundle from a temporary file.
+ *
+ * @since 0.1.0
+ * @category loading
+ */
+export const loadCronsModule = Effect.fn("lunora-scheduler.loadCronsModule")(function*(modulePath: string) {
+  return yield* bundleAndImport<{ readonly crons: Readonly<Record<string, unknown>> }>(
+    modulePath,
+    `import * as crons from ${JSON.stringify(modulePath)}\nexport { crons }`
+  )
+})
+
+/**
+ * Bundles the handlers module as `loadCronsModule` does, with the check
+ * that runs in the bundle, beside it, over the copy of Effect the module
+ * uses: it builds the module's handlers layer (its default export, or its
+ * export named `handlers`) over a fresh `JobRegistry` and says which of the
+ * given function paths have no handler.
+ *
+ * @since 0.1.0
+ * @category loading
+ */
+export const loadHandlersModule = Effect.fn("lunora-scheduler.loadHandlersModule")(function*(modulePath: string) {
+  const fileOf = yield* packageFile
+  const loaded = yield* bundleAndImport<{
+    readonly handlers: Readonly<Record<string, unknown>>
+    readonly checkHandlers: (
+      module: Readonly<Record<string, unknown>>,
+      functionPaths: ReadonlyArray<string>
+    ) => Promise<HandlersCheck>
+  }>(
+    modulePath,
+    `import * as handlers from ${JSON.stringify(modulePath)}\nexport { handlers }\n` +
+      `export { checkHandlers } from ${JSON.stringify(fileOf("bin/handlerCheck"))}`
+  )
+  return (functionPaths: ReadonlyArray<string>) =>
+    Effect.tryPromise({
+      try: () => loaded.checkHandlers(loaded.handlers, functionPaths),
+      catch: (error) => new ModuleLoadError({ module: modulePath, step: "load", reason: messageOf(error) })
+    })
+})
+
+/** What the crons module declares: its `cronJobs()` value and its arrays of triggers, each once. */
+const declaredIn = (
+  exports: Readonly<Record<string, unknown>>,
+  module: string
+): Effect.Effect<ReadonlyArray<CronJobs | FunctionTrigger>, NotCronJobs | NotTriggers> => {
+  if (exports.triggers !== undefined && !isFunctionTriggers(exports.triggers)) return Effect.fail(new NotTriggers({ module }))
+  const crons = [exports.default, exports.crons].find(isCronJobs)
+  const triggers = [...new Set([exports.triggers, exports.default].filter(isFunctionTriggers))]
+  if (crons === undefined && triggers.length === 0) return Effect.fail(new NotCronJobs({ module }))
+  return Effect.succeed([...(crons === undefined ? [] : [crons]), ...triggers.flat()])
+}
 
 const moduleOption = Options.text("module").pipe(
   Options.withAlias("m"),
   Options.withPseudoName("path"),
   Options.withDescription(
-    "The TypeScript or JavaScript module whose default export (or export named crons) is made with cronJobs()."
+    "The TypeScript or JavaScript module that declares the crons: a cronJobs() value as its default export (or " +
+      "export named crons), and/or an array of createCronTrigger({ schedule, fn }) or createCronTrigger({ cron, " +
+      "functionPath }) triggers as its export named triggers (or default export)."
   )
 )
 
@@ -222,6 +367,17 @@ const configOption = Options.text("config").pipe(
   Options.withPseudoName("path"),
   Options.withDefault("wrangler.jsonc"),
   Options.withDescription("The Wrangler config to update: wrangler.jsonc or wrangler.json.")
+)
+
+const handlersOption = Options.text("handlers").pipe(
+  Options.withPseudoName("path"),
+  Options.optional,
+  Options.withDescription(
+    "A TypeScript or JavaScript module whose default export (or export named handlers) is the app's handlers " +
+      "Layer (its Job.toLayer(...) layers merged, as Dispatch.toFetchHandlerWith takes it). It is built with a " +
+      "fresh JobRegistry and nothing else; the command exits with 2, naming each, when a cron or trigger of the " +
+      "crons module runs a function path that has no handler in it. With or without --check."
+  )
 )
 
 const checkOption = Options.boolean("check").pipe(
@@ -237,7 +393,7 @@ const checkOption = Options.boolean("check").pipe(
  */
 export const crons = Command.make(
   "crons",
-  { module: moduleOption, config: configOption, check: checkOption },
+  { module: moduleOption, config: configOption, handlers: handlersOption, check: checkOption },
   Effect.fn("lunora-scheduler.crons")(function*(options) {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -254,10 +410,23 @@ export const crons = Command.make(
     }
     if (!(yield* exists(configPath))) return yield* new FileNotFound({ what: "Wrangler config", path: configPath })
 
-    const namespace = (yield* loadCronsModule(modulePath)).crons
-    const declared = namespace.default ?? namespace.crons
-    if (!isCronJobs(declared)) return yield* new NotCronJobs({ module: options.module })
+    const handlers = Option.map(options.handlers, (module) => ({ module, file: path.resolve(cwd, module) }))
+    if (Option.isSome(handlers) && !(yield* exists(handlers.value.file))) {
+      return yield* new FileNotFound({ what: "handlers module", path: handlers.value.file })
+    }
+
+    const declared = yield* declaredIn((yield* loadCronsModule(modulePath)).crons, options.module)
     const expressions = yield* triggerExpressions(declared)
+
+    if (Option.isSome(handlers)) {
+      const { file, module } = handlers.value
+      const paths = declaredPaths(declared)
+      const check = yield* (yield* loadHandlersModule(file))([...new Set(paths.map((one) => one.functionPath))])
+      if (check._tag === "NoLayer") return yield* new NotHandlers({ module })
+      if (check._tag === "BuildFailed") return yield* new HandlersLayerFailed({ module, reason: check.reason })
+      const unknown = paths.filter((one) => check.unknown.includes(one.functionPath))
+      if (unknown.length > 0) return yield* new UnknownFunctionPaths({ module, unknown })
+    }
 
     const text = yield* Effect.mapError(fs.readFileString(configPath), configError)
     const next = yield* Effect.try({ try: () => updateWranglerJsonc(text, expressions), catch: configError })
@@ -268,7 +437,11 @@ export const crons = Command.make(
   })
 ).pipe(
   Command.withDescription(
-    "Writes the Cron Trigger expressions of a cronJobs() module to triggers.crons of the Wrangler config, keeping its comments."
+    "Writes the Cron Trigger expressions of a crons module (a cronJobs() value, as default or as crons, and/or an " +
+      "array of createCronTrigger({ schedule, fn }) triggers, as triggers or default) to triggers.crons of the " +
+      "Wrangler config, keeping its comments. Exit codes: 0 written or up to date, 1 out of date (--check), " +
+      "2 an error (a missing or malformed module or config, a cron that cannot be a trigger, and with --handlers " +
+      "a function path without a handler)."
   )
 )
 

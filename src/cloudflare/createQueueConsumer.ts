@@ -29,7 +29,8 @@ import type { InvalidOptions } from "../SchedulerError.js"
  * Options of `httpDispatcher`: where the app's dispatch endpoint is (its
  * `originUrl`, or a `fetcher`: a service binding such as one of the Worker to
  * itself), the `secret` that signs each request (the app's and the
- * `SchedulerDO`'s `LUNORA_SCHEDULER_SECRET`), and how long one attempt may take (`timeout`, default 5 minutes).
+ * `SchedulerDO`'s `LUNORA_SCHEDULER_SECRET`; `adminToken` is another name
+ * for it, as the product's documentation spells it), and how long one attempt may take (`timeout`, default 5 minutes).
  *
  * @since 0.1.0
  * @category models
@@ -72,6 +73,7 @@ export type QueueConsumer<Env> = (batch: MessageBatchLike, env: Env, ctx?: unkno
  * ```ts
  * httpDispatcher({ originUrl: "https://app.example.com", secret: env.LUNORA_SCHEDULER_SECRET })
  * httpDispatcher({ fetcher: env.SELF, secret: env.LUNORA_SCHEDULER_SECRET })
+ * httpDispatcher({ fetcher: env.SELF, adminToken: env.LUNORA_SCHEDULER_SECRET }) // the same
  * ```
  *
  * @since 0.1.0

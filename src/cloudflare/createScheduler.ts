@@ -19,21 +19,20 @@ import * as Scheduler from "../Scheduler.js"
  * @category models
  */
 export interface PromiseScheduler {
-  /** Runs `job` after `delay` (milliseconds, or any `Duration` input). */
+  /** Runs `job` after `delay` (milliseconds, or any `Duration` input); the payload may be left out when it can be `{}`. */
   readonly runAfter: <R extends Job.Ref>(
     delay: Duration.DurationInput,
     job: R,
-    payload: Job.Payload<R>,
-    options?: Scheduler.RunOptions
+    ...args: Scheduler.RunArgs<R>
   ) => Promise<{ readonly id: Job.JobId; readonly scheduledFor: Date }>
-  /** Runs `job` at a time (a `Date`, epoch milliseconds or a `DateTime`). */
+  /** Runs `job` at a time (a `Date`, epoch milliseconds or a `DateTime`); the payload may be left out when it can be `{}`. */
   readonly runAt: <R extends Job.Ref>(
     at: Date | number | DateTime.DateTime,
     job: R,
-    payload: Job.Payload<R>,
-    options?: Scheduler.RunOptions
+    ...args: Scheduler.RunArgs<R>
   ) => Promise<{ readonly id: Job.JobId; readonly scheduledFor: Date }>
-  readonly cancel: (id: string) => Promise<Scheduler.CancelResult>
+  /** The outcome, with `cancelled`: whether the job itself will not run (`Canceled`). */
+  readonly cancel: (id: string) => Promise<Scheduler.CancelResult & { readonly cancelled: boolean }>
   readonly get: (id: string) => Promise<Job.JobInfo>
   readonly list: (query?: Scheduler.ListQuery) => Promise<Scheduler.JobPage>
   readonly replay: (id: string) => Promise<Job.JobInfo>
@@ -60,9 +59,11 @@ export const createScheduler = (options: Scheduler.LiveOptions): PromiseSchedule
       scheduledFor: new Date(scheduled!.scheduledFor.epochMillis)
     })))
   return {
-    runAfter: (after, job, payload, options) => submitOne({ job, payload, after, options }),
-    runAt: (at, job, payload, options) => submitOne({ job, payload, at, options }),
-    cancel: (id) => run(scheduler.cancel(id)),
+    runAfter: (after, job, ...[payload = {}, options]: Scheduler.RunArgs<Job.Ref>) =>
+      submitOne({ job, payload, after, options }),
+    runAt: (at, job, ...[payload = {}, options]: Scheduler.RunArgs<Job.Ref>) => submitOne({ job, payload, at, options }),
+    cancel: (id) =>
+      run(Effect.map(scheduler.cancel(id), (result) => ({ ...result, cancelled: result._tag === "Canceled" }))),
     get: (id) => run(scheduler.get(id)),
     list: (query) => run(scheduler.list(query)),
     replay: (id) => run(scheduler.replay(id)),

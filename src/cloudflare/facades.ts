@@ -34,8 +34,19 @@ export {
 } from "./createQueueConsumer.js"
 
 /**
- * The Cron Triggers path.
+ * The Cron Triggers path: the crons of a `cronJobs()` value, or one function
+ * per trigger, and the `scheduled()` handler of an array of those.
  *
  * @since 0.1.0
  */
-export { createCronTrigger, type CronTrigger } from "./createCronTrigger.js"
+export {
+  type CreateCronTrigger,
+  createCronTrigger,
+  type CronDispatcher,
+  type CronsTriggerOptions,
+  type CronTrigger,
+  type FunctionTrigger,
+  type PathTriggerOptions,
+  type ScheduleTriggerOptions,
+  serveCronTriggers
+} from "./createCronTrigger.js"

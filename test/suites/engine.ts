@@ -29,7 +29,7 @@ export const engineConformance = (name: string, withStore: WithStore) =>
   describe(`Engine: ${name}`, () => {
     it("runs nothing before its time, then leases due jobs in time order", () =>
       withStore((store) => {
-        Engine.scheduleMany(store, 0, [newJob("b", { runAt: 2_000 }), newJob("a", { runAt: 1_000 }), newJob("c", { runAt: 2_000 })])
+        Engine.scheduleMany(store, config, 0, [newJob("b", { runAt: 2_000 }), newJob("a", { runAt: 1_000 }), newJob("c", { runAt: 2_000 })])
         expect(Engine.poll(store, config, 999, 10).claimed).toEqual([])
         expect(Engine.nextWakeAt(store)).toBe(1_000)
         const first = Engine.poll(store, config, 2_000, 2)
@@ -41,22 +41,22 @@ export const engineConformance = (name: string, withStore: WithStore) =>
 
     it("dedupes on a key while the job is live, and frees the key when it ends", () =>
       withStore((store) => {
-        const first = Engine.schedule(store, 0, newJob("a", { key: "k" }))
+        const first = Engine.schedule(store, config, 0, newJob("a", { key: "k" }))
         expect(first._tag).toBe("Created")
-        const again = Engine.schedule(store, 0, newJob("b", { key: "k", runAt: 9_000 }))
+        const again = Engine.schedule(store, config, 0, newJob("b", { key: "k", runAt: 9_000 }))
         expect(again).toMatchObject({ _tag: "Existing", job: { id: "a", runAt: 1_000 } })
         expect(store.get("b")).toBeUndefined()
-        const batch = Engine.scheduleMany(store, 0, [newJob("c", { key: "k2" }), newJob("d", { key: "k2" })])
+        const batch = Engine.scheduleMany(store, config, 0, [newJob("c", { key: "k2" }), newJob("d", { key: "k2" })])
         expect(batch.map((r) => [r._tag, r.job.id])).toEqual([["Created", "c"], ["Existing", "c"]])
         Engine.poll(store, config, 1_000, 10)
-        expect(Engine.schedule(store, 1_000, newJob("e", { key: "k" }))._tag).toBe("Existing")
+        expect(Engine.schedule(store, config, 1_000, newJob("e", { key: "k" }))._tag).toBe("Existing")
         Engine.complete(store, config, 1_500, "a", 1, null)
-        expect(Engine.schedule(store, 1_500, newJob("f", { key: "k" }))).toMatchObject({ _tag: "Created", job: { id: "f" } })
+        expect(Engine.schedule(store, config, 1_500, newJob("f", { key: "k" }))).toMatchObject({ _tag: "Created", job: { id: "f" } })
       }))
 
     it("completes an attempt once; a stale report is ignored", () =>
       withStore((store) => {
-        Engine.schedule(store, 0, newJob("a"))
+        Engine.schedule(store, config, 0, newJob("a"))
         Engine.poll(store, config, 1_000, 10)
         expect(Engine.complete(store, config, 1_200, "a", 2, null)._tag).toBe("Stale")
         const done = Engine.complete(store, config, 1_200, "a", 1, "\"ok\"")
@@ -68,7 +68,7 @@ export const engineConformance = (name: string, withStore: WithStore) =>
 
     it("retries on the stored delays, then dead-letters with the last error", () =>
       withStore((store) => {
-        Engine.schedule(store, 0, newJob("a"))
+        Engine.schedule(store, config, 0, newJob("a"))
         Engine.poll(store, config, 1_000, 10)
         expect(Engine.fail(store, config, 1_100, "a", 1, "e1", true).job).toMatchObject({
           state: "pending",
@@ -90,7 +90,7 @@ export const engineConformance = (name: string, withStore: WithStore) =>
 
     it("ends a job failed instead when it has no dead letter, and at once when not retryable", () =>
       withStore((store) => {
-        Engine.scheduleMany(store, 0, [newJob("a", { retryDelaysMs: [], deadLetter: false }), newJob("b")])
+        Engine.scheduleMany(store, config, 0, [newJob("a", { retryDelaysMs: [], deadLetter: false }), newJob("b")])
         Engine.poll(store, config, 1_000, 10)
         expect(Engine.fail(store, config, 1_000, "a", 1, "boom", true).job?.state).toBe("failed")
         expect(Engine.fail(store, config, 1_000, "b", 1, "unknown function", false).job).toMatchObject({
@@ -102,7 +102,7 @@ export const engineConformance = (name: string, withStore: WithStore) =>
 
     it("counts an expired lease as a failed attempt", () =>
       withStore((store) => {
-        Engine.schedule(store, 0, newJob("a"))
+        Engine.schedule(store, config, 0, newJob("a"))
         Engine.poll(store, config, 1_000, 10)
         expect(Engine.nextWakeAt(store)).toBe(61_000)
         expect(Engine.poll(store, config, 60_999, 10).expired).toEqual([])
@@ -114,7 +114,7 @@ export const engineConformance = (name: string, withStore: WithStore) =>
 
     it("cancels pending jobs only, and says why not otherwise", () =>
       withStore((store) => {
-        Engine.scheduleMany(store, 0, [newJob("a"), newJob("b"), newJob("c", { runAt: 5_000 })])
+        Engine.scheduleMany(store, config, 0, [newJob("a"), newJob("b"), newJob("c", { runAt: 5_000 })])
         Engine.poll(store, config, 1_000, 2)
         Engine.complete(store, config, 1_000, "b", 1, null)
         expect(Engine.cancel(store, config, 1_000, "c")).toMatchObject({ _tag: "Canceled", job: { state: "canceled" } })
@@ -125,13 +125,62 @@ export const engineConformance = (name: string, withStore: WithStore) =>
         expect(Engine.poll(store, config, 100_000, 10).claimed).toEqual([])
       }))
 
+    it("cancel of a running job cancels its pending children and what it schedules until its attempt ends; it does not retry", () =>
+      withStore((store) => {
+        Engine.schedule(store, config, 0, newJob("parent"))
+        Engine.schedule(store, config, 0, newJob("other"))
+        expect(claimedIds(Engine.poll(store, config, 1_000, 10))).toEqual(["parent", "other"])
+        Engine.scheduleMany(store, config, 1_100, [
+          newJob("c1", { parentId: "parent", runAt: 50_000 }),
+          newJob("c2", { parentId: "parent", runAt: 50_000 }),
+          newJob("unrelated", { parentId: "other", runAt: 50_000 })
+        ])
+        const result = Engine.cancel(store, config, 1_200, "parent")
+        expect(result).toMatchObject({ _tag: "TooLate", job: { state: "inProgress", cancelRequested: true }, children: 2 })
+        expect([store.get("c1")?.state, store.get("c2")?.state, store.get("unrelated")?.state]).toEqual(["canceled", "canceled", "pending"])
+        // scheduled by the canceled handler before its attempt ends: stored, and canceled at once
+        const late = Engine.schedule(store, config, 1_300, newJob("c3", { parentId: "parent", runAt: 50_000 }))
+        expect(late).toMatchObject({ _tag: "Created", job: { state: "canceled", parentId: "parent" } })
+        // its attempt fails: canceled, not retried, with the error kept
+        Engine.fail(store, config, 1_400, "parent", 1, "boom", true)
+        expect(store.get("parent")).toMatchObject({ state: "canceled", lastError: "boom" })
+        expect(Engine.poll(store, config, 100_000, 10).claimed.map((job) => job.id)).toEqual(["unrelated"])
+      }))
+
+    it("a running job canceled and then succeeding ends a success; its children stay canceled", () =>
+      withStore((store) => {
+        Engine.schedule(store, config, 0, newJob("parent"))
+        Engine.poll(store, config, 1_000, 10)
+        Engine.schedule(store, config, 1_100, newJob("child", { parentId: "parent", runAt: 5_000 }))
+        expect(Engine.cancel(store, config, 1_200, "parent")).toMatchObject({ _tag: "TooLate", children: 1 })
+        expect(Engine.complete(store, config, 1_300, "parent", 1, null)).toMatchObject({ job: { state: "success" } })
+        expect(Engine.poll(store, config, 5_000, 10).claimed).toEqual([])
+        expect(store.get("child")?.state).toBe("canceled")
+      }))
+
+    it("cancel of a pending job cancels its pending descendants, scheduled by earlier attempts", () =>
+      withStore((store) => {
+        Engine.schedule(store, config, 0, newJob("parent"))
+        Engine.poll(store, config, 1_000, 10)
+        Engine.scheduleMany(store, config, 1_100, [
+          newJob("child", { parentId: "parent", runAt: 90_000 }),
+          newJob("grandchild", { parentId: "child", runAt: 90_000 }),
+          newJob("done", { parentId: "parent", runAt: 1_100 })
+        ])
+        Engine.fail(store, config, 1_200, "parent", 1, "retry me", true)
+        expect(store.get("parent")?.state).toBe("pending")
+        expect(Engine.cancel(store, config, 1_300, "parent")).toMatchObject({ _tag: "Canceled", children: 3 })
+        expect(["child", "grandchild", "done"].map((id) => store.get(id)?.state)).toEqual(["canceled", "canceled", "canceled"])
+        expect(store.pendingChildren("parent")).toEqual([])
+      }))
+
     it("replays dead letters from the first attempt, unless the key is taken", () =>
       withStore((store) => {
-        Engine.schedule(store, 0, newJob("a", { retryDelaysMs: [], key: "k" }))
+        Engine.schedule(store, config, 0, newJob("a", { retryDelaysMs: [], key: "k" }))
         Engine.poll(store, config, 1_000, 10)
         expect(Engine.replay(store, 1_000, "a")._tag).toBe("NotReplayable")
         Engine.fail(store, config, 1_000, "a", 1, "boom", true)
-        Engine.schedule(store, 1_000, newJob("b", { key: "k", runAt: 50_000 }))
+        Engine.schedule(store, config, 1_000, newJob("b", { key: "k", runAt: 50_000 }))
         expect(Engine.replay(store, 2_000, "a")).toMatchObject({ _tag: "NotReplayable", reason: expect.stringMatching(/key/) })
         Engine.cancel(store, config, 2_000, "b")
         expect(Engine.replay(store, 3_000, "a")).toMatchObject({
@@ -144,7 +193,7 @@ export const engineConformance = (name: string, withStore: WithStore) =>
 
     it("sweeps finished jobs after retention but keeps dead letters until purged", () =>
       withStore((store) => {
-        Engine.scheduleMany(store, 0, [
+        Engine.scheduleMany(store, config, 0, [
           newJob("ok"),
           newJob("dead", { retryDelaysMs: [], functionPath: "x:dead" }),
           newJob("dead2", { retryDelaysMs: [] }),
@@ -170,7 +219,7 @@ export const engineConformance = (name: string, withStore: WithStore) =>
 
     it("pages through a listing with a cursor", () =>
       withStore((store) => {
-        Engine.scheduleMany(store, 0, Array.from({ length: 5 }, (_, i) => newJob(`j${i}`)))
+        Engine.scheduleMany(store, config, 0, Array.from({ length: 5 }, (_, i) => newJob(`j${i}`)))
         const first = Engine.list(store, { limit: 2 })
         expect(first.jobs.map((j) => j.id)).toEqual(["j0", "j1"])
         const second = Engine.list(store, { limit: 2, afterSeq: first.nextAfterSeq! })
@@ -182,7 +231,7 @@ export const engineConformance = (name: string, withStore: WithStore) =>
     describe("pools", () => {
       const ids = (jobs: ReadonlyArray<{ readonly id: string }>) => jobs.map((job) => job.id)
       const enqueue = (store: Parameters<typeof Engine.claim>[0], pool: string, names: ReadonlyArray<string>, runAt = 0) => {
-        const result = PoolEngine.enqueue(store, runAt, pool, names.map((id) => newJob(id, { runAt })))
+        const result = PoolEngine.enqueue(store, config, runAt, pool, names.map((id) => newJob(id, { runAt })))
         expect(result._tag).toBe("Enqueued")
       }
 
@@ -203,7 +252,7 @@ export const engineConformance = (name: string, withStore: WithStore) =>
 
       it("refuses to enqueue into an unknown pool and stores nothing", () =>
         withStore((store) => {
-          expect(PoolEngine.enqueue(store, 0, "nope", [newJob("a"), newJob("b")])).toEqual({ _tag: "PoolNotFound" })
+          expect(PoolEngine.enqueue(store, config, 0, "nope", [newJob("a"), newJob("b")])).toEqual({ _tag: "PoolNotFound" })
           expect(store.list({ limit: 10 })).toEqual([])
           expect(PoolEngine.cancelQueued(store, config, 0, "nope", 10)).toEqual({ _tag: "PoolNotFound" })
           expect(PoolEngine.status(store, 0, "nope")).toBeUndefined()
@@ -281,7 +330,7 @@ export const engineConformance = (name: string, withStore: WithStore) =>
           PoolEngine.define(store, 0, "small", 10)
           enqueue(store, "big", ["b1", "b2", "b3", "b4"])
           enqueue(store, "small", ["s1", "s2"], 5)
-          Engine.scheduleMany(store, 0, [newJob("t1", { runAt: 9 }), newJob("t2", { runAt: 9 })])
+          Engine.scheduleMany(store, config, 0, [newJob("t1", { runAt: 9 }), newJob("t2", { runAt: 9 })])
           const order = Array.from({ length: 8 }, () => ids(Engine.claim(store, config, 10, 1))).flat()
           expect(order).toEqual(["b1", "s1", "t1", "b2", "s2", "t2", "b3", "b4"])
         }))
@@ -308,18 +357,32 @@ export const engineConformance = (name: string, withStore: WithStore) =>
       const every = (name: string, minutes: number) =>
         CronSpec.cronJobs().interval(name, { minutes }, "test:cron", {}).definitions
 
+      it("an interval cron fires one interval after it is declared, or at once with firstRun: immediately", () =>
+        withStore((store) => {
+          const crons = CronSpec.cronJobs()
+            .interval("later", { minutes: 10 }, "test:cron", {})
+            .interval("now", { minutes: 10 }, "test:cron", {}, { firstRun: "immediately" })
+          CronEngine.reconcile(store, 5 * MINUTE, crons.definitions)
+          expect([store.getCron("later")?.nextRunAt, store.getCron("now")?.nextRunAt]).toEqual([15 * MINUTE, 5 * MINUTE])
+          expect(CronEngine.fireDue(store, config, 5 * MINUTE, 100).fired.map((job) => job.runAt)).toEqual([5 * MINUTE])
+          expect(store.getCron("now")?.nextRunAt).toBe(15 * MINUTE)
+          // declaring the same set again (a redeploy) fires nothing more
+          expect(CronEngine.reconcile(store, 6 * MINUTE, crons.definitions)).toEqual({ added: [], changed: [], removed: [] })
+          expect(CronEngine.fireDue(store, config, 6 * MINUTE, 100).fired).toEqual([])
+        }))
+
       it("a cron that cannot fire is recorded as failing and tried again a minute later; the others fire", () =>
         withStore((store) => {
           CronEngine.reconcile(store, 0, [...every("a", 10), ...every("c", 10)], "{\"binding\":\"SELF\"}")
           store.putCron({ ...store.getCron("a")!, name: "b", schedule: "{\"_tag\":" })
-          const result = CronEngine.fireDue(store, 10 * MINUTE, 100)
+          const result = CronEngine.fireDue(store, config, 10 * MINUTE, 100)
           expect(result.fired.map((job) => job.key)).toEqual([`cron:a:${10 * MINUTE}`, `cron:c:${10 * MINUTE}`])
           expect(result.fired.map((job) => job.target)).toEqual(["{\"binding\":\"SELF\"}", "{\"binding\":\"SELF\"}"])
           expect(result.failed.map((cron) => cron.name)).toEqual(["b"])
           expect(store.getCron("b")).toMatchObject({ nextRunAt: 10 * MINUTE + CronEngine.CRON_RETRY_MS, lastOutcome: expect.stringMatching(/^error: /) })
           // it fails alone each minute, and never stops the next fires of the others
-          expect(CronEngine.fireDue(store, 11 * MINUTE, 100).failed.map((cron) => cron.name)).toEqual(["b"])
-          const later = CronEngine.fireDue(store, 20 * MINUTE, 100)
+          expect(CronEngine.fireDue(store, config, 11 * MINUTE, 100).failed.map((cron) => cron.name)).toEqual(["b"])
+          const later = CronEngine.fireDue(store, config, 20 * MINUTE, 100)
           expect(later.skipped.map((cron) => cron.name)).toEqual(["a", "c"])
           expect(later.failed.map((cron) => cron.name)).toEqual(["b"])
         }))
@@ -339,21 +402,21 @@ export const engineConformance = (name: string, withStore: WithStore) =>
           store.putCron({ ...stored, schedule: JSON.stringify({ _tag: "Expression", expression: "0 * * * *", timeZone: "UTC" }) })
           expect(CronEngine.reconcile(store, 30 * MINUTE, declared).changed).toEqual(["hourly"])
           expect(store.getCron("hourly")).toEqual(stored)
-          expect(CronEngine.fireDue(store, 60 * MINUTE, 100).fired.map((job) => job.runAt)).toEqual([60 * MINUTE])
+          expect(CronEngine.fireDue(store, config, 60 * MINUTE, 100).fired.map((job) => job.runAt)).toEqual([60 * MINUTE])
         }))
 
       it("trigger starts nothing while the cron's last run is live, scheduled or triggered", () =>
         withStore((store) => {
           CronEngine.reconcile(store, 0, every("t", 10))
-          const [scheduled] = CronEngine.fireDue(store, 10 * MINUTE, 100).fired
-          expect(CronEngine.trigger(store, 10 * MINUTE + 5, "t")).toEqual({ _tag: "InProgress", job: scheduled })
+          const [scheduled] = CronEngine.fireDue(store, config, 10 * MINUTE, 100).fired
+          expect(CronEngine.trigger(store, config, 10 * MINUTE + 5, "t")).toEqual({ _tag: "InProgress", job: scheduled })
           Engine.claim(store, config, 10 * MINUTE, 10)
-          expect(CronEngine.trigger(store, 10 * MINUTE + 6, "t")._tag).toBe("InProgress")
+          expect(CronEngine.trigger(store, config, 10 * MINUTE + 6, "t")._tag).toBe("InProgress")
           Engine.complete(store, config, 10 * MINUTE + 7, scheduled!.id, 1, null)
-          const manual = CronEngine.trigger(store, 10 * MINUTE + 8, "t")
+          const manual = CronEngine.trigger(store, config, 10 * MINUTE + 8, "t")
           expect(manual._tag).toBe("Triggered")
-          expect(CronEngine.trigger(store, 10 * MINUTE + 9, "t")).toEqual({ _tag: "InProgress", job: (manual as { job: unknown }).job })
-          expect(CronEngine.trigger(store, 0, "missing")).toEqual({ _tag: "NotFound" })
+          expect(CronEngine.trigger(store, config, 10 * MINUTE + 9, "t")).toEqual({ _tag: "InProgress", job: (manual as { job: unknown }).job })
+          expect(CronEngine.trigger(store, config, 0, "missing")).toEqual({ _tag: "NotFound" })
         }))
     })
   })

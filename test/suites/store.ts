@@ -22,6 +22,8 @@ export const record = (id: string, overrides: Partial<Omit<JobRecord, "seq">> = 
   shardKey: null,
   pool: null,
   target: null,
+  parentId: null,
+  cancelRequested: false,
   lastError: null,
   result: null,
   ...overrides

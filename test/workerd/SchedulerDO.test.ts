@@ -15,7 +15,7 @@ import {
 } from "cloudflare:test"
 import { Config, ConfigProvider, Effect, Either, Option, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
-import { createCronTrigger } from "../../src/cloudflare/createCronTrigger.js"
+import { createCronTrigger, serveCronTriggers } from "../../src/cloudflare/createCronTrigger.js"
 import { createScheduler } from "../../src/cloudflare/createScheduler.js"
 import { createWorkpool } from "../../src/cloudflare/createWorkpool.js"
 import * as SqliteStore from "../../src/cloudflare/internal/sqliteStore.js"
@@ -26,7 +26,7 @@ import * as CronSpec from "../../src/CronSpec.js"
 import type * as Job from "../../src/Job.js"
 import * as Scheduler from "../../src/Scheduler.js"
 import { fast, fresh, runs, settled } from "./support.js"
-import worker, { Echo, Flaky, Slow, triggerCrons } from "./worker.js"
+import worker, { Echo, Flaky, functionTriggers, Slow, triggerCrons } from "./worker.js"
 
 describe("SchedulerDO end to end", () => {
   it("schedules, wakes on its alarm, dispatches, and records success with the handler's result", async () => {
@@ -79,7 +79,7 @@ describe("SchedulerDO end to end", () => {
   it("never runs a job cancelled before its alarm", async () => {
     const { run, scheduler, stub } = fresh()
     const id = await run((s) => s.runAfter(0, Echo, { text: "never" }))
-    expect(await run((s) => s.cancel(id))).toEqual({ _tag: "Canceled", id })
+    expect(await run((s) => s.cancel(id))).toEqual({ _tag: "Canceled", id, children: 0 })
     await runDurableObjectAlarm(stub)
     expect((await settled(scheduler, id)).state).toBe("canceled")
     expect((await runs())[id]).toBeUndefined()
@@ -179,7 +179,7 @@ describe("SchedulerDO end to end", () => {
     expect(scheduledFor.getTime()).toBeGreaterThan(Date.now() + 29_000)
     expect((await scheduler.get(id)).state).toBe("pending")
     expect((await scheduler.list()).jobs.map((j) => j.id)).toEqual([id])
-    expect(await scheduler.cancel(id)).toEqual({ _tag: "Canceled", id })
+    expect(await scheduler.cancel(id)).toEqual({ _tag: "Canceled", id, children: 0, cancelled: true })
     await expect(scheduler.runAfter(-1, Echo, { text: "x" })).rejects.toMatchObject({ _tag: "InvalidTime" })
     await expect(scheduler.get("job_0_missing00")).rejects.toMatchObject({ _tag: "JobNotFound" })
     // the typed error itself is thrown, not a FiberFailure around it
@@ -284,6 +284,42 @@ describe("SchedulerDO end to end", () => {
         binding: "SELF_APP"
       })
     ).toThrow("cannot be a Cron Trigger")
+  })
+
+  it("Cron Triggers path, one function per trigger: scheduled() schedules the triggers of controller.cron, by Job and by path", async () => {
+    const scheduledTime = Date.now()
+    await worker.scheduled(createScheduledController({ scheduledTime, cron: "0 3 * * *" }), env)
+    const scheduler = Effect.runSync(Scheduler.make({ namespace: env.SCHEDULER, binding: "SELF_APP", instanceName: "function-triggers" }))
+    const { jobs } = await Effect.runPromise(scheduler.list())
+    // the two triggers of "0 3 * * *", not the one of "15 4 * * MON"
+    expect(jobs.map((job) => [job.functionPath, job.scheduledFor.epochMillis])).toEqual([
+      ["test:echo", scheduledTime],
+      ["test:echo", scheduledTime]
+    ])
+    const keys = jobs.map((job) => Option.getOrThrow(job.key))
+    expect(keys.every((key) => /^cron-trigger:test:echo#[0-9a-f]{8}$/.test(key))).toBe(true)
+    expect(new Set(keys).size).toBe(2)
+    const done = await Promise.all(jobs.map((job) => settled(scheduler, job.id)))
+    expect(done.map((job) => job.state)).toEqual(["success", "success"])
+    expect(done.map((job) => Option.getOrThrow(job.result))).toEqual(expect.arrayContaining([
+      { echoed: "nightly, by its Job", shardKey: null },
+      { echoed: "nightly, by its path", shardKey: null }
+    ]))
+    expect(functionTriggers.map((trigger) => trigger.crons)).toEqual([["0 3 * * *"], ["0 3 * * *"], ["15 4 * * MON"]])
+  })
+
+  it("Cron Triggers path, one function per trigger: a fire while the trigger's previous run is live is skipped, as Existing", async () => {
+    const instanceName = `test-${crypto.randomUUID()}`
+    const serve = serveCronTriggers(functionTriggers, { namespace: env.SCHEDULER, binding: "SELF_APP", instanceName })
+    const later = Date.now() + 3_600_000
+    const first = await serve({ cron: "15 4 * * MON", scheduledTime: later })
+    expect(first.map(({ name, scheduled }) => [name, scheduled._tag])).toEqual([["test:echo on \"15 4 * * MON\"", "Created"]])
+    const again = await serve({ cron: "15 4 * * MON", scheduledTime: later + 60_000 })
+    expect(again.map(({ scheduled }) => [scheduled._tag, scheduled.id])).toEqual([["Existing", first[0]!.scheduled.id]])
+    expect(await serve({ cron: "0 9 * * *", scheduledTime: later })).toEqual([])
+    const scheduler = Effect.runSync(Scheduler.make({ namespace: env.SCHEDULER, binding: "SELF_APP", instanceName }))
+    const [job] = (await Effect.runPromise(scheduler.list())).jobs
+    expect([job?.state, job?.args, job?.maxAttempts]).toEqual(["pending", { text: "on mondays" }, 1])
   })
 
   it("keeps two instanceNames apart", async () => {

@@ -48,6 +48,8 @@ const storedJob = (id: string, overrides: Partial<Omit<JobRecord, "seq">> = {}):
   shardKey: null,
   pool: null,
   target: JSON.stringify({ binding: "SELF_APP" }),
+  parentId: null,
+  cancelRequested: false,
   lastError: null,
   result: null,
   ...overrides
@@ -249,6 +251,8 @@ describe("the SchedulerDO refuses a malformed call with a typed error, and store
     ["a pool change to a cap of 0", (stub) => stub.updatePool("p", { maxConcurrency: 0 }), /^InvalidOptions: /],
     ["a cron interval of 0", (stub) => stub.reconcileCrons(target, [cron({ _tag: "Interval", ms: 0 })] as never), /^InvalidOptions: /],
     ["a cron interval of -1000", (stub) => stub.reconcileCrons(target, [cron({ _tag: "Interval", ms: -1000 })] as never), /^InvalidOptions: /],
+    ["a cron firstRun of \"sometimes\"", (stub) =>
+      stub.reconcileCrons(target, [cron({ _tag: "Interval", ms: 60_000, firstRun: "sometimes" })] as never), /^InvalidOptions: /],
     ["a cron interval of \"x\"", (stub) => stub.reconcileCrons(target, [cron({ _tag: "Interval", ms: "x" })] as never), /^InvalidOptions: /],
     ["a cron expression without its fields", (stub) =>
       stub.reconcileCrons(target, [cron({ _tag: "Expression", expression: "0 * * * *", timeZone: "UTC" })] as never), /^InvalidOptions: /],
@@ -270,6 +274,8 @@ describe("the SchedulerDO refuses a malformed call with a typed error, and store
     expect(result?._tag).toBe("Created")
     expect(await answerOf(stub, (instance) => instance.schedule(target, [job()] as never))).toBe("accepted")
     expect(await answerOf(stub, (instance) => instance.reconcileCrons(target, [cron(hourly)] as never))).toBe("accepted")
+    const immediately = cron({ _tag: "Interval", ms: 60_000, firstRun: "immediately" })
+    expect(await answerOf(stub, (instance) => instance.reconcileCrons(target, [immediately] as never))).toBe("accepted")
   })
 
   for (const [what, call, refusal] of cases) {

@@ -4,12 +4,19 @@
  * Object for the store suites, and an app with a `SchedulerDO` whose
  * dispatches come back, through the `SELF` service binding, to the jobs below.
  */
-import { DurableObject } from "cloudflare:workers"
+import { DurableObject, env as workerEnv } from "cloudflare:workers"
 import { Effect, Layer, Option, Schema } from "effect"
-import { createCronTrigger, type CronTrigger, SchedulerDO } from "../../src/cloudflare/index.js"
+import {
+  createCronTrigger,
+  type CronDispatcher,
+  type CronTrigger,
+  SchedulerDO,
+  serveCronTriggers
+} from "../../src/cloudflare/index.js"
 import * as CronSpec from "../../src/CronSpec.js"
 import * as Dispatch from "../../src/Dispatch.js"
 import * as Job from "../../src/Job.js"
+import * as Scheduler from "../../src/Scheduler.js"
 
 export { SchedulerDO }
 
@@ -47,6 +54,8 @@ export const Echo = Job.make("test:echo", {
 })
 export const Flaky = Job.make("test:flaky", { payload: Schema.Struct({ succeedOn: Schema.Int }) })
 export const Slow = Job.make("test:slow", { payload: Schema.Struct({ ms: Schema.Int }) })
+/** Schedules an Echo a minute ahead into `instance` (of the long-lease namespace), works `ms`, then schedules another. */
+export const Parent = Job.make("test:parent", { payload: Schema.Struct({ instance: Schema.String, ms: Schema.Int }) })
 export const PoolWork = Job.make("test:poolWork", { payload: Schema.Struct({ group: Schema.String, ms: Schema.Int }) })
 
 /**
@@ -79,6 +88,16 @@ const handlers = Layer.mergeAll(
     )
   ),
   Slow.toLayer((payload, { id }) => Effect.zipRight(ran(id), Effect.sleep(payload.ms))),
+  Parent.toLayer((payload, { id }) =>
+    Effect.gen(function*() {
+      yield* ran(id)
+      const namespace = (workerEnv as unknown as TestEnv).LONG_LEASE_SCHEDULER
+      const scheduler = yield* Scheduler.make({ namespace, binding: "SELF_APP", instanceName: payload.instance })
+      yield* scheduler.runAfter("1 minute", Echo, { text: "first child" })
+      yield* Effect.sleep(payload.ms)
+      yield* scheduler.runAfter("1 minute", Echo, { text: "second child" })
+    })
+  ),
   PoolWork.toLayer((payload, { attempt, id }) =>
     Effect.acquireUseRelease(
       Effect.sync(() => {
@@ -106,6 +125,16 @@ export const triggerCrons = CronSpec.cronJobs()
   .interval("echo every five minutes", { minutes: 5 }, Echo, { text: "from a trigger" })
   .daily("daily echo", { hourUTC: 9, minuteUTC: 0 }, Echo, { text: "daily" })
 
+/**
+ * One function per trigger, by its Job and by its path, served by `scheduled()`
+ * into the "function-triggers" instance: two on one expression, one on another.
+ */
+export const functionTriggers = [
+  createCronTrigger({ schedule: "0 3 * * *", fn: Echo, args: { text: "nightly, by its Job" } }),
+  createCronTrigger({ cron: "0 3 * * *", functionPath: "test:echo", args: { text: "nightly, by its path" } }),
+  createCronTrigger({ schedule: "15 4 * * 1", fn: Echo, args: { text: "on mondays" } })
+]
+
 interface TestEnv {
   readonly LUNORA_SCHEDULER_SECRET: string
   readonly SCHEDULER: DurableObjectNamespace<SchedulerDO>
@@ -115,6 +144,7 @@ interface TestEnv {
 
 let dispatch: ((request: Request) => Promise<Response>) | undefined
 let trigger: CronTrigger | undefined
+let serveTriggers: CronDispatcher | undefined
 
 export default {
   fetch: (request: Request, env: TestEnv) => {
@@ -124,7 +154,9 @@ export default {
     // every dispatch is confirmed with the SchedulerDO that sent it: a replay runs nothing, whatever the isolate
     dispatch ??= Dispatch.toFetchHandlerWith(handlers, {
       secret: env.LUNORA_SCHEDULER_SECRET,
-      namespace: [env.SCHEDULER, env.LONG_LEASE_SCHEDULER, env.WRONG_SECRET_SCHEDULER]
+      namespace: [env.SCHEDULER, env.LONG_LEASE_SCHEDULER, env.WRONG_SECRET_SCHEDULER],
+      // every declared cron's path has a handler here: a typo would refuse every dispatch
+      crons: [triggerCrons, ...functionTriggers]
     })
     return dispatch(request)
   },
@@ -135,6 +167,12 @@ export default {
       binding: "SELF_APP",
       instanceName: "cron-triggers"
     })
+    serveTriggers ??= serveCronTriggers(functionTriggers, {
+      namespace: env.SCHEDULER,
+      binding: "SELF_APP",
+      instanceName: "function-triggers"
+    })
     await trigger.dispatcher(controller)
+    await serveTriggers(controller)
   }
 } satisfies ExportedHandler<TestEnv>

@@ -267,7 +267,7 @@ const make = Effect.gen(function*() {
       const leasing = !leasingBroken && budget > 0 && now < deadline
       const free = Math.min(settings.concurrency - inFlight, budget)
       if (leasing && free > 0) {
-        const crons = yield* guarded("firing crons", () => CronEngine.fireDue(store, now, SWEEP_LIMIT))
+        const crons = yield* guarded("firing crons", () => CronEngine.fireDue(store, config, now, SWEEP_LIMIT))
         if (crons !== undefined) {
           if (crons.fired.length + crons.skipped.length + crons.failed.length > 0) progress = true
           for (const cron of crons.failed) yield* Effect.logError(`cron "${cron.name}" failed: ${cron.lastOutcome}`)

@@ -80,18 +80,24 @@ const MIGRATIONS: ReadonlyArray<ReadonlyArray<string>> = [
   [
     "ALTER TABLE _lunora_jobs ADD COLUMN target TEXT",
     "ALTER TABLE _lunora_crons ADD COLUMN target TEXT"
+  ],
+  [
+    "ALTER TABLE _lunora_jobs ADD COLUMN parent_id TEXT",
+    "ALTER TABLE _lunora_jobs ADD COLUMN cancel_requested INTEGER CHECK (cancel_requested IN (0, 1))",
+    `CREATE INDEX IF NOT EXISTS _lunora_jobs_pending_children ON _lunora_jobs (parent_id, seq)
+      WHERE parent_id IS NOT NULL AND state = 'pending'`
   ]
 ]
 
 const INSERT_JOB = `INSERT INTO _lunora_jobs (
   id, function_path, args, state, run_at, scheduled_for, created_at, started_at, completed_at,
-  attempt, retry_delays_ms, dead_letter, key, shard_key, pool, target, last_error, result
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
+  attempt, retry_delays_ms, dead_letter, key, shard_key, pool, target, parent_id, cancel_requested, last_error, result
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
 
 const UPDATE_JOB = `UPDATE _lunora_jobs SET
   function_path = ?, args = ?, state = ?, run_at = ?, scheduled_for = ?, created_at = ?, started_at = ?,
   completed_at = ?, attempt = ?, retry_delays_ms = ?, dead_letter = ?, key = ?, shard_key = ?, pool = ?,
-  target = ?, last_error = ?, result = ?
+  target = ?, parent_id = ?, cancel_requested = ?, last_error = ?, result = ?
 WHERE id = ? RETURNING seq`
 
 const DELETE_JOB = "DELETE FROM _lunora_jobs WHERE id = ?"
@@ -99,6 +105,9 @@ const DELETE_JOB = "DELETE FROM _lunora_jobs WHERE id = ?"
 const SELECT_JOB = "SELECT * FROM _lunora_jobs WHERE id = ?"
 
 const SELECT_LIVE_BY_KEY = "SELECT * FROM _lunora_jobs WHERE key = ? AND state IN ('pending', 'inProgress')"
+
+const SELECT_PENDING_CHILDREN =
+  "SELECT * FROM _lunora_jobs WHERE parent_id = ? AND state = 'pending' ORDER BY seq"
 
 const SELECT_DUE = "SELECT * FROM _lunora_jobs WHERE state = ? AND run_at <= ? ORDER BY run_at, seq LIMIT ?"
 
@@ -192,6 +201,8 @@ type JobRow = {
   readonly shard_key: string | null
   readonly pool: string | null
   readonly target: string | null
+  readonly parent_id: string | null
+  readonly cancel_requested: number | null
   readonly last_error: string | null
   readonly result: string | null
 }
@@ -224,6 +235,8 @@ const fromRow = (row: JobRow): JobRecord => ({
   shardKey: row.shard_key,
   pool: row.pool,
   target: row.target,
+  parentId: row.parent_id,
+  cancelRequested: row.cancel_requested === 1,
   lastError: row.last_error,
   result: row.result
 })
@@ -244,6 +257,8 @@ const mutableColumns = (job: Omit<JobRecord, "seq">) => [
   job.shardKey,
   job.pool,
   job.target,
+  job.parentId,
+  job.cancelRequested ? 1 : 0,
   job.lastError,
   job.result
 ]
@@ -298,6 +313,7 @@ export const make = (storage: DurableObjectStorage): Store => {
     },
     get: (id) => first(SELECT_JOB, id),
     getLiveByKey: (key) => first(SELECT_LIVE_BY_KEY, key),
+    pendingChildren: (parentId) => rows(SELECT_PENDING_CHILDREN, parentId),
     due: (state, until, limit) => (limit <= 0 ? [] : rows(SELECT_DUE, state, until, limit)),
     nextRunAt: (state) => sql.exec<{ run_at: number }>(SELECT_NEXT_RUN_AT, state).toArray()[0]?.run_at,
     list: ({ afterSeq = 0, functionPath, limit, state }) => {

@@ -26,7 +26,11 @@ export const CronFields = Schema.Struct({
   hourWildcard: Schema.Boolean
 })
 
-const Interval = Schema.TaggedStruct("Interval", { ms: Schema.Int.pipe(Schema.positive()) })
+const Interval = Schema.TaggedStruct("Interval", {
+  ms: Schema.Int.pipe(Schema.positive()),
+  /** When a new (or rescheduled) interval cron first fires: one interval later (the default), or at once. */
+  firstRun: Schema.optional(Schema.Literal("afterInterval", "immediately"))
+})
 
 /** When a cron fires: every `ms` milliseconds from its anchor, or on an expression in a time zone. */
 export const CronSchedule = Schema.Union(
@@ -77,6 +81,14 @@ export const nextAfter = (schedule: CronSchedule, after: number): number =>
   schedule._tag === "Interval"
     ? after + schedule.ms
     : CronTime.nextAfter(CronTime.compile(schedule.fields), schedule.timeZone, after)
+
+/**
+ * The first fire of a schedule declared (or changed) at `now`: an interval
+ * with `firstRun: "immediately"` fires at `now`, every other schedule at its
+ * first time after `now`.
+ */
+export const firstFireAt = (schedule: CronSchedule, now: number): number =>
+  schedule._tag === "Interval" && schedule.firstRun === "immediately" ? now : nextAfter(schedule, now)
 
 /**
  * The last fire at or before `at`, for a schedule whose fire `from` is known

@@ -4,6 +4,7 @@
  * module re-exports it.
  */
 import * as Cause from "effect/Cause"
+import * as FiberRef from "effect/FiberRef"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -36,6 +37,12 @@ export type Outcome =
   | { readonly _tag: "Succeeded"; readonly result: string | null }
   | { readonly _tag: "Rejected"; readonly reason: string }
   | { readonly _tag: "Failed"; readonly error: string }
+
+/**
+ * The job whose handler is running on this fiber, if any: what the handler
+ * schedules records it as its parent.
+ */
+export const CurrentJob: FiberRef.FiberRef<Option.Option<string>> = FiberRef.unsafeMake(Option.none<string>())
 
 /**
  * A registered job: decodes the stored payload, runs the handler with the
@@ -112,6 +119,7 @@ export const register = (job: Any, handler: Handler): Effect.Effect<void, never,
               }),
             onSuccess: (payload) =>
               Effect.suspend(() => handler(payload, jobContext)).pipe(
+                Effect.locally(CurrentJob, Option.some<string>(jobContext.id)),
                 Effect.flatMap(encode),
                 Effect.flatMap((encoded) => encodeJson(encoded)),
                 Effect.provide(context),

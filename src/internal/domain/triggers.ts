@@ -5,10 +5,13 @@
  */
 import * as Data from "effect/Data"
 import * as Either from "effect/Either"
-import { type CronDefinition, type CronJobs, toCronTrigger } from "../../CronSpec.js"
+import { type CronDefinition, type CronJobs, expression, InvalidCron, toCronTrigger } from "../../CronSpec.js"
+import { type DeclaredCrons, type FunctionTrigger, isCronJobs } from "./declared.js"
 
 /**
- * A cron that no Cron Trigger can express, and why.
+ * A cron that no Cron Trigger can express, or a one-function trigger whose
+ * expression is not one (`name` is then the expression, and `functionPath`
+ * what it runs), and why.
  *
  * @since 0.1.0
  * @category models
@@ -16,11 +19,13 @@ import { type CronDefinition, type CronJobs, toCronTrigger } from "../../CronSpe
 export interface Refusal {
   readonly name: string
   readonly reason: string
+  readonly functionPath?: string | undefined
 }
 
 /**
  * Some declared crons cannot be Cron Triggers (sub-minute or uneven
- * intervals, seconds, time zones other than UTC).
+ * intervals, seconds, time zones other than UTC), or a trigger's expression
+ * is not a Cron Trigger expression.
  *
  * @since 0.1.0
  * @category errors
@@ -29,7 +34,11 @@ export class CodegenError extends Data.TaggedError("CodegenError")<{
   readonly refusals: ReadonlyArray<Refusal>
 }> {
   override get message(): string {
-    const each = this.refusals.map((refusal) => `cron "${refusal.name}" cannot be a Cron Trigger: ${refusal.reason}`)
+    const each = this.refusals.map((refusal) =>
+      refusal.functionPath === undefined
+        ? `cron "${refusal.name}" cannot be a Cron Trigger: ${refusal.reason}`
+        : `trigger "${refusal.name}" of ${refusal.functionPath}: ${refusal.reason}`
+    )
     return each.join("; ")
   }
 }
@@ -55,12 +64,49 @@ export const triggerPlan = (
 }
 
 /**
- * The Cron Trigger expressions of `crons`: each cron's `toCronTrigger`,
- * deduplicated and sorted, or a `CodegenError` naming every cron refused.
+ * Why `text` is not the Cron Trigger expression it stands for (UTC, 5
+ * fields, weekdays by name, as `createCronTrigger` writes it), if it is not.
+ */
+const triggerProblem = (text: string): string | undefined => {
+  const trigger = Either.flatMap(
+    Either.try({
+      try: () => expression(text),
+      catch: (error) => error instanceof InvalidCron ? error.reason : String(error)
+    }),
+    toCronTrigger
+  )
+  if (Either.isLeft(trigger)) return trigger.left
+  return trigger.right === text ? undefined : `a Cron Trigger writes it "${trigger.right}" (as createCronTrigger does)`
+}
+
+const triggerRefusals = (trigger: FunctionTrigger): ReadonlyArray<Refusal> =>
+  trigger.crons.flatMap((text) => {
+    const reason = triggerProblem(text)
+    return reason === undefined ? [] : [{ name: text, reason, functionPath: trigger.dispatcher.functionPath }]
+  })
+
+/**
+ * The Cron Trigger expressions of declared crons: each cron's
+ * `toCronTrigger` and each one-function trigger's expression, deduplicated
+ * and sorted, or a `CodegenError` naming every cron and trigger refused.
  *
  * @since 0.1.0
  * @category codegen
  */
-export const triggerExpressions = (crons: CronJobs): Either.Either<ReadonlyArray<string>, CodegenError> =>
-  Either.map(triggerPlan(crons), (plan) => [...plan.keys()].sort())
-
+export const triggerExpressions = (crons: DeclaredCrons): Either.Either<ReadonlyArray<string>, CodegenError> => {
+  const expressions = new Set<string>()
+  const refusals: Array<Refusal> = []
+  for (const declared of Array.isArray(crons) ? crons as ReadonlyArray<CronJobs | FunctionTrigger> : [crons as CronJobs]) {
+    if (isCronJobs(declared)) {
+      Either.match(triggerPlan(declared), {
+        onLeft: (error) => refusals.push(...error.refusals),
+        onRight: (plan) => plan.forEach((_, text) => expressions.add(text))
+      })
+    } else {
+      const refused = triggerRefusals(declared)
+      if (refused.length > 0) refusals.push(...refused)
+      else declared.crons.forEach((text) => expressions.add(text))
+    }
+  }
+  return refusals.length > 0 ? Either.left(new CodegenError({ refusals })) : Either.right([...expressions].sort())
+}

@@ -6,7 +6,7 @@
  * whose times cannot be computed is recorded as failing and tried again a
  * minute later; it never stops the others.
  */
-import { type CronDefinition, type CronSchedule, latestAtOrBefore, nextAfter } from "../domain/cronSchedule.js"
+import { type CronDefinition, type CronSchedule, firstFireAt, latestAtOrBefore, nextAfter } from "../domain/cronSchedule.js"
 import { isTerminal } from "../../Job.js"
 import type { CronRecord, JobRecord, Store } from "./store.js"
 import * as Engine from "./engine.js"
@@ -22,10 +22,10 @@ export const CRON_RETRY_MS = 60_000
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
-/** The first fire after `after`, or a retry a minute after `now` with the reason, when it cannot be computed. */
-const nextRun = (schedule: CronSchedule, after: number, now: number) => {
+/** The first fire of a schedule declared at `now`, or a retry a minute later with the reason, when it cannot be computed. */
+const firstRun = (schedule: CronSchedule, now: number) => {
   try {
-    return { nextRunAt: nextAfter(schedule, after), error: null }
+    return { nextRunAt: firstFireAt(schedule, now), error: null }
   } catch (error) {
     return { nextRunAt: now + CRON_RETRY_MS, error: `error: no next fire time: ${describe(error)}` }
   }
@@ -47,8 +47,9 @@ const timesOf = (stored: string): string => {
 
 /**
  * Makes the stored crons the declared ones: new ones are added (first fire
- * counted from `now`), changed ones updated (a new schedule counts from
- * `now`), the rest removed. Declaring the same set again changes nothing;
+ * counted from `now`, or at `now` for an interval with `firstRun:
+ * "immediately"`), changed ones updated (a new schedule counts from `now`
+ * likewise), the rest removed. Declaring the same set again changes nothing;
  * the same times written anew (fields added to an older record) keep the
  * next fire.
  * `target` is where the crons' jobs go (opaque to the engine).
@@ -70,7 +71,7 @@ export const reconcile = (
       const existing = store.getCron(cron.name)
       if (existing === undefined) {
         added.push(cron.name)
-        const next = nextRun(cron.schedule, now, now)
+        const next = firstRun(cron.schedule, now)
         store.putCron({
           name: cron.name,
           schedule,
@@ -85,7 +86,7 @@ export const reconcile = (
         })
       } else if (timesOf(existing.schedule) !== timesOf(schedule)) {
         changed.push(cron.name)
-        const next = nextRun(cron.schedule, now, now)
+        const next = firstRun(cron.schedule, now)
         store.putCron({
           ...existing,
           schedule,
@@ -149,7 +150,7 @@ export interface FireResult {
   readonly failed: ReadonlyArray<CronRecord>
 }
 
-const fireOne = (store: Store, now: number, cron: CronRecord): { readonly job: JobRecord | undefined; readonly cron: CronRecord } => {
+const fireOne = (store: Store, config: Engine.EngineConfig, now: number, cron: CronRecord): { readonly job: JobRecord | undefined; readonly cron: CronRecord } => {
   const schedule = JSON.parse(cron.schedule) as CronSchedule
   const { fireAt: scheduledAt, nextRunAt } = advance(schedule, cron.nextRunAt, now)
   const last = cron.lastJobId === null ? undefined : store.get(cron.lastJobId)
@@ -165,7 +166,7 @@ const fireOne = (store: Store, now: number, cron: CronRecord): { readonly job: J
     return { job: undefined, cron: next }
   }
   const job = fireJob(cron, scheduledAt, "c")
-  const stored = store.get(job.id) ?? Engine.schedule(store, now, job).job
+  const stored = store.get(job.id) ?? Engine.schedule(store, config, now, job).job
   const next: CronRecord = { ...cron, nextRunAt, lastRunAt: scheduledAt, lastJobId: stored.id, lastOutcome: "fired" }
   store.putCron(next)
   return { job: stored, cron: next }
@@ -181,13 +182,13 @@ const fireOne = (store: Store, now: number, cron: CronRecord): { readonly job: J
  * cannot be computed, its record is damaged) is recorded as failing, moved a
  * minute on, and the others fire.
  */
-export const fireDue = (store: Store, now: number, limit: number): FireResult => {
+export const fireDue = (store: Store, config: Engine.EngineConfig, now: number, limit: number): FireResult => {
   const fired: Array<JobRecord> = []
   const skipped: Array<CronRecord> = []
   const failed: Array<CronRecord> = []
   for (const cron of store.dueCrons(now, limit)) {
     try {
-      const result = store.transaction(() => fireOne(store, now, cron))
+      const result = store.transaction(() => fireOne(store, config, now, cron))
       if (result.job === undefined) skipped.push(result.cron)
       else fired.push(result.job)
     } catch (error) {
@@ -209,14 +210,14 @@ export type TriggerResult =
  * unchanged. While a run of the cron is live (scheduled or triggered),
  * nothing is started: at most one run is in progress.
  */
-export const trigger = (store: Store, now: number, name: string): TriggerResult =>
+export const trigger = (store: Store, config: Engine.EngineConfig, now: number, name: string): TriggerResult =>
   store.transaction(() => {
     const cron = store.getCron(name)
     if (cron === undefined) return { _tag: "NotFound" }
     const last = cron.lastJobId === null ? undefined : store.get(cron.lastJobId)
     if (isLive(last)) return { _tag: "InProgress", job: last! }
     const job = fireJob(cron, now, "m")
-    const stored = store.get(job.id) ?? Engine.schedule(store, now, job).job
+    const stored = store.get(job.id) ?? Engine.schedule(store, config, now, job).job
     store.putCron({ ...cron, lastJobId: stored.id })
     return { _tag: "Triggered", job: stored }
   })

@@ -34,15 +34,18 @@ export interface NewJob {
   readonly pool: string | null
   /** Where the job is dispatched (opaque to the engine); the runtime that stores the job sets it. */
   readonly target?: string | null | undefined
+  /** The job whose handler schedules this one, if any. */
+  readonly parentId?: string | null | undefined
 }
 
 export type ScheduleResult =
   | { readonly _tag: "Created"; readonly job: JobRecord }
   | { readonly _tag: "Existing"; readonly job: JobRecord }
 
+/** `children`: how many pending jobs its handler scheduled (and theirs) were canceled with it. */
 export type CancelResult =
-  | { readonly _tag: "Canceled"; readonly job: JobRecord }
-  | { readonly _tag: "TooLate"; readonly job: JobRecord }
+  | { readonly _tag: "Canceled"; readonly job: JobRecord; readonly children: number }
+  | { readonly _tag: "TooLate"; readonly job: JobRecord; readonly children: number }
   | { readonly _tag: "AlreadyFinished"; readonly job: JobRecord }
   | { readonly _tag: "NotFound" }
 
@@ -56,35 +59,54 @@ export type ReportResult =
   | { readonly _tag: "Recorded"; readonly job: JobRecord }
   | { readonly _tag: "Stale"; readonly job: JobRecord | undefined }
 
-const insertOne = (store: Store, now: number, job: NewJob): ScheduleResult => {
+/** Whether the job `parentId` names is running under a cancel: what it schedules now is born canceled. */
+const parentCanceled = (store: Store, parentId: string | null): boolean => {
+  if (parentId === null) return false
+  const parent = store.get(parentId)
+  return parent !== undefined && parent.state === "inProgress" && parent.cancelRequested
+}
+
+const insertOne = (store: Store, config: EngineConfig, now: number, job: NewJob): ScheduleResult => {
   if (job.key !== null) {
     const existing = store.getLiveByKey(job.key)
     if (existing !== undefined) return { _tag: "Existing", job: existing }
   }
-  return {
-    _tag: "Created",
-    job: store.insert({
-      ...job,
-      target: job.target ?? null,
-      state: "pending",
-      scheduledFor: job.runAt,
-      createdAt: now,
-      startedAt: null,
-      completedAt: null,
-      attempt: 0,
-      lastError: null,
-      result: null
-    })
-  }
+  const parentId = job.parentId ?? null
+  const record = store.insert({
+    ...job,
+    target: job.target ?? null,
+    parentId,
+    cancelRequested: false,
+    state: "pending",
+    scheduledFor: job.runAt,
+    createdAt: now,
+    startedAt: null,
+    completedAt: null,
+    attempt: 0,
+    lastError: null,
+    result: null
+  })
+  if (!parentCanceled(store, parentId)) return { _tag: "Created", job: record }
+  const canceled = { ...finish(config, record, now, "canceled"), lastError: `canceled with its parent ${parentId}` }
+  store.update(canceled)
+  return { _tag: "Created", job: canceled }
 }
 
-/** Stores a job, or returns the live job that already holds its key. */
-export const schedule = (store: Store, now: number, job: NewJob): ScheduleResult =>
-  store.transaction(() => insertOne(store, now, job))
+/**
+ * Stores a job, or returns the live job that already holds its key. A job
+ * scheduled by a handler whose job was canceled while it ran is stored
+ * `canceled`: it never runs.
+ */
+export const schedule = (store: Store, config: EngineConfig, now: number, job: NewJob): ScheduleResult =>
+  store.transaction(() => insertOne(store, config, now, job))
 
 /** Stores many jobs atomically; keys dedupe against stored jobs and within the batch. */
-export const scheduleMany = (store: Store, now: number, jobs: ReadonlyArray<NewJob>): ReadonlyArray<ScheduleResult> =>
-  store.transaction(() => jobs.map((job) => insertOne(store, now, job)))
+export const scheduleMany = (
+  store: Store,
+  config: EngineConfig,
+  now: number,
+  jobs: ReadonlyArray<NewJob>
+): ReadonlyArray<ScheduleResult> => store.transaction(() => jobs.map((job) => insertOne(store, config, now, job)))
 
 const finish = (
   config: EngineConfig,
@@ -114,6 +136,8 @@ export const retryDelayAfter = (
 ): number | undefined => (retryable ? job.retryDelaysMs[attempt - 1] : undefined)
 
 const failed = (config: EngineConfig, now: number, job: JobRecord, error: string, retryable: boolean): JobRecord => {
+  // a job canceled while it ran does not run again
+  if (job.cancelRequested) return { ...finish(config, job, now, "canceled"), lastError: error }
   const delay = retryDelayAfter(job, job.attempt, retryable)
   return delay === undefined
     ? { ...finish(config, job, now, job.deadLetter ? "deadLettered" : "failed"), lastError: error }
@@ -255,18 +279,39 @@ export const fail = (
 ): ReportResult => report(store, id, attempt, (job) => failed(config, now, job, error, retryable))
 
 /**
- * A pending job will not run; a running one finishes (too late); a finished
- * one stays as it is. With `pool`, only a job of that pool is found.
+ * A pending job will not run; a running one finishes (too late), but does
+ * not retry, and what its handler schedules until its attempt ends is
+ * canceled; a finished one stays as it is. Either way the pending jobs its
+ * handler scheduled (and theirs) are canceled with it. With `pool`, only a
+ * job of that pool is found.
  */
+/** Cancels the pending jobs `parentId`'s handler scheduled, and theirs; how many. */
+const cancelChildren = (store: Store, config: EngineConfig, now: number, parentId: string): number => {
+  let canceled = 0
+  const parents = [parentId]
+  for (let parent = parents.pop(); parent !== undefined; parent = parents.pop()) {
+    for (const child of store.pendingChildren(parent)) {
+      store.update({ ...finish(config, child, now, "canceled"), lastError: `canceled with its parent ${parent}` })
+      parents.push(child.id)
+      canceled++
+    }
+  }
+  return canceled
+}
+
 export const cancel = (store: Store, config: EngineConfig, now: number, id: string, pool?: string): CancelResult =>
   store.transaction(() => {
     const job = store.get(id)
     if (job === undefined || (pool !== undefined && job.pool !== pool)) return { _tag: "NotFound" }
-    if (job.state === "inProgress") return { _tag: "TooLate", job }
+    if (job.state === "inProgress") {
+      const next: JobRecord = { ...job, cancelRequested: true }
+      store.update(next)
+      return { _tag: "TooLate", job: next, children: cancelChildren(store, config, now, id) }
+    }
     if (job.state !== "pending") return { _tag: "AlreadyFinished", job }
     const next = finish(config, job, now, "canceled")
     store.update(next)
-    return { _tag: "Canceled", job: next }
+    return { _tag: "Canceled", job: next, children: cancelChildren(store, config, now, id) }
   })
 
 /** Runs a dead-lettered or failed job again, from its first attempt, now. */
@@ -398,6 +443,7 @@ export const toInfo = (job: JobRecord): JobInfo =>
     key: Option.fromNullable(job.key),
     shardKey: Option.fromNullable(job.shardKey),
     pool: Option.fromNullable(job.pool),
+    parentId: Option.fromNullable(job.parentId as JobId | null),
     lastError: Option.fromNullable(job.lastError),
     result: job.result === null ? Option.none() : Option.some(parseStored(job.result))
   }, true)

@@ -21,7 +21,7 @@ const stamp = (jobs: ReadonlyArray<Engine.NewJob>, target: string | null) =>
 
 /** Each operation over `store`: synchronous, pure but for the store, given the time. */
 export const make = (store: Store, config: Engine.EngineConfig) => ({
-  schedule: (at: At, jobs: ReadonlyArray<Engine.NewJob>) => Engine.scheduleMany(store, at.now, stamp(jobs, at.target)),
+  schedule: (at: At, jobs: ReadonlyArray<Engine.NewJob>) => Engine.scheduleMany(store, config, at.now, stamp(jobs, at.target)),
   cancel: (at: At, id: string, pool?: string) => Engine.cancel(store, config, at.now, id, pool),
   get: (_: At, id: string) => store.get(id),
   list: (_: At, query: Engine.ListQuery) => Engine.list(store, query),
@@ -29,11 +29,11 @@ export const make = (store: Store, config: Engine.EngineConfig) => ({
   purge: (_: At, query: Engine.PurgeQuery) => Engine.purge(store, query),
   reconcileCrons: (at: At, crons: ReadonlyArray<CronDefinition>) => CronEngine.reconcile(store, at.now, crons, at.target),
   listCrons: (_: At) => CronEngine.list(store),
-  triggerCron: (at: At, name: string) => CronEngine.trigger(store, at.now, name),
+  triggerCron: (at: At, name: string) => CronEngine.trigger(store, config, at.now, name),
   definePool: (at: At, name: string, maxConcurrency?: number) => PoolEngine.define(store, at.now, name, maxConcurrency),
   updatePool: (_: At, name: string, change: PoolEngine.PoolChange) => PoolEngine.update(store, name, change),
   enqueue: (at: At, pool: string, jobs: ReadonlyArray<Engine.NewJob>) =>
-    PoolEngine.enqueue(store, at.now, pool, stamp(jobs, at.target)),
+    PoolEngine.enqueue(store, config, at.now, pool, stamp(jobs, at.target)),
   poolStatus: (at: At, name: string) => PoolEngine.status(store, at.now, name),
   cancelQueued: (at: At, name: string, limit: number) => PoolEngine.cancelQueued(store, config, at.now, name, limit)
 })

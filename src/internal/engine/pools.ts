@@ -39,6 +39,7 @@ export type EnqueueResult =
 /** Stores jobs in a pool atomically (keys dedupe as for scheduled jobs); nothing is stored for an unknown pool. */
 export const enqueue = (
   store: Store,
+  config: Engine.EngineConfig,
   now: number,
   name: string,
   jobs: ReadonlyArray<Engine.NewJob>
@@ -46,7 +47,7 @@ export const enqueue = (
   store.transaction(() =>
     store.getPool(name) === undefined
       ? { _tag: "PoolNotFound" }
-      : { _tag: "Enqueued", results: Engine.scheduleMany(store, now, jobs.map((job) => ({ ...job, pool: name }))) }
+      : { _tag: "Enqueued", results: Engine.scheduleMany(store, config, now, jobs.map((job) => ({ ...job, pool: name }))) }
   )
 
 /** A change to a running pool. */

@@ -48,6 +48,10 @@ export interface JobRecord {
   readonly pool: string | null
   /** Where the job is dispatched (the JSON of its target), as it was scheduled; `null` in the memory runtime. */
   readonly target: string | null
+  /** The job whose handler scheduled this one, if any. */
+  readonly parentId: string | null
+  /** A cancel asked while the job ran: what it schedules until its attempt ends is canceled, and it does not retry. */
+  readonly cancelRequested: boolean
   readonly lastError: string | null
   /** The result's JSON text. */
   readonly result: string | null
@@ -122,6 +126,8 @@ export interface Store {
   readonly get: (id: string) => JobRecord | undefined
   /** The `pending` or `inProgress` record holding `key`. */
   readonly getLiveByKey: (key: string) => JobRecord | undefined
+  /** The `pending` records scheduled by `parentId`'s handler, by `seq`. */
+  readonly pendingChildren: (parentId: string) => ReadonlyArray<JobRecord>
   /** Records in `state` with `runAt <= until`, by `(runAt, seq)`. */
   readonly due: (state: JobState, until: number, limit: number) => ReadonlyArray<JobRecord>
   /** The smallest `runAt` in `state`. */
@@ -178,6 +184,7 @@ const byName = (a: { readonly name: string }, b: { readonly name: string }) =>
 export const makeMemory = (): Store => {
   const byId = new Map<string, JobRecord>()
   const liveByKey = new Map<string, string>()
+  const pendingByParent = new Map<string, Set<string>>()
   const timelines = new Map<JobState, RedBlackTree.RedBlackTree<TimelineKey, string>>()
   let bySeq = RedBlackTree.empty<number, string>(Order.number)
   let nextSeq = 1
@@ -215,6 +222,11 @@ export const makeMemory = (): Store => {
       RedBlackTree.removeFirst(poolTimeline(job.pool, job.state), timelineKey(job))
     )
     if (job.key !== null && isLive(job.state) && liveByKey.get(job.key) === job.id) liveByKey.delete(job.key)
+    if (job.parentId !== null && job.state === "pending") {
+      const siblings = pendingByParent.get(job.parentId)
+      siblings?.delete(job.id)
+      if (siblings?.size === 0) pendingByParent.delete(job.parentId)
+    }
   }
 
   const index = (job: JobRecord) => {
@@ -224,6 +236,10 @@ export const makeMemory = (): Store => {
       RedBlackTree.insert(poolTimeline(job.pool, job.state), timelineKey(job), job.id)
     )
     if (job.key !== null && isLive(job.state)) liveByKey.set(job.key, job.id)
+    if (job.parentId !== null && job.state === "pending") {
+      const siblings = pendingByParent.get(job.parentId) ?? new Set<string>()
+      pendingByParent.set(job.parentId, siblings.add(job.id))
+    }
   }
 
   const upTo = (tree: RedBlackTree.RedBlackTree<TimelineKey, string>, until: number, limit: number) => {
@@ -299,6 +315,8 @@ export const makeMemory = (): Store => {
       const id = liveByKey.get(key)
       return id === undefined ? undefined : byId.get(id)
     },
+    pendingChildren: (parentId) =>
+      [...(pendingByParent.get(parentId) ?? [])].map((id) => byId.get(id)!).sort((a, b) => a.seq - b.seq),
     due: (state, until, limit) => upTo(timeline(state), until, limit),
     nextRunAt: (state) => firstRunAt(timeline(state)),
     list: ({ afterSeq, functionPath, limit, state }) => {

@@ -7,6 +7,8 @@
 import type * as Duration from "effect/Duration"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
 import * as Either from "effect/Either"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
@@ -24,6 +26,7 @@ import { invalidOptions } from "../domain/failure.js"
 import { OptionText } from "../domain/names.js"
 import { encodePayload } from "../domain/payload.js"
 import { delayMillis, instantMillis } from "../domain/time.js"
+import { CurrentJob } from "../domain/registry.js"
 
 export interface RunOptions {
   /** Dedupe: while a job with this key is pending or running, scheduling the key again returns that job. */
@@ -84,6 +87,7 @@ export const prepare = (
     const args = yield* encodePayload(submission.job, submission.payload)
     const options = yield* Either.mapLeft(decodeRunOptions(submission.options ?? {}), invalidOptions)
     const plan = yield* Retry.resolve(submission.options?.retry, runAt)
+    const parent = yield* FiberRef.get(CurrentJob)
     return {
       id: yield* makeJobId(now, 0),
       functionPath,
@@ -93,7 +97,8 @@ export const prepare = (
       deadLetter: options.deadLetter ?? true,
       key: options.key ?? null,
       shardKey: options.shardKey ?? null,
-      pool
+      pool,
+      parentId: Option.getOrNull(parent)
     }
   })
 
@@ -103,9 +108,12 @@ export class Scheduled extends Schema.Class<Scheduled>("@lunora/scheduler/Schedu
   scheduledFor: Schema.DateTimeUtc
 }) {}
 
+/** `children`: the pending jobs its handler scheduled (and theirs), canceled with it. */
+const Children = Schema.NonNegativeInt
+
 export const CancelResult = Schema.Union(
-  Schema.TaggedStruct("Canceled", { id: Job.JobId }),
-  Schema.TaggedStruct("TooLate", { id: Job.JobId, state: Schema.Literal("inProgress") }),
+  Schema.TaggedStruct("Canceled", { id: Job.JobId, children: Children }),
+  Schema.TaggedStruct("TooLate", { id: Job.JobId, state: Schema.Literal("inProgress"), children: Children }),
   Schema.TaggedStruct("AlreadyFinished", { id: Job.JobId, state: Job.JobState })
 )
 export type CancelResult = typeof CancelResult.Type
@@ -124,9 +132,9 @@ export const toCancelResult = (id: string, result: Engine.CancelResult): Effect.
   const jobId = result.job.id as Job.JobId
   return Effect.succeed(
     result._tag === "Canceled"
-      ? CancelResult.members[0].make({ id: jobId })
+      ? CancelResult.members[0].make({ id: jobId, children: result.children })
       : result._tag === "TooLate"
-      ? CancelResult.members[1].make({ id: jobId, state: "inProgress" })
+      ? CancelResult.members[1].make({ id: jobId, state: "inProgress", children: result.children })
       : CancelResult.members[2].make({ id: jobId, state: result.job.state })
   )
 }

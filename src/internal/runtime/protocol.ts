@@ -53,7 +53,8 @@ const NewJob = Schema.Struct({
   deadLetter: Schema.Boolean,
   key: Schema.NullOr(OptionText),
   shardKey: Schema.NullOr(OptionText),
-  pool: Schema.NullOr(PoolName)
+  pool: Schema.NullOr(PoolName),
+  parentId: Schema.optional(Schema.NullOr(LookupId))
 })
 
 const NewJobs = Schema.Array(NewJob).pipe(Schema.maxItems(MAX_JOBS_PER_CALL))

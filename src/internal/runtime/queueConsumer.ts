@@ -69,12 +69,16 @@ export const checkOptions = (options: ConsumerOptions): Either.Either<ConsumerOp
     invalidOptions
   )
 
-export interface HttpDispatcherOptions {
+/** The secret that signs each request, as `secret` or by its documented other name, `adminToken`: one of the two. */
+export type DispatchSecret =
+  | { readonly secret: Redacted.Redacted<string> | string; readonly adminToken?: undefined }
+  | { readonly adminToken: Redacted.Redacted<string> | string; readonly secret?: undefined }
+
+export type HttpDispatcherOptions = {
   readonly originUrl?: string | undefined
   readonly fetcher?: { readonly fetch: (input: URL | string, init?: RequestInit) => Promise<Response> } | undefined
-  readonly secret: Redacted.Redacted<string> | string
   readonly timeout?: Duration.DurationInput | undefined
-}
+} & DispatchSecret
 
 export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(5)
 
@@ -99,9 +103,14 @@ export const makeHttpDispatcher = (
     }
     destination = Dispatcher.throughBinding((input, init) => fetcher.fetch(input, init))
   }
-  const { secret } = options
+  if (options.secret !== undefined && options.adminToken !== undefined) {
+    return Either.left(new InvalidOptions({ reason: "give secret or adminToken (another name for it), not both" }))
+  }
+  const secret = options.secret ?? options.adminToken
   if (!Redacted.isRedacted(secret) && (!Predicate.isString(secret) || secret.length === 0)) {
-    return Either.left(new InvalidOptions({ reason: "secret must be a non-empty string (LUNORA_SCHEDULER_SECRET)" }))
+    return Either.left(
+      new InvalidOptions({ reason: "secret (or adminToken) must be a non-empty string (LUNORA_SCHEDULER_SECRET)" })
+    )
   }
   const key = Redacted.isRedacted(secret) ? secret : Redacted.make(secret)
   const timeout = Option.getOrUndefined(Duration.decodeUnknown(options.timeout ?? DEFAULT_TIMEOUT))

@@ -89,7 +89,7 @@ export const makeBackend = (options: MemoryOptions = {}) =>
     /** One pass: fire due crons, sweep, lease and start what is due, then wait for the next due time or a change (not after a full batch). */
     const pass = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const crons = CronEngine.fireDue(store, now, batchSize)
+      const crons = CronEngine.fireDue(store, config, now, batchSize)
       for (const cron of crons.failed) yield* Effect.logError(`cron "${cron.name}" failed: ${cron.lastOutcome}`)
       const { claimed, expired, swept } = Engine.poll(store, config, now, batchSize)
       if (
