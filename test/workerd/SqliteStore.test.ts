@@ -65,6 +65,8 @@ const exerciseEveryOperation = (store: Store) => {
   store.nextReadyAt("p")
   store.countInPool(null, "inProgress")
   store.countInPool("p", "inProgress")
+  store.insert(record("child", { parentId: "a" }))
+  store.pendingChildren("a")
   store.update({ ...a, state: "inProgress" })
   store.remove("b")
 }
@@ -113,6 +115,22 @@ describe("SQLite store", () => {
       expect(store.get("old")).toMatchObject({ id: "old", target: null })
       store.update({ ...store.get("old")!, target: "{\"binding\":\"SELF\"}" })
       expect(store.get("old")?.target).toBe("{\"binding\":\"SELF\"}")
+    })
+  })
+
+  it("upgrades a version 5 store to parents: its jobs have none, and a job's pending children are found", async () => {
+    await inFreshObject((storage) => {
+      migrate(storage, 5)
+      storage.sql.exec(
+        `INSERT INTO _lunora_jobs (id, function_path, args, state, run_at, scheduled_for, created_at, attempt,
+          retry_delays_ms, dead_letter) VALUES ('old', 'x:old', '{}', 'inProgress', 5, 5, 0, 1, '[]', 1)`
+      )
+      const store = make(storage)
+      expect(store.get("old")).toMatchObject({ id: "old", parentId: null, cancelRequested: false })
+      store.insert(record("young", { parentId: "old" }))
+      expect(store.pendingChildren("old").map((job) => job.id)).toEqual(["young"])
+      store.update({ ...store.get("old")!, cancelRequested: true })
+      expect(store.get("old")?.cancelRequested).toBe(true)
     })
   })
 
