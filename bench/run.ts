@@ -3,7 +3,53 @@
  * `npm run bench`: starts bench/worker.ts in local workerd (wrangler's
  * programmatic API, local mode, no account, no network), runs each
  * measurement inside the Worker for the library and for the hand-written
- * baseline, and prints the medians over the repetitions with their ratio.
+ * baseline, and prints the medians over the repetitions with their ratio,
+ * then the bundle size report (scripts/size.ts).
+ *
+ *   npm run bench -- [<group> ...] [--json FILE]
+ *   npx vite-node bench/run.ts [--] [<group> ...] [--json FILE]
+ *
+ * Groups (the `group` of each entry of MEASUREMENTS, then `size`):
+ * `schedule` (one job per call), `submit` (batched schedule), `fire`,
+ * `drift`, `pool` (no-op at each cap, hand-off, saturation), `confirm` (the
+ * replay check) and `size` (the bundle size report, built without workerd).
+ * With none named, all run; named ones run in that order, whatever the order
+ * of the arguments. An unknown group or option exits with code 2 before
+ * workerd starts; `--help` prints the groups.
+ *
+ * Arguments: vite-node gives the script `process.argv` as
+ * `[node, vite-node, ...arguments after the script's path]`, with every `--`
+ * taken out, so `npx vite-node bench/run.ts -- fire` and
+ * `npx vite-node bench/run.ts fire` both read `fire`. Through npm, put the
+ * arguments after `--` (`npm run bench -- fire --json out.json`): without it
+ * npm takes `--json` as its own option.
+ *
+ * `--json FILE` (or `--json=FILE`) also writes what the table prints to FILE:
+ *
+ *   {
+ *     date: string,            // ISO time the run started
+ *     reps: number,            // BENCH_REPS
+ *     node: string,            // process.version
+ *     wrangler: string,        // wrangler's version
+ *     groups: string[],        // the groups that ran, in run order
+ *     rows: Array<{
+ *       group: string,         // the group of the row's measurement
+ *       measurement: string,   // MEASUREMENTS' name ("schedule-single") ...
+ *       field: string,         // ... and the field of its result ("p50Ms"): a key that stays when labels change
+ *       row: string,           // the label as printed, without the indent of a sub-row
+ *       unit: "jobs/s" | "calls/s" | "ms",
+ *       library: number | null,  // the medians, unrounded (null: n/a)
+ *       baseline: number | null,
+ *       ratio: number | null,    // library/baseline as printed (2 decimals), null where the table prints "-"
+ *       samples: { library: number[], baseline: number[] }  // each repetition's value, in order
+ *     }>,                      // in the table's order
+ *     poolMostRunning?: { library: number, baseline: number },  // when `pool` ran: the footer's cap check
+ *     warnings: string[],      // the WARNING lines under the table, without the prefix
+ *     size?: Report            // when `size` ran: `measure()` of scripts/size.ts
+ *   }
+ *
+ * The file is written once the table is printed and again with `size` once
+ * that report is done, so a failing size step keeps the measurements.
  *
  * The Worker is built from a snapshot of `src/` and `bench/` taken at start,
  * in a temporary directory that also holds its Durable Object storage:
@@ -13,11 +59,12 @@
  * BENCH_REPS (default 3) sets the repetitions; BENCH_VERBOSE=1 prints each result.
  */
 import { rmSync } from "node:fs"
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { snapshot } from "../scripts/snapshot.js"
+import type { Report } from "../scripts/size.js"
 
 process.env.WRANGLER_SEND_METRICS = "false"
 // Miniflare otherwise fetches the `Request.cf` object from workers.cloudflare.com
@@ -45,47 +92,66 @@ type Result = Record<string, number>
 
 const IMPLS: ReadonlyArray<Impl> = ["library", "baseline"]
 
-/** Each measurement: a name for the rows, the path it runs at, its query, and a smaller query to warm up with. */
-const MEASUREMENTS: ReadonlyArray<{
+interface Measurement {
+  readonly group: string
   readonly name: string
   readonly path: string
   readonly query: Record<string, number>
   readonly warm: Record<string, number>
-}> = [
-  { name: "schedule-single", path: "/bench/schedule-single", query: { n: SINGLE }, warm: { n: 50 } },
+}
+
+/**
+ * Each measurement, in the order they run: the group that selects it, a name
+ * for the rows, the path it runs at, its query, and a smaller query to warm up with.
+ */
+const MEASUREMENTS: ReadonlyArray<Measurement> = [
+  { group: "schedule", name: "schedule-single", path: "/bench/schedule-single", query: { n: SINGLE }, warm: { n: 50 } },
   {
+    group: "submit",
     name: "schedule-batch",
     path: "/bench/schedule-batch",
     query: { batches: BATCHES, size: BATCH_SIZE },
     warm: { batches: 2, size: 500 }
   },
-  { name: "fire", path: "/bench/fire", query: { n: FIRE, lead: LEAD_MS }, warm: { n: 200, lead: 500 } },
+  { group: "fire", name: "fire", path: "/bench/fire", query: { n: FIRE, lead: LEAD_MS }, warm: { n: 200, lead: 500 } },
   {
+    group: "drift",
     name: "drift",
     path: "/bench/drift",
     query: { n: DRIFT, spread: SPREAD_MS, lead: LEAD_MS },
     warm: { n: 200, spread: 200, lead: 500 }
   },
   ...POOL_CAPS.map((max) => ({
+    group: "pool",
     name: `pool-${max}`,
     path: "/bench/pool",
     query: { n: POOL_JOBS, max, sleep: 0 },
     warm: { n: 100, max, sleep: 0 }
   })),
   {
+    group: "pool",
     name: "pool-handoff",
     path: "/bench/pool",
     query: { n: HANDOFF_JOBS, max: 1, sleep: SLOW_MS },
     warm: { n: 10, max: 1, sleep: SLOW_MS }
   },
-  { name: "confirm", path: "/bench/confirm", query: { n: SINGLE }, warm: { n: 50 } },
+  { group: "confirm", name: "confirm", path: "/bench/confirm", query: { n: SINGLE }, warm: { n: 50 } },
   {
+    group: "pool",
     name: "pool-saturation",
     path: "/bench/pool",
     query: { n: SATURATION_JOBS, max: SATURATION_CAP, sleep: SLOW_MS },
     warm: { n: 2 * SATURATION_CAP, max: SATURATION_CAP, sleep: SLOW_MS }
   }
 ]
+
+/** The group of the bundle size report, which runs after the measurements and needs no workerd. */
+const SIZE = "size"
+
+/** Every group, in the order it runs. */
+const GROUPS: ReadonlyArray<string> = [...new Set(MEASUREMENTS.map(({ group }) => group)), SIZE]
+
+const groupOf = (name: string) => MEASUREMENTS.find((measurement) => measurement.name === name)!.group
 
 /**
  * The rows of the table: label, measurement, field of its result, whether it
@@ -138,41 +204,113 @@ const format = (n: number) =>
 
 const wranglerVersion = (createRequire(import.meta.url)("wrangler/package.json") as { version: string }).version
 
-const printTable = (results: ReadonlyMap<string, ReadonlyArray<Result>>, seconds: number, warnings: ReadonlyArray<string>) => {
-  const value = (name: string, impl: Impl, field: string) =>
-    median((results.get(`${name} ${impl}`) ?? []).map((result) => result[field]!))
-  const header = ["measure", "library", "baseline", "library/baseline"] as const
-  const table = ROWS.map(([label, name, field, rate, least]) => {
-    const library = value(name, "library", field)
-    const baseline = value(name, "baseline", field)
-    const unit = rate ? (field === "callsPerSec" ? "calls/s" : "jobs/s") : "ms"
-    const ratio = baseline > 0 && baseline >= least ? `${(library / baseline).toFixed(2)}x` : "-"
-    const difference = library - baseline
-    return [
-      label,
-      `${format(library)} ${unit}`,
-      `${format(baseline)} ${unit}`,
-      rate ? ratio : `${ratio} (${difference >= 0 ? "+" : ""}${format(difference)} ms)`
-    ]
-  })
+const USAGE = [
+  "usage: npm run bench -- [<group> ...] [--json FILE]",
+  `groups: ${GROUPS.join(", ")} (none named: all)`
+].join("\n")
+
+interface Args {
+  /** The groups to run, in run order. */
+  readonly groups: ReadonlyArray<string>
+  readonly json: string | undefined
+  readonly help: boolean
+}
+
+/** The script's arguments (vite-node has already taken out its own, the script's path and every `--`), or what is wrong with them. */
+const parseArgs = (argv: ReadonlyArray<string>): Args | { readonly error: string } => {
+  const named = new Set<string>()
+  let json: string | undefined
+  let help = false
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === "--") continue
+    if (arg === "--help" || arg === "-h") help = true
+    else if (arg === "--json" || arg.startsWith("--json=")) {
+      const file = arg === "--json" ? argv[++i] : arg.slice("--json=".length)
+      if (file === undefined || file === "" || file.startsWith("-")) return { error: "--json needs a file name" }
+      // npm runs the script from the package's folder: a relative name is read from where npm was started
+      json = resolve(process.env.INIT_CWD ?? process.cwd(), file)
+    } else if (arg.startsWith("-")) return { error: `unknown option ${arg}` }
+    else if (GROUPS.includes(arg)) named.add(arg)
+    else return { error: `unknown group ${JSON.stringify(arg)}` }
+  }
+  return { groups: GROUPS.filter((group) => named.size === 0 || named.has(group)), json, help }
+}
+
+/** A row of the table as data: what `--json` writes. */
+interface Row {
+  readonly group: string
+  readonly measurement: string
+  readonly field: string
+  readonly row: string
+  readonly unit: "jobs/s" | "calls/s" | "ms"
+  readonly library: number
+  readonly baseline: number
+  readonly ratio: number | null
+  readonly samples: { readonly library: ReadonlyArray<number>; readonly baseline: ReadonlyArray<number> }
+}
+
+interface Measured {
+  readonly results: ReadonlyMap<string, ReadonlyArray<Result>>
+  readonly seconds: number
+  readonly warnings: ReadonlyArray<string>
+}
+
+/** The rows of the measurements that ran, the pool's cap check when it ran, and every warning. */
+const summarize = ({ results, warnings }: Measured) => {
+  const rows = ROWS.filter(([, name]) => results.has(`${name} library`)).map(
+    ([label, name, field, rate, least]): Row & { readonly label: string; readonly rate: boolean } => {
+      const samples = {
+        library: (results.get(`${name} library`) ?? []).map((result) => result[field]!),
+        baseline: (results.get(`${name} baseline`) ?? []).map((result) => result[field]!)
+      }
+      const library = median(samples.library)
+      const baseline = median(samples.baseline)
+      return {
+        label,
+        rate,
+        group: groupOf(name),
+        measurement: name,
+        field,
+        row: label.trim(),
+        unit: rate ? (field === "callsPerSec" ? "calls/s" : "jobs/s") : "ms",
+        library,
+        baseline,
+        ratio: baseline > 0 && baseline >= least ? Number((library / baseline).toFixed(2)) : null,
+        samples
+      }
+    }
+  )
   // the most pool handlers seen running at once, over the repetitions: a sanity check of the cap, not a timing
-  const mostRunning = (impl: Impl) =>
-    Math.max(...(results.get(`pool-saturation ${impl}`) ?? []).map((result) => result.maxRunning!))
-  const running = { library: mostRunning("library"), baseline: mostRunning("baseline") }
-  const overCap = IMPLS.filter((impl) => running[impl] > SATURATION_CAP)
-  const widths = header.map((title, i) => Math.max(title.length, ...table.map((row) => row[i]!.length)))
-  const line = (cells: ReadonlyArray<string>) =>
-    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ")
-  console.log()
-  console.log(line(header))
-  console.log(line(widths.map((width) => "-".repeat(width))))
-  for (const row of table) console.log(line(row))
-  console.log()
-  console.log([
-    `Medians of ${REPS} repetitions inside local workerd (wrangler ${wranglerVersion} / Miniflare, ${seconds} s in all).`,
+  const saturation = (impl: Impl) => results.get(`pool-saturation ${impl}`)
+  const mostRunning = (impl: Impl) => Math.max(...(saturation(impl) ?? []).map((result) => result.maxRunning!))
+  const poolMostRunning = saturation("library") === undefined
+    ? undefined
+    : { library: mostRunning("library"), baseline: mostRunning("baseline") }
+  const overCap = poolMostRunning === undefined ? [] : IMPLS.filter((impl) => poolMostRunning[impl] > SATURATION_CAP)
+  return {
+    rows,
+    poolMostRunning,
+    warnings: [
+      ...overCap.map((impl) => `${impl} ran ${poolMostRunning![impl]} pool handlers at once, over the cap of ${SATURATION_CAP}`),
+      ...warnings
+    ]
+  }
+}
+
+/**
+ * The notes under the table, each with the groups it explains (none: always
+ * printed), in the order printed.
+ */
+const NOTES = (most: { readonly library: number; readonly baseline: number } | undefined): ReadonlyArray<
+  readonly [ReadonlyArray<string>, ReadonlyArray<string>]
+> => [
+  [[], [
     "jobs/s: higher is better, a ratio below 1x means the library is slower; ms: lower is better, a ratio above 1x",
     "  means the library is slower; where the baseline is within a few ticks of workerd's clock (1 ms resolution,",
-    "  advancing on I/O) only the difference is shown.",
+    "  advancing on I/O) only the difference is shown."
+  ]],
+  [["schedule", "submit", "fire", "drift", "confirm"], [
     "Library: Scheduler.make over SchedulerDO, default settings (6 dispatches at once, each job leased as a slot",
     "  frees, 500 per alarm). Per job: payload checked against its Schema, the call's arguments decoded again with",
     "  Schema by the DO, retry plan, job id, lease, HMAC-signed dispatch with the binding's fetch (no",
@@ -183,7 +321,9 @@ const printTable = (results: ReadonlyMap<string, ReadonlyArray<Result>>, seconds
     "  (state, run_at); one INSERT per RPC, or one transaction of 25-row INSERTs per batch; one alarm that selects",
     "  due rows (50 at a time, at most 500 per alarm), marks them started, POSTs each to a plain no-op route over the",
     "  same service binding, 6 at once, marks it done and re-arms. Deliberately minimal: no retries, no lease or lease",
-    "  expiry, no signing, no payload validation, no dedupe keys, no retention sweep.",
+    "  expiry, no signing, no payload validation, no dedupe keys, no retention sweep."
+  ]],
+  [["pool"], [
     "Pool: Workpool.make over WideSchedulerDO (a SchedulerDO with LUNORA_SCHEDULER_CONCURRENCY 64, so the pool's cap is",
     "  the only limit; the rows above keep SchedulerDO at its default 6), the pool declared before the clock starts, then",
     "  one enqueueMany of all jobs; baseline: a table of queued jobs (one transaction of 25-row INSERTs), one alarm",
@@ -192,20 +332,54 @@ const printTable = (results: ReadonlyMap<string, ReadonlyArray<Result>>, seconds
     "  handler ended; hand-off: at maxConcurrency 1, a handler's start minus the previous handler's end; both on the",
     "  handlers' clock, in the Worker.",
     `Most pool handlers running at once (${SLOW_MS} ms handlers, maxConcurrency ${SATURATION_CAP}, most over the repetitions):`,
-    `  library ${running.library}, baseline ${running.baseline} (a no-op handler returns before another can start).`,
+    `  library ${most?.library}, baseline ${most?.baseline} (a no-op handler returns before another can start).`
+  ]],
+  [["confirm"], [
     "Replay check: the call the dispatch endpoint makes into the SchedulerDO before each handler (arguments decoded",
-    "  with Schema, answered from memory), against a no-op RPC into the baseline DO; both sequential, from the Worker.",
+    "  with Schema, answered from memory), against a no-op RPC into the baseline DO; both sequential, from the Worker."
+  ]],
+  [["fire", "drift"], [
     "Fire: from the instant all jobs are due to the last completion. Drift: start (library: the job leased as it is",
     "  sent; baseline: its batch of 50 marked started) minus scheduled time; arrival: the no-op handler's clock minus",
-    "  scheduled time.",
+    "  scheduled time."
+  ]],
+  [[], [
     "Worker, both Durable Objects and the no-op share one workerd process on this machine: absolute numbers are not",
-    "  production numbers; the ratios show the cost of the library's per-job work.",
-    ...overCap.map((impl) => `WARNING: ${impl} ran ${running[impl]} pool handlers at once, over the cap of ${SATURATION_CAP}`),
-    ...warnings.map((warning) => `WARNING: ${warning}`)
+    "  production numbers; the ratios show the cost of the library's per-job work."
+  ]]
+]
+
+const printTable = (summary: ReturnType<typeof summarize>, groups: ReadonlyArray<string>, seconds: number) => {
+  const header = ["measure", "library", "baseline", "library/baseline"] as const
+  const table = summary.rows.map(({ baseline, label, library, rate, ratio, unit }) => {
+    const shown = ratio === null ? "-" : `${ratio.toFixed(2)}x`
+    const difference = library - baseline
+    return [
+      label,
+      `${format(library)} ${unit}`,
+      `${format(baseline)} ${unit}`,
+      rate ? shown : `${shown} (${difference >= 0 ? "+" : ""}${format(difference)} ms)`
+    ]
+  })
+  const widths = header.map((title, i) => Math.max(title.length, ...table.map((row) => row[i]!.length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ")
+  console.log()
+  console.log(line(header))
+  console.log(line(widths.map((width) => "-".repeat(width))))
+  for (const row of table) console.log(line(row))
+  console.log()
+  console.log([
+    `Medians of ${REPS} repetitions inside local workerd (wrangler ${wranglerVersion} / Miniflare, ${seconds} s in all).`,
+    ...NOTES(summary.poolMostRunning)
+      .filter(([about]) => about.length === 0 || about.some((group) => groups.includes(group)))
+      .flatMap(([, lines]) => lines),
+    ...summary.warnings.map((warning) => `WARNING: ${warning}`)
   ].join("\n"))
 }
 
-const main = async () => {
+/** Runs the measurements in local workerd, from a snapshot of `src/` and `bench/`, and disposes of it. */
+const measureInWorker = async (measurements: ReadonlyArray<Measurement>): Promise<Measured> => {
   const { unstable_startWorker } = await import("wrangler")
   const dir = await mkdtemp(join(tmpdir(), "lunora-bench-"))
   const started = Date.now()
@@ -253,7 +427,7 @@ const main = async () => {
     }
 
     process.stdout.write("warming up")
-    for (const { path, warm } of MEASUREMENTS) {
+    for (const { path, warm } of measurements) {
       for (const impl of IMPLS) {
         await call(path, impl, warm)
         process.stdout.write(".")
@@ -265,7 +439,7 @@ const main = async () => {
     const warnings: Array<string> = []
     for (let rep = 0; rep < REPS; rep++) {
       process.stdout.write(`repetition ${rep + 1}/${REPS}`)
-      for (const { name, path, query } of MEASUREMENTS) {
+      for (const { name, path, query } of measurements) {
         // alternate which side goes first, so neither always runs right after the other's load
         for (const impl of rep % 2 === 0 ? IMPLS : [...IMPLS].reverse()) {
           const key = `${name} ${impl}`
@@ -279,17 +453,71 @@ const main = async () => {
       }
       process.stdout.write("\n")
     }
-    printTable(results, Math.round((Date.now() - started) / 1000), warnings)
+    return { results, seconds: Math.round((Date.now() - started) / 1000), warnings }
   } finally {
     await cleanup()
   }
-  // what a Worker pays in script size (cold start) for each part of the package
-  const { format, measure } = await import("../scripts/size.js")
-  console.log(`\nbundle sizes (scripts/size.ts)\n${format(await measure())}`)
+}
+
+const main = async (): Promise<number> => {
+  const args = parseArgs(process.argv.slice(2))
+  if ("error" in args) {
+    console.error(`bench: ${args.error}\n${USAGE}`)
+    return 2
+  }
+  if (args.help) {
+    console.log(USAGE)
+    return 0
+  }
+  const { groups, json } = args
+  if (json !== undefined && !(await stat(dirname(json)).then((found) => found.isDirectory(), () => false))) {
+    console.error(`bench: --json ${json}: no such directory ${dirname(json)}\n${USAGE}`)
+    return 2
+  }
+  const date = new Date().toISOString()
+  const measurements = MEASUREMENTS.filter(({ group }) => groups.includes(group))
+  const summary = measurements.length === 0
+    ? { rows: [], poolMostRunning: undefined, warnings: [] }
+    : await measureInWorker(measurements).then((measured) => {
+      const summary = summarize(measured)
+      printTable(summary, groups, measured.seconds)
+      return summary
+    })
+  const write = (size: Report | undefined) =>
+    json === undefined ? Promise.resolve() : writeFile(
+      json,
+      `${
+        JSON.stringify(
+          {
+            date,
+            reps: REPS,
+            node: process.version,
+            wrangler: wranglerVersion,
+            groups,
+            rows: summary.rows.map(({ label: _label, rate: _rate, ...row }) => row),
+            ...(summary.poolMostRunning === undefined ? {} : { poolMostRunning: summary.poolMostRunning }),
+            warnings: summary.warnings,
+            ...(size === undefined ? {} : { size })
+          },
+          null,
+          2
+        )
+      }\n`
+    )
+  await write(undefined)
+  if (groups.includes(SIZE)) {
+    // what a Worker pays in script size (cold start) for each part of the package
+    const { format, measure } = await import("../scripts/size.js")
+    const size = await measure()
+    console.log(`\nbundle sizes (scripts/size.ts)\n${format(size)}`)
+    await write(size)
+  }
+  if (json !== undefined) console.log(`\nwrote ${json}`)
+  return 0
 }
 
 main().then(
-  () => process.exit(0),
+  (code) => process.exit(code),
   (error: unknown) => {
     console.error(error)
     process.exit(1)

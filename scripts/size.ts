@@ -1,6 +1,7 @@
 /// <reference types="node" />
 /**
- * The size report: `npx vite-node scripts/size.ts`. Builds the package, then
+ * The size report (`npm run size`, which runs scripts/size-report.ts, and
+ * the `size` group of `npm run bench`). Builds the package, then
  * bundles the Workers of `bench/size/` the way a user's deploy does
  * (`wrangler deploy --dry-run --minify`, no `nodejs_compat`, nothing sent
  * anywhere), resolving `@lunora/scheduler` to the built `dist/`, and prints
@@ -369,10 +370,4 @@ export const format = (report: Report, top = 8): string => {
   }
   lines.push("", `${(report.ms / 1000).toFixed(1)} s in all`)
   return lines.join("\n")
-}
-
-// vite-node takes the script's path out of process.argv: run when the first argument is vite-node itself or this file
-const invoked = process.argv[1] ?? ""
-if (process.env.VITEST === undefined && (invoked.endsWith("vite-node") || invoked === fileURLToPath(import.meta.url))) {
-  console.log(format(await measure()))
 }
