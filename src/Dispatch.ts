@@ -250,7 +250,7 @@ export const httpApp = (
         )
         return yield* reply({ error: outcome.error }, 500)
     }
-  }).pipe(Effect.withSpan("Dispatch.handle"))
+  }).pipe(Effect.withSpan("Dispatch.handle", { captureStackTrace: false }))
 }
 
 /**

@@ -121,6 +121,9 @@ export const storeConformance = (name: string, withStore: WithStore) =>
         expect(store.due("inProgress", 10_000, 10)).toEqual([])
         expect(store.count("inProgress")).toBe(0)
         expect(store.list({ limit: 10 })).toEqual([])
+        // a record that is not stored cannot be updated: an update that finds nothing throws, and stores nothing
+        expect(() => store.update({ ...a, state: "success" })).toThrow(/no job a to update/)
+        expect(store.get("a")).toBeUndefined()
       }))
 
     it("finds a key only while its job is live", () =>

@@ -223,7 +223,11 @@ const make = Effect.gen(function*() {
       )
     }).pipe(
       Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath, attempt: job.attempt }),
-      Effect.withSpan("SchedulerDO.dispatch", { attributes: { jobId: job.id, functionPath: job.functionPath } })
+      Effect.withSpan("SchedulerDO.dispatch", {
+        attributes: { jobId: job.id, functionPath: job.functionPath },
+        // a stack captured per job points inside this file: it costs a trace per dispatch and tells nothing
+        captureStackTrace: false
+      })
     )
 
   // -- the alarm pass --------------------------------------------------------

@@ -98,7 +98,7 @@ const UPDATE_JOB = `UPDATE _lunora_jobs SET
   function_path = ?, args = ?, state = ?, run_at = ?, scheduled_for = ?, created_at = ?, started_at = ?,
   completed_at = ?, attempt = ?, retry_delays_ms = ?, dead_letter = ?, key = ?, shard_key = ?, pool = ?,
   target = ?, parent_id = ?, cancel_requested = ?, last_error = ?, result = ?
-WHERE id = ? RETURNING seq`
+WHERE id = ?`
 
 const DELETE_JOB = "DELETE FROM _lunora_jobs WHERE id = ?"
 
@@ -304,7 +304,8 @@ export const make = (storage: DurableObjectStorage): Store => {
       return { ...job, seq }
     },
     update: (job) => {
-      if (sql.exec(UPDATE_JOB, ...mutableColumns(job), job.id).toArray().length === 0) {
+      // no RETURNING: a row it does not return costs about half; the rows written say whether the job was there
+      if (sql.exec(UPDATE_JOB, ...mutableColumns(job), job.id).rowsWritten === 0) {
         throw new Error(`no job ${job.id} to update`)
       }
     },

@@ -83,7 +83,10 @@ export const makeBackend = (options: MemoryOptions = {}) =>
           )
         ),
         Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath }),
-        Effect.withSpan("Scheduler.runJob", { attributes: { jobId: job.id, functionPath: job.functionPath } })
+        Effect.withSpan("Scheduler.runJob", {
+          attributes: { jobId: job.id, functionPath: job.functionPath },
+          captureStackTrace: false
+        })
       )
 
     /** One pass: fire due crons, sweep, lease and start what is due, then wait for the next due time or a change (not after a full batch). */

@@ -37,7 +37,7 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
       try: () => f(stub()),
       catch: (cause): Refusal | SchedulerUnavailable =>
         fromRpcMessage(messageOf(cause)) ?? new SchedulerUnavailable({ operation, reason: messageOf(cause), cause })
-    }).pipe(Effect.withSpan(`SchedulerDO.${operation}`, { attributes: { instanceName } }))
+    }).pipe(Effect.withSpan(`SchedulerDO.${operation}`, { attributes: { instanceName }, captureStackTrace: false }))
   /** A call the service validated fully: a refusal by the Durable Object means it is unusable from here. */
   const call = <A>(operation: string, f: (rpc: SchedulerRpc) => Promise<A>) =>
     attempt(operation, f).pipe(
