@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema, TestClock } from "effect"
+import { Chunk, Clock, Context, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema, TestClock } from "effect"
 import { Job, JobRegistry, Scheduler } from "@lunora/scheduler"
 import * as JobStore from "../src/internal/engine/store.js"
 import { makeBackend } from "../src/internal/services/memory.js"
@@ -355,6 +355,22 @@ describe("Scheduler (test layer, TestClock)", () => {
       expect((yield* s.get(id)).args).toEqual({ when: "2026-03-01T10:00:00.000Z" })
       yield* TestClock.adjust(0)
       expect((yield* runsOf()).map((r) => r.payload)).toEqual(["2026-03-01T10:00:00.000Z"])
+    }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("the loop waits on one timer per due instant, not one per call or per job", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      for (let i = 0; i < 50; i++) yield* s.runAfter("1 hour", SendReminder, { userId: `u-${i}` })
+      yield* s.runAfter("2 hours", SendReminder, { userId: "later" })
+      yield* TestClock.adjust(0)
+      // each TestClock sleep, even one interrupted, is a stop of `adjust`: 51 calls leave one wake-up pending
+      expect(Chunk.toReadonlyArray(yield* TestClock.sleeps())).toEqual([3_600_000])
+      yield* TestClock.adjust("1 hour")
+      expect(yield* runsOf(SendReminder.path)).toHaveLength(50)
+      // 50 runs leave one: the batch's lease deadline (the pass then arms the next due time)
+      expect(Chunk.toReadonlyArray(yield* TestClock.sleeps())).toEqual([3_600_000 + 5 * 60_000])
+      yield* TestClock.adjust("1 hour")
+      expect(yield* runsOf(SendReminder.path)).toHaveLength(51)
     }).pipe(Effect.provide(TestLayer())))
 
   it.effect("an attempt that outlives its lease counts as failed and is retried", () =>

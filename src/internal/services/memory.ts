@@ -5,6 +5,7 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -54,13 +55,33 @@ export const makeBackend = (options: MemoryOptions = {}) =>
         Effect.tap(changed)
       )
 
+    /** The attempts running, by `id#attempt`: an attempt whose lease the engine expires is interrupted. */
+    const running = new Map<string, Fiber.RuntimeFiber<unknown, unknown>>()
+    const attemptOf = (job: JobRecord) => `${job.id}#${job.attempt}`
+
+    /**
+     * The times a timer will wake the loop at. A timer is started only for a
+     * time earlier than every armed one, and never interrupted: under
+     * `TestClock` each sleep, even an interrupted one, is a wake-up it stops at,
+     * so the loop arms once per due instant, not once per change or per job.
+     */
+    const armed = new Set<number>()
+    const timers = yield* FiberSet.make()
+    const arm = (at: number, now: number) =>
+      Effect.suspend(() => {
+        for (const time of armed) if (time <= at) return Effect.void
+        armed.add(at)
+        return FiberSet.run(
+          timers,
+          Effect.sleep(Duration.millis(at - now)).pipe(
+            Effect.zipRight(Effect.sync(() => armed.delete(at))),
+            Effect.zipRight(Queue.offer(wake, undefined))
+          )
+        )
+      })
+
     const runJob = (job: JobRecord) =>
       JobRegistry.run(job.functionPath, JSON.parse(job.args), contextOf(job)).pipe(
-        Effect.timeoutTo({
-          duration: Duration.millis(config.leaseMs),
-          onSuccess: (outcome) => outcome,
-          onTimeout: (): JobRegistry.Outcome => ({ _tag: "Failed", error: `timed out after ${config.leaseMs} ms` })
-        }),
         Effect.provideService(JobRegistry.JobRegistry, registry),
         Effect.tap((outcome) =>
           outcome._tag === "Succeeded"
@@ -101,14 +122,27 @@ export const makeBackend = (options: MemoryOptions = {}) =>
       ) {
         yield* SubscriptionRef.update(version, (n) => n + 1)
       }
-      for (const job of claimed) yield* FiberSet.run(fibers, runJob(job))
+      // an attempt whose lease ran out is a failed attempt (the engine retries it): it stops, as a dispatch past its lease does
+      for (const job of expired) {
+        const fiber = running.get(attemptOf(job))
+        if (fiber !== undefined) yield* Fiber.interruptFork(fiber)
+      }
+      for (const job of claimed) {
+        const attempt = attemptOf(job)
+        const fiber = yield* FiberSet.run(fibers, Effect.ensuring(runJob(job), Effect.sync(() => running.delete(attempt))))
+        if (fiber.unsafePoll() === null) running.set(attempt, fiber)
+      }
       if (claimed.length === batchSize || expired.length === batchSize || crons.fired.length === batchSize) {
         yield* Effect.yieldNow()
         return
       }
       const wakeAt = Engine.nextWakeAt(store)
-      const sleep = wakeAt === undefined ? Effect.never : Effect.sleep(Duration.millis(Math.max(0, wakeAt - now)))
-      yield* Effect.raceFirst(sleep, Queue.take(wake))
+      if (wakeAt !== undefined && wakeAt <= now) {
+        yield* Effect.yieldNow()
+        return
+      }
+      if (wakeAt !== undefined) yield* arm(wakeAt, now)
+      yield* Queue.take(wake)
     })
 
     /** The loop never ends on a failure: a pass that throws is logged and retried after a backoff, on the `Clock`. */
