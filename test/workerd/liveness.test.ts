@@ -56,6 +56,25 @@ const storedJob = (id: string, overrides: Partial<Omit<JobRecord, "seq">> = {}):
 })
 
 describe("liveness: an instance with due work always wakes", { timeout: 20_000 }, () => {
+  it("scheduling moves the alarm earlier when a job is due sooner, and leaves it when the alarm is already sooner", async () => {
+    const { run, stub } = fresh()
+    const at = (job: Promise<string>) => job.then((id) => run((s) => s.get(id))).then((info) => info.scheduledFor.epochMillis)
+    const first = await at(run((s) => s.runAfter("1 minute", Echo, { text: "a minute" })))
+    expect(await alarmOf(stub)).toBe(first)
+    await at(run((s) => s.runAfter("2 minutes", Echo, { text: "later" })))
+    expect(await alarmOf(stub)).toBe(first)
+    const sooner = await at(run((s) => s.runAfter("30 seconds", Echo, { text: "sooner" })))
+    expect(await alarmOf(stub)).toBe(sooner)
+    // a batch with one job due sooner still
+    const [soonest] = await run((s) =>
+      s.submit([
+        { job: Echo, payload: { text: "b" }, after: "3 minutes" },
+        { job: Echo, payload: { text: "c" }, after: "10 seconds" }
+      ]))
+    expect(await alarmOf(stub)).toBeLessThan(sooner)
+    expect(soonest?._tag).toBe("Created")
+  })
+
   it("runAt(0), new Date(0) and a Date before 1970 run as soon as possible, and the instance keeps answering", async () => {
     const { run, scheduler } = fresh()
     const zero = await run((s) => s.runAt(0, Echo, { text: "epoch" }))
