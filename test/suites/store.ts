@@ -108,6 +108,48 @@ export const storeConformance = (name: string, withStore: WithStore) =>
         expect(store.count("pending")).toBe(4)
       }))
 
+    it("inserts many in order, seqs ascending, every field as given; a big payload too", () =>
+      withStore((store) => {
+        const before = store.insert(record("first"))
+        const odd = record("odd", {
+          args: JSON.stringify({ text: "quotes \" and \\ and é ✓ \u0000", n: 1.5 }),
+          state: "canceled",
+          startedAt: 5,
+          completedAt: 6,
+          attempt: 2,
+          retryDelaysMs: [],
+          deadLetter: false,
+          key: "k",
+          shardKey: "s",
+          pool: "p",
+          target: "{\"binding\":\"SELF\"}",
+          parentId: "first",
+          cancelRequested: true,
+          lastError: "boom",
+          result: "null"
+        })
+        const big = record("big", { args: JSON.stringify({ blob: "x".repeat(300_000) }) })
+        const many = [record("m1"), odd, big, record("m2"), ...Array.from({ length: 120 }, (_, i) => record(`r${i}`))]
+        const stored = store.insertMany(many)
+        expect(ids(stored)).toEqual(many.map((job) => job.id))
+        const seqs = stored.map((job) => job.seq)
+        expect(seqs[0]).toBeGreaterThan(before.seq)
+        expect(seqs).toEqual([...seqs].sort((a, b) => a - b))
+        expect(new Set(seqs).size).toBe(seqs.length)
+        for (const job of stored) expect(store.get(job.id)).toEqual(job)
+        expect(store.get("odd")).toMatchObject({ ...odd })
+        expect(store.get("big")?.args.length).toBe(big.args.length)
+        expect(store.insertMany([])).toEqual([])
+      }))
+
+    it("inserts many or none: a duplicate id fails the call, inside a transaction nothing is stored", () =>
+      withStore((store) => {
+        store.insert(record("taken"))
+        expect(() => store.transaction(() => store.insertMany([record("fresh"), record("taken")]))).toThrow()
+        expect(store.get("fresh")).toBeUndefined()
+        expect(ids(store.list({ limit: 10 }))).toEqual(["taken"])
+      }))
+
     it("re-indexes on update and forgets on remove", () =>
       withStore((store) => {
         const a = store.insert(record("a", { runAt: 1_000 }))

@@ -66,13 +66,10 @@ const parentCanceled = (store: Store, parentId: string | null): boolean => {
   return parent !== undefined && parent.state === "inProgress" && parent.cancelRequested
 }
 
-const insertOne = (store: Store, config: EngineConfig, now: number, job: NewJob): ScheduleResult => {
-  if (job.key !== null) {
-    const existing = store.getLiveByKey(job.key)
-    if (existing !== undefined) return { _tag: "Existing", job: existing }
-  }
+/** The record of a new job: pending, or canceled at once when its parent was canceled while it runs. */
+const newRecord = (store: Store, config: EngineConfig, now: number, job: NewJob): Omit<JobRecord, "seq"> => {
   const parentId = job.parentId ?? null
-  const record = store.insert({
+  const record: Omit<JobRecord, "seq"> = {
     ...job,
     target: job.target ?? null,
     parentId,
@@ -85,11 +82,41 @@ const insertOne = (store: Store, config: EngineConfig, now: number, job: NewJob)
     attempt: 0,
     lastError: null,
     result: null
-  })
-  if (!parentCanceled(store, parentId)) return { _tag: "Created", job: record }
-  const canceled = { ...finish(config, record, now, "canceled"), lastError: `canceled with its parent ${parentId}` }
-  store.update(canceled)
-  return { _tag: "Created", job: canceled }
+  }
+  return parentCanceled(store, parentId)
+    ? { ...finish(config, record, now, "canceled"), lastError: `canceled with its parent ${parentId}` }
+    : record
+}
+
+/**
+ * Stores jobs in one insert: each whose key a live job (stored, or earlier
+ * in `jobs`) holds is that job instead.
+ */
+const insertAll = (store: Store, config: EngineConfig, now: number, jobs: ReadonlyArray<NewJob>): ReadonlyArray<ScheduleResult> => {
+  // an Existing result, or the index of the record to insert
+  const planned: Array<ScheduleResult | number> = []
+  const records: Array<Omit<JobRecord, "seq">> = []
+  const batchKeys = new Map<string, number>()
+  for (const job of jobs) {
+    const existing = job.key === null ? undefined : store.getLiveByKey(job.key)
+    const earlier = job.key === null ? undefined : batchKeys.get(job.key)
+    if (existing !== undefined) planned.push({ _tag: "Existing", job: existing })
+    else if (earlier !== undefined) planned.push(-1 - earlier)
+    else {
+      const record = newRecord(store, config, now, job)
+      if (job.key !== null && record.state === "pending") batchKeys.set(job.key, records.length)
+      planned.push(records.length)
+      records.push(record)
+    }
+  }
+  const stored = store.insertMany(records)
+  return planned.map((plan) =>
+    typeof plan !== "number"
+      ? plan
+      : plan >= 0
+      ? { _tag: "Created", job: stored[plan]! }
+      : { _tag: "Existing", job: stored[-1 - plan]! }
+  )
 }
 
 /**
@@ -98,7 +125,7 @@ const insertOne = (store: Store, config: EngineConfig, now: number, job: NewJob)
  * `canceled`: it never runs.
  */
 export const schedule = (store: Store, config: EngineConfig, now: number, job: NewJob): ScheduleResult =>
-  store.transaction(() => insertOne(store, config, now, job))
+  store.transaction(() => insertAll(store, config, now, [job])[0]!)
 
 /** Stores many jobs atomically; keys dedupe against stored jobs and within the batch. */
 export const scheduleMany = (
@@ -106,14 +133,14 @@ export const scheduleMany = (
   config: EngineConfig,
   now: number,
   jobs: ReadonlyArray<NewJob>
-): ReadonlyArray<ScheduleResult> => store.transaction(() => jobs.map((job) => insertOne(store, config, now, job)))
+): ReadonlyArray<ScheduleResult> => store.transaction(() => insertAll(store, config, now, jobs))
 
-const finish = (
+const finish = <J extends Omit<JobRecord, "seq">>(
   config: EngineConfig,
-  job: JobRecord,
+  job: J,
   now: number,
   state: Exclude<JobState, "pending" | "inProgress">
-): JobRecord => ({
+): J => ({
   ...job,
   state,
   completedAt: now,

@@ -120,6 +120,8 @@ export interface Store {
   /** Runs `f` atomically: a throw leaves the store as it was. Nested calls roll back on their own. */
   readonly transaction: <A>(f: () => A) => A
   readonly insert: (job: Omit<JobRecord, "seq">) => JobRecord
+  /** Inserts each, in order (their `seq`s ascending in that order): one statement where the store can. */
+  readonly insertMany: (jobs: ReadonlyArray<Omit<JobRecord, "seq">>) => ReadonlyArray<JobRecord>
   /** Replaces the record with the same id. */
   readonly update: (job: JobRecord) => void
   readonly remove: (id: string) => void
@@ -271,6 +273,13 @@ export const makeMemory = (): Store => {
     index(next)
   }
 
+  const insert = (job: Omit<JobRecord, "seq">): JobRecord => {
+    if (byId.has(job.id)) throw new Error(`duplicate job id ${job.id}`)
+    const record: JobRecord = { ...job, seq: nextSeq++ }
+    put(record.id, record)
+    return record
+  }
+
   return {
     transaction: (f) => {
       if (undo !== undefined) {
@@ -298,12 +307,8 @@ export const makeMemory = (): Store => {
         undo = undefined
       }
     },
-    insert: (job) => {
-      if (byId.has(job.id)) throw new Error(`duplicate job id ${job.id}`)
-      const record: JobRecord = { ...job, seq: nextSeq++ }
-      put(record.id, record)
-      return record
-    },
+    insert,
+    insertMany: (jobs) => jobs.map(insert),
     update: (job) => {
       const previous = byId.get(job.id)
       if (previous === undefined) throw new Error(`no job ${job.id} to update`)
