@@ -89,14 +89,13 @@ const MIGRATIONS: ReadonlyArray<ReadonlyArray<string>> = [
   ]
 ]
 
-const INSERT_JOB = `INSERT INTO _lunora_jobs (
-  id, function_path, args, state, run_at, scheduled_for, created_at, started_at, completed_at,
-  attempt, retry_delays_ms, dead_letter, key, shard_key, pool, target, parent_id, cancel_requested, last_error, result
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
-
+/** The columns a job is inserted with: its id, then `mutableColumns` in their order. */
 const JOB_COLUMNS =
   "id, function_path, args, state, run_at, scheduled_for, created_at, started_at, completed_at, attempt, " +
   "retry_delays_ms, dead_letter, key, shard_key, pool, target, parent_id, cancel_requested, last_error, result"
+
+const INSERT_JOB = `INSERT INTO _lunora_jobs (${JOB_COLUMNS})
+VALUES (${JOB_COLUMNS.split(", ").map(() => "?").join(", ")}) RETURNING seq`
 
 /** Many jobs in one statement: each row a JSON array of the columns in order, inserted in the array's order. */
 const INSERT_JOBS = `INSERT INTO _lunora_jobs (${JOB_COLUMNS})
@@ -316,17 +315,15 @@ export const make = (storage: DurableObjectStorage): Store => {
     sql.exec<JobRow>(query, ...bindings).toArray().map(fromRow)
   const first = (query: string, ...bindings: Array<unknown>): JobRecord | undefined => rows(query, ...bindings)[0]
 
+  /** One job in one statement: its seq. */
+  const insertOne = (job: Omit<JobRecord, "seq">): number =>
+    sql.exec<{ seq: number }>(INSERT_JOB, job.id, ...mutableColumns(job)).one().seq
+
   return {
     transaction: (f) => storage.transactionSync(f),
-    insert: (job) => {
-      const { seq } = sql.exec<{ seq: number }>(INSERT_JOB, job.id, ...mutableColumns(job)).one()
-      return { ...job, seq }
-    },
+    insert: (job) => ({ ...job, seq: insertOne(job) }),
     insertMany: (jobs) => {
-      if (jobs.length === 1) {
-        const job = jobs[0]!
-        return [{ ...job, seq: sql.exec<{ seq: number }>(INSERT_JOB, job.id, ...mutableColumns(job)).one().seq }]
-      }
+      if (jobs.length === 1) return [{ ...jobs[0]!, seq: insertOne(jobs[0]!) }]
       const seqs = new Map<string, number>()
       const rows: Array<string> = []
       let chars = 0
@@ -344,7 +341,7 @@ export const make = (storage: DurableObjectStorage): Store => {
         const row = JSON.stringify([job.id, ...mutableColumns(job)])
         if (row.length > MAX_BATCHED_ROW_CHARS) {
           flush()
-          seqs.set(job.id, sql.exec<{ seq: number }>(INSERT_JOB, job.id, ...mutableColumns(job)).one().seq)
+          seqs.set(job.id, insertOne(job))
           continue
         }
         if (chars + row.length > MAX_INSERT_CHARS) flush()
