@@ -13,6 +13,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as CronSpec from "../CronSpec.js"
 import { type FunctionTrigger, isFunctionTrigger } from "../internal/domain/declared.js"
+import { fnv1a } from "../internal/domain/names.js"
 import { encodePayload } from "../internal/domain/payload.js"
 import { triggerPlan } from "../internal/domain/triggers.js"
 import * as Job from "../Job.js"
@@ -289,12 +290,8 @@ export const createCronTrigger: CreateCronTrigger = ((given: object) => {
   }
 }) as CreateCronTrigger
 
-/** A stable 8-digit hex digest (FNV-1a) of `text`: tells apart triggers of one function. */
-const digest = (text: string): string => {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
-  return (hash >>> 0).toString(16).padStart(8, "0")
-}
+/** A stable 8-digit hex digest of `text`: tells apart triggers of one function. */
+const digest = (text: string): string => fnv1a(text).toString(16).padStart(8, "0")
 
 /**
  * The `scheduled()` handler of one-function triggers (`createCronTrigger({ schedule, fn })`

@@ -15,3 +15,10 @@ export const MaxConcurrency = Schema.Int.pipe(
 
 /** A key or shard key: 1 to 256 characters. */
 export const OptionText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
+
+/** A stable 32-bit hash (FNV-1a) of `text`, for short ids and keys that name what they derive from. */
+export const fnv1a = (text: string): number => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
+  return hash >>> 0
+}

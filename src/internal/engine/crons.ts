@@ -8,6 +8,7 @@
  */
 import { type CronDefinition, type CronSchedule, firstFireAt, latestAtOrBefore, nextAfter } from "../domain/cronSchedule.js"
 import { isTerminal } from "../../Job.js"
+import { fnv1a } from "../domain/names.js"
 import type { CronRecord, JobRecord, Store } from "./store.js"
 import * as Engine from "./engine.js"
 
@@ -117,15 +118,8 @@ const advance = (schedule: CronSchedule, due: number, now: number) => {
   return { fireAt, nextRunAt: nextAfter(schedule, fireAt) }
 }
 
-const FNV_OFFSET = 0x811c9dc5
-const FNV_PRIME = 0x01000193
-
 /** A short, stable hash of a cron's name, for its jobs' ids. */
-const nameHash = (name: string): string => {
-  let hash = FNV_OFFSET
-  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), FNV_PRIME)
-  return (hash >>> 0).toString(36).padStart(7, "0")
-}
+const nameHash = (name: string): string => fnv1a(name).toString(36).padStart(7, "0")
 
 /** The job of one fire: its id and key both name the cron and the scheduled time, so a fire is stored once. */
 const fireJob = (cron: CronRecord, scheduledAt: number, kind: "c" | "m"): Engine.NewJob => ({
