@@ -3,7 +3,11 @@
  * calls when a job is due. It checks the signature, decodes the payload with
  * the job's Schema, runs the handler registered with `Job.toLayer`, and
  * answers with the status that decides the outcome: 2xx succeeded, 4xx
- * rejected (no retry), anything else a failed attempt (retried).
+ * rejected (no retry), anything else a failed attempt (retried). A router
+ * mounts the one app at `Dispatch.path` (one job a request) and at
+ * `Dispatch.batchPath` (several jobs a request, one signed outcome line per
+ * job); an app that does not serve the batch path still works, one request
+ * per job.
  *
  * @since 0.1.0
  */
@@ -14,21 +18,34 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { type DeclaredCrons, declaredPaths, describeUnknown, unknownPaths } from "./internal/domain/declared.js"
 import { messageOf } from "./internal/domain/failure.js"
 import { contextOf } from "./internal/domain/job.js"
+import type { SchedulerRpc } from "./internal/runtime/protocol.js"
 import {
+  BATCH_HEADER,
+  BATCH_PATH,
+  BATCH_VERSION,
+  type BatchJob,
   BodyTooLarge,
   DISPATCH_PATH,
+  DispatchBatch,
   DispatchBody,
   type DispatchReply,
   macOf,
+  MAX_BATCH_JOBS,
+  MAX_BATCH_REQUEST_BYTES,
   MAX_REQUEST_BYTES,
+  outcomeLine,
   readText,
   REPLY_HEADER,
   SeenRequests,
@@ -54,6 +71,32 @@ export const path: typeof DISPATCH_PATH = DISPATCH_PATH
  * @category constants
  */
 export const maxRequestBytes: number = MAX_REQUEST_BYTES
+
+/**
+ * The path the Durable Object posts a batch of due jobs to:
+ * `/_lunora/scheduler/dispatch/batch`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const batchPath: typeof BATCH_PATH = BATCH_PATH
+
+/**
+ * The most jobs one batch request carries.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxBatchJobs: number = MAX_BATCH_JOBS
+
+/**
+ * The largest batch request the endpoint reads; a larger one is answered 413
+ * unread.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxBatchRequestBytes: number = MAX_BATCH_REQUEST_BYTES
 
 /**
  * The part of the `SchedulerDO` namespace binding the endpoint uses to
@@ -113,11 +156,11 @@ export interface Options {
   readonly crons?: DeclaredCrons | undefined
 }
 
-interface Confirming {
-  readonly confirmDispatch: (lease: string, id: string, attempt: number) => Promise<boolean>
-}
+type Confirming = Pick<SchedulerRpc, "confirmDispatch" | "confirmDispatches">
 
 const decodeBody = Schema.decodeEither(Schema.parseJson(DispatchBody))
+
+const decodeBatch = Schema.decodeEither(Schema.parseJson(DispatchBatch))
 
 /** Requests this isolate has run, by signature: a replay of one runs nothing. */
 const seen = new SeenRequests()
@@ -125,44 +168,62 @@ const seen = new SeenRequests()
 const encoder = new TextEncoder()
 
 /**
- * The request's body as text, at most `MAX_REQUEST_BYTES`: read from the web
+ * The request's body as text, at most `limit` bytes: read from the web
  * `Request`'s stream when the server is one of the web's (a Worker's), and
  * stopped as soon as it is too long; on another server (Node's), read by the
  * server under its body-size limit, then measured.
  */
-const bodyOf = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<string, unknown> =>
+const bodyOf = (request: HttpServerRequest.HttpServerRequest, limit: number): Effect.Effect<string, unknown> =>
   request.source instanceof Request
-    ? readText(request.source.body, MAX_REQUEST_BYTES)
+    ? readText(request.source.body, limit)
     : request.text.pipe(
-      HttpIncomingMessage.withMaxBodySize(Option.some(MAX_REQUEST_BYTES)),
+      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
       Effect.filterOrFail(
-        (text) => text.length <= MAX_REQUEST_BYTES / 3 || encoder.encode(text).byteLength <= MAX_REQUEST_BYTES,
-        () => new BodyTooLarge(MAX_REQUEST_BYTES)
+        (text) => text.length <= limit / 3 || encoder.encode(text).byteLength <= limit,
+        () => new BodyTooLarge(limit)
       )
     )
 
 const unsigned = (body: DispatchReply, status: number) => HttpServerResponse.unsafeJson(body, { status })
 
+const notFound = Effect.sync(() => HttpServerResponse.text("not found", { status: 404 }))
+
+const pathnameOf = (url: string): string => new URL(url, "http://localhost").pathname
+
+type Answer = readonly [status: number, answer: DispatchReply]
+
 /**
- * The endpoint as an `@effect/platform` `HttpApp`: mount it at `Dispatch.path`
- * in a router, or turn it into a fetch handler with `Dispatch.toFetchHandler`.
- *
- * Answers 200 with the encoded result; 401 to a bad or stale signature
- * (nothing runs); 409 to a replayed request, or one the `SchedulerDO` does
- * not confirm (nothing runs); 413 to a body over `maxRequestBytes` (unread);
- * 400 to a malformed body and 422 to an unknown function or a payload
- * failing its Schema (the job dead-letters at once); 500 when the handler
- * failed (the attempt is retried under the job's policy), and to every
- * signed request while a declared cron (`options.crons`) has no handler.
- * Every answer to a signed request carries the endpoint's own signature
- * (`x-lunora-reply`): the `SchedulerDO` counts no other answer as an outcome.
- *
- * @since 0.1.0
- * @category constructors
+ * Runs one job (as a dispatch body or a batch carries it) through its
+ * handler: the status and answer a single dispatch of it gets, and each line
+ * of a batch answer carries.
  */
-export const httpApp = (
-  options: Options
-): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | JobRegistry.JobRegistry> => {
+const outcomeOf = (job: BatchJob): Effect.Effect<Answer, never, JobRegistry.JobRegistry> => {
+  const { attempt, functionPath, id } = job
+  return JobRegistry.run(functionPath, job.args, contextOf(job)).pipe(
+    Effect.annotateLogs({ jobId: id, functionPath, attempt }),
+    Effect.flatMap((outcome): Effect.Effect<Answer> => {
+      switch (outcome._tag) {
+        case "Succeeded":
+          return Effect.succeed([200, { result: outcome.result }] as const)
+        case "Rejected":
+          return Effect.logWarning("dispatch rejected", outcome.reason).pipe(
+            Effect.annotateLogs({ jobId: id, functionPath }),
+            Effect.as([422, { error: outcome.reason }] as const)
+          )
+        case "Failed":
+          return Effect.logWarning(`attempt ${attempt} failed`, outcome.error).pipe(
+            Effect.annotateLogs({ jobId: id, functionPath }),
+            Effect.as([500, { error: outcome.error }] as const)
+          )
+      }
+    })
+  )
+}
+
+type Handler = Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | JobRegistry.JobRegistry>
+
+/** The endpoint's two handlers: one job at `Dispatch.path`, a batch at `Dispatch.batchPath`. */
+const handlers = (options: Options): { readonly single: Handler; readonly batch: Handler } => {
   const secret = Redacted.isRedacted(options.secret) ? options.secret : Redacted.make(options.secret)
   const namespaces: ReadonlyArray<ConfirmingNamespace> = options.namespace === undefined
     ? []
@@ -199,69 +260,170 @@ export const httpApp = (
       problems.set(registry, problem)
       return problem === null ? Effect.succeed(null) : Effect.as(Effect.logError(problem), problem)
     })
-  return Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    if (request.method !== "POST") return unsigned({ error: "dispatch takes POST" }, 405)
-    const tooLarge = unsigned({ error: `the request is over ${MAX_REQUEST_BYTES} bytes` }, 413)
-    if (Number(request.headers["content-length"] ?? 0) > MAX_REQUEST_BYTES) return tooLarge
-    const text = yield* Effect.either(bodyOf(request))
-    if (Either.isLeft(text) && text.left instanceof BodyTooLarge) return tooLarge
-    const body = Either.getOrElse(text, () => "")
-    const header = request.headers[SIGNATURE_HEADER]
-    const now = yield* Clock.currentTimeMillis
-    if (!(yield* verify(secret, header, body, now))) return unsigned({ error: "bad or stale signature" }, 401)
-    const mac = macOf(header)!
-    const reply = (answer: DispatchReply, status: number) => {
-      const text = JSON.stringify(answer)
-      return Effect.map(signReply(secret, mac, status, text), (signature) =>
-        HttpServerResponse.text(text, { status, contentType: "application/json", headers: { [REPLY_HEADER]: signature } }))
-    }
-    const problem = yield* misconfigured
-    if (problem !== null) return yield* reply({ error: problem }, 500)
-    if (!seen.firstSight(mac, now)) return yield* reply({ error: "a replayed request: nothing ran" }, 409)
-    const decoded = decodeBody(body)
-    if (Either.isLeft(decoded)) {
-      return yield* reply({ error: `malformed dispatch body: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` }, 400)
-    }
-    const { args, attempt, functionPath, id, lease, scheduler } = decoded.right
-    if (namespaces.length > 0 && scheduler !== null && lease !== null) {
-      const sender = senderOf(scheduler)
-      if (sender === undefined) {
-        return yield* reply({ error: "the SchedulerDO that sent this is in none of the endpoint's namespaces: add its namespace to the Dispatch options" }, 503)
+
+  type Reply = (answer: DispatchReply, status: number) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+
+  /**
+   * What both paths check before they read the body's fields, in order: the
+   * method, the size, the signature, the declared crons, a replay. `serve`
+   * answers a request that passes them all.
+   */
+  const admitted = (
+    limit: number,
+    serve: (body: string, mac: string, reply: Reply) => Handler
+  ): Handler =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      if (request.method !== "POST") return unsigned({ error: "dispatch takes POST" }, 405)
+      const tooLarge = unsigned({ error: `the request is over ${limit} bytes` }, 413)
+      if (Number(request.headers["content-length"] ?? 0) > limit) return tooLarge
+      const text = yield* Effect.either(bodyOf(request, limit))
+      if (Either.isLeft(text) && text.left instanceof BodyTooLarge) return tooLarge
+      const body = Either.getOrElse(text, () => "")
+      const header = request.headers[SIGNATURE_HEADER]
+      const now = yield* Clock.currentTimeMillis
+      if (!(yield* verify(secret, header, body, now))) return unsigned({ error: "bad or stale signature" }, 401)
+      const mac = macOf(header)!
+      const reply: Reply = (answer, status) => {
+        const text = JSON.stringify(answer)
+        return Effect.map(signReply(secret, mac, status, text), (signature) =>
+          HttpServerResponse.text(text, { status, contentType: "application/json", headers: { [REPLY_HEADER]: signature } }))
       }
-      const confirmed = yield* Effect.tryPromise(() => sender.confirmDispatch(lease, id, attempt)).pipe(Effect.either)
-      if (Either.isLeft(confirmed)) {
-        return yield* reply({ error: `the SchedulerDO could not confirm the dispatch: ${messageOf(confirmed.left.error)}` }, 503)
-      }
-      if (confirmed.right !== true) {
-        return yield* reply({ error: "the SchedulerDO did not confirm this dispatch (a replay, or its attempt has ended): nothing ran" }, 409)
-      }
+      const problem = yield* misconfigured
+      if (problem !== null) return yield* reply({ error: problem }, 500)
+      if (!seen.firstSight(mac, now)) return yield* reply({ error: "a replayed request: nothing ran" }, 409)
+      return yield* serve(body, mac, reply)
+    })
+
+  /**
+   * With a namespace, asks the `SchedulerDO` that sent the request to
+   * confirm it (`ask`): the refusal to answer with when it does not, or
+   * `undefined` when it does, or when there is no one to ask.
+   */
+  const confirmation = (
+    scheduler: string | null,
+    what: "dispatch" | "batch",
+    ask: (sender: Confirming) => Promise<boolean>
+  ): Effect.Effect<readonly [DispatchReply, number] | undefined> => {
+    if (namespaces.length === 0 || scheduler === null) return Effect.succeed(undefined)
+    const sender = senderOf(scheduler)
+    if (sender === undefined) {
+      return Effect.succeed([{
+        error: "the SchedulerDO that sent this is in none of the endpoint's namespaces: add its namespace to the Dispatch options"
+      }, 503])
     }
-    const outcome = yield* JobRegistry.run(functionPath, args, contextOf(decoded.right)).pipe(Effect.annotateLogs({ jobId: id, functionPath, attempt }))
-    switch (outcome._tag) {
-      case "Succeeded":
-        return yield* reply({ result: outcome.result }, 200)
-      case "Rejected":
-        yield* Effect.logWarning("dispatch rejected", outcome.reason).pipe(Effect.annotateLogs({ jobId: id, functionPath }))
-        return yield* reply({ error: outcome.reason }, 422)
-      case "Failed":
-        yield* Effect.logWarning(`attempt ${attempt} failed`, outcome.error).pipe(
-          Effect.annotateLogs({ jobId: id, functionPath })
+    return Effect.tryPromise(() => ask(sender)).pipe(
+      Effect.match({
+        onFailure: (error) => [{ error: `the SchedulerDO could not confirm the ${what}: ${messageOf(error.error)}` }, 503] as const,
+        onSuccess: (confirmed) =>
+          confirmed === true ? undefined : [{
+            error: what === "dispatch"
+              ? "the SchedulerDO did not confirm this dispatch (a replay, or its attempt has ended): nothing ran"
+              : "the SchedulerDO did not confirm this batch (a replay, or one of its attempts has ended): nothing ran"
+          }, 409] as const
+      })
+    )
+  }
+
+  const single = admitted(MAX_REQUEST_BYTES, (body, _mac, reply) =>
+    Effect.gen(function*() {
+      const decoded = decodeBody(body)
+      if (Either.isLeft(decoded)) {
+        return yield* reply({ error: `malformed dispatch body: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` }, 400)
+      }
+      const { attempt, id, lease, scheduler } = decoded.right
+      const refusal = lease === null
+        ? undefined
+        : yield* confirmation(scheduler, "dispatch", (sender) => sender.confirmDispatch(lease, id, attempt))
+      if (refusal !== undefined) return yield* reply(...refusal)
+      return yield* Effect.flatMap(outcomeOf(decoded.right), ([status, answer]) => reply(answer, status))
+    })).pipe(Effect.withSpan("Dispatch.handle", { captureStackTrace: false }))
+
+  const batch = admitted(MAX_BATCH_REQUEST_BYTES, (body, mac, reply) =>
+    Effect.gen(function*() {
+      const decoded = decodeBatch(body)
+      if (Either.isLeft(decoded)) {
+        return yield* reply({ error: `malformed batch body: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` }, 400)
+      }
+      const { jobs, lease, scheduler } = decoded.right
+      const refusal = yield* confirmation(
+        scheduler,
+        "batch",
+        (sender) => sender.confirmDispatches(lease, jobs.map((job) => [job.id, job.attempt] as const))
+      )
+      if (refusal !== undefined) return yield* reply(...refusal)
+      // each job on its own fiber, forked from this one (its logger, annotations and interruptibility: under
+      // `toFetchHandler` a job runs to its end even when the answer is dropped, as a single dispatch does)
+      const lines = yield* Queue.unbounded<string>()
+      const running = yield* Scope.make()
+      for (let index = 0; index < jobs.length; index++) {
+        yield* outcomeOf(jobs[index]!).pipe(
+          Effect.flatMap(([status, answer]) => Effect.promise(() => outcomeLine(secret, mac, index, status, JSON.stringify(answer)))),
+          Effect.flatMap((line) => Queue.offer(lines, line)),
+          Effect.forkIn(running)
         )
-        return yield* reply({ error: outcome.error }, 500)
-    }
-  }).pipe(Effect.withSpan("Dispatch.handle", { captureStackTrace: false }))
+      }
+      return HttpServerResponse.stream(
+        Stream.fromQueue(lines).pipe(
+          Stream.take(jobs.length),
+          Stream.encodeText,
+          Stream.ensuring(Scope.close(running, Exit.void))
+        ),
+        { contentType: "text/plain; charset=utf-8", headers: { [BATCH_HEADER]: String(BATCH_VERSION) } }
+      )
+    })).pipe(Effect.withSpan("Dispatch.batch", { captureStackTrace: false }))
+
+  return { single, batch }
 }
 
 /**
- * A plain `fetch` handler for a Worker: answers `Dispatch.path` with
- * `httpApp`, and 404 elsewhere. `layer` provides the handlers (`Job.toLayer`)
- * and what they need; it is built once, on the first request.
+ * The endpoint as an `@effect/platform` `HttpApp`: mount the same app at
+ * `Dispatch.path` and at `Dispatch.batchPath` in a router, or turn it into a
+ * fetch handler with `Dispatch.toFetchHandler`. A request whose path is
+ * `Dispatch.batchPath` is a batch; any other is one job. An app that serves
+ * only `Dispatch.path` still works: the `SchedulerDO` then sends one request
+ * per job.
+ *
+ * One job: answers 200 with the encoded result; 401 to a bad or stale
+ * signature (nothing runs); 409 to a replayed request, or one the
+ * `SchedulerDO` does not confirm (nothing runs); 413 to a body over
+ * `maxRequestBytes` (unread); 400 to a malformed body and 422 to an unknown
+ * function or a payload failing its Schema (the job dead-letters at once);
+ * 500 when the handler failed (the attempt is retried under the job's
+ * policy), and to every signed request while a declared cron
+ * (`options.crons`) has no handler. Every answer to a signed request carries
+ * the endpoint's own signature (`x-lunora-reply`): the `SchedulerDO` counts
+ * no other answer as an outcome.
+ *
+ * A batch (up to `maxBatchJobs` jobs, `maxBatchRequestBytes`) is refused as
+ * a whole in the same terms (405, 413, 401, 500, 409, 400, 503), and
+ * otherwise runs every job at once and answers 200 with `x-lunora-batch: 2`
+ * and one signed line per job, `<index> <status> <mac> <body>`, streamed as
+ * each job ends: the status and body a single dispatch of that job gets.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const httpApp = (
+  options: Options
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | JobRegistry.JobRegistry> => {
+  const { batch, single } = handlers(options)
+  return Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (request) => pathnameOf(request.url) === BATCH_PATH ? batch : single
+  )
+}
+
+/**
+ * A plain `fetch` handler for a Worker: answers `Dispatch.path` and
+ * `Dispatch.batchPath` with `httpApp`, and 404 elsewhere. `layer` provides
+ * the handlers (`Job.toLayer`) and what they need; it is built once, on the
+ * first request.
  *
  * ```ts
  * const dispatch = Dispatch.toFetchHandler(AppLayer, { secret: env.LUNORA_SCHEDULER_SECRET })
  * export default {
- *   fetch: (request) => new URL(request.url).pathname === Dispatch.path ? dispatch(request) : app(request)
+ *   fetch: (request) => new URL(request.url).pathname.startsWith(Dispatch.path) ? dispatch(request) : app(request)
  * }
  * ```
  *
@@ -272,12 +434,12 @@ export const toFetchHandler = <E>(
   layer: Layer.Layer<JobRegistry.JobRegistry, E>,
   options: Options
 ): (request: Request) => Promise<Response> => {
-  const app = httpApp(options)
+  const { batch, single } = handlers(options)
   const { handler } = HttpApp.toWebHandlerLayer(
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-      new URL(request.url, "http://localhost").pathname === DISPATCH_PATH
-        ? app
-        : Effect.succeed(HttpServerResponse.text("not found", { status: 404 }))),
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const pathname = pathnameOf(request.url)
+      return pathname === DISPATCH_PATH ? single : pathname === BATCH_PATH ? batch : notFound
+    }),
     layer
   )
   return (request) => handler(request)

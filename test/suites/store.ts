@@ -168,6 +168,31 @@ export const storeConformance = (name: string, withStore: WithStore) =>
         expect(store.get("a")).toBeUndefined()
       }))
 
+    it("reads and writes many jobs' progress at once; a job not stored fails the call, writing none in a transaction", () =>
+      withStore((store) => {
+        const [a, b, c] = store.insertMany([record("a", { key: "ka" }), record("b"), record("c")])
+        expect(ids([...store.getMany(["c", "missing", "a"])].sort((x, y) => x.seq - y.seq))).toEqual(["a", "c"])
+        expect(store.getMany([])).toEqual([])
+        const started = [a!, b!, c!].map((job) => ({ ...job, state: "inProgress" as const, attempt: 1, startedAt: 5, runAt: 600 }))
+        store.updateMany(started)
+        for (const job of started) expect(store.get(job.id)).toEqual(job)
+        expect(ids(store.due("inProgress", 600, 10))).toEqual(["a", "b", "c"])
+        expect(store.getLiveByKey("ka")?.state).toBe("inProgress")
+        const done = { ...started[0]!, state: "success" as const, completedAt: 9, runAt: 99, result: "\"ok\"", lastError: "once" }
+        const retry = { ...started[1]!, state: "pending" as const, runAt: 700, scheduledFor: 700, cancelRequested: true }
+        store.updateMany([done, retry])
+        expect(store.get("a")).toEqual(done)
+        expect(store.get("b")).toEqual(retry)
+        expect(store.getLiveByKey("ka")).toBeUndefined()
+        expect(ids(store.due("pending", 700, 10))).toEqual(["b"])
+        const before = store.get("c")
+        expect(() =>
+          store.transaction(() => store.updateMany([{ ...started[2]!, state: "failed" }, { ...started[2]!, id: "gone" }]))
+        ).toThrow()
+        expect(store.get("c")).toEqual(before)
+        store.updateMany([])
+      }))
+
     it("finds a key only while its job is live", () =>
       withStore((store) => {
         const a = store.insert(record("a", { key: "k" }))

@@ -221,7 +221,7 @@ describe("SchedulerDO end to end", () => {
   })
 
   it("leases each job when a dispatch slot frees, so jobs queued behind slow ones get their whole lease", async () => {
-    const { run, scheduler } = fresh()
+    const { run, scheduler } = fresh(env.SINGLE_SCHEDULER)
     // 12 jobs of 600 ms, 6 at a time, on a 1 s lease: leasing all 12 up front would leave the last 6 only 400 ms
     const scheduled = await run((s) =>
       s.submit(Array.from({ length: 12 }, () => ({ job: Slow, payload: { ms: 600 }, options: { retry: { maxAttempts: 1 } } })))
@@ -230,6 +230,19 @@ describe("SchedulerDO end to end", () => {
     expect(jobs.map((job) => job.state)).toEqual(Array(12).fill("success"))
     const starts = jobs.map((job) => Option.getOrThrow(job.startedAt).epochMillis).sort((a, b) => a - b)
     expect(starts[6]! - starts[0]!).toBeGreaterThanOrEqual(500)
+  })
+
+  it("batched: leases a batch when a request slot frees (6 requests of 10 jobs), not before", async () => {
+    const { run, scheduler } = fresh(env.LONG_LEASE_SCHEDULER)
+    // 66 jobs of 600 ms: 60 go out in 6 batches at once, the last 6 when a batch has answered
+    const scheduled = await run((s) =>
+      s.submit(Array.from({ length: 66 }, () => ({ job: Slow, payload: { ms: 600 }, options: { retry: { maxAttempts: 1 } } })))
+    )
+    const jobs = await Promise.all(scheduled.map((job) => settled(scheduler, job.id)))
+    expect(jobs.map((job) => job.state)).toEqual(Array(66).fill("success"))
+    const starts = jobs.map((job) => Option.getOrThrow(job.startedAt).epochMillis).sort((a, b) => a - b)
+    expect(starts[59]! - starts[0]!).toBeLessThan(300)
+    expect(starts[60]! - starts[0]!).toBeGreaterThanOrEqual(500)
   })
 
   it("reconciles crons into the DO, fires them through the alarm, and adds nothing when declared again", async () => {

@@ -6,6 +6,7 @@ declare module "cloudflare:test" {
     readonly SCHEDULER: DurableObjectNamespace<import("./worker.js").SchedulerDO>
     readonly WRONG_SECRET_SCHEDULER: DurableObjectNamespace<import("./worker.js").WrongSecretSchedulerDO>
     readonly LONG_LEASE_SCHEDULER: DurableObjectNamespace<import("./worker.js").LongLeaseSchedulerDO>
+    readonly SINGLE_SCHEDULER: DurableObjectNamespace<import("./worker.js").SingleDispatchSchedulerDO>
     readonly NO_SECRET_SCHEDULER: DurableObjectNamespace<import("./worker.js").NoSecretSchedulerDO>
     readonly LUNORA_SCHEDULER_SECRET: string
     /** The Node dispatch endpoint of test/workerd/origin-server.ts. */

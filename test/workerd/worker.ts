@@ -36,6 +36,13 @@ export class LongLeaseSchedulerDO extends SchedulerDO {
   }
 }
 
+/** A `SchedulerDO` that sends one request per job (`LUNORA_SCHEDULER_DISPATCH_BATCH` 1). */
+export class SingleDispatchSchedulerDO extends SchedulerDO {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, { ...env, LUNORA_SCHEDULER_DISPATCH_BATCH: "1" })
+  }
+}
+
 /** A `SchedulerDO` deployed without its secret: it must refuse work, saying why. */
 export class NoSecretSchedulerDO extends SchedulerDO {
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
@@ -139,6 +146,7 @@ interface TestEnv {
   readonly LUNORA_SCHEDULER_SECRET: string
   readonly SCHEDULER: DurableObjectNamespace<SchedulerDO>
   readonly LONG_LEASE_SCHEDULER: DurableObjectNamespace<LongLeaseSchedulerDO>
+  readonly SINGLE_SCHEDULER: DurableObjectNamespace<SingleDispatchSchedulerDO>
   readonly WRONG_SECRET_SCHEDULER: DurableObjectNamespace<WrongSecretSchedulerDO>
 }
 
@@ -154,7 +162,7 @@ export default {
     // every dispatch is confirmed with the SchedulerDO that sent it: a replay runs nothing, whatever the isolate
     dispatch ??= Dispatch.toFetchHandlerWith(handlers, {
       secret: env.LUNORA_SCHEDULER_SECRET,
-      namespace: [env.SCHEDULER, env.LONG_LEASE_SCHEDULER, env.WRONG_SECRET_SCHEDULER],
+      namespace: [env.SCHEDULER, env.LONG_LEASE_SCHEDULER, env.WRONG_SECRET_SCHEDULER, env.SINGLE_SCHEDULER],
       // every declared cron's path has a handler here: a typo would refuse every dispatch
       crons: [triggerCrons, ...functionTriggers]
     })

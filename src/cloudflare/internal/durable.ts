@@ -20,20 +20,24 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as SqliteStore from "./sqliteStore.js"
 import type { JobRecord } from "../../internal/engine/store.js"
 import { InvalidOptions, InvalidTime } from "../../SchedulerError.js"
-import * as CronEngine from "../../internal/engine/crons.js"
 import * as Dispatcher from "../../internal/runtime/dispatcher.js"
 import * as Engine from "../../internal/engine/engine.js"
 import { messageOf, type Refusal } from "../../internal/domain/failure.js"
 import * as Operations from "../../internal/engine/operations.js"
 import type { Args, Operation, Result } from "../../internal/runtime/protocol.js"
 import { latestRunAt, TOO_FAR } from "../../internal/domain/time.js"
-import { type DispatchBody, dispatchBody, DispatchTarget } from "../../internal/runtime/wire.js"
+import * as Drain from "../../internal/runtime/drain.js"
+import { type DispatchBody, dispatchBody, DispatchTarget, MAX_BATCH_JOBS } from "../../internal/runtime/wire.js"
 
 export { DispatchTarget }
+
+/** Jobs per dispatch request by default: see the README's "Batched dispatch" for the trade. */
+const DEFAULT_DISPATCH_BATCH = 10
 
 /** The settings of a `SchedulerDO`, read from its Worker's environment. */
 export const settingsConfig = Config.all({
@@ -51,6 +55,10 @@ export const settingsConfig = Config.all({
   maxPerAlarm: Config.integer("LUNORA_SCHEDULER_MAX_PER_ALARM").pipe(
     Config.validate({ message: "between 1 and 900", validation: (n) => n >= 1 && n <= 900 }),
     Config.withDefault(500)
+  ),
+  dispatchBatch: Config.integer("LUNORA_SCHEDULER_DISPATCH_BATCH").pipe(
+    Config.validate({ message: `between 1 and ${MAX_BATCH_JOBS}`, validation: (n) => n >= 1 && n <= MAX_BATCH_JOBS }),
+    Config.withDefault(DEFAULT_DISPATCH_BATCH)
   )
 })
 
@@ -70,6 +78,8 @@ const ALARM_WALL_LIMIT_MS = 14 * 60_000
 const MIN_LEASING_MS = 60_000
 /** How many expired leases, and finished jobs per state, one alarm handles before it dispatches. */
 const SWEEP_LIMIT = 100
+/** How long a target whose endpoint did not take a batch gets one request per job before a batch is tried again. */
+const SINGLE_DISPATCH_MS = 10 * 60_000
 /** The latest the alarm is set ahead: later work is looked at again then. */
 const ALARM_HORIZON_MS = 50 * 365 * 24 * 3_600_000
 /** How far past five calendar years (by the object's clock) a run time is still taken: the caller's clock may differ. */
@@ -104,6 +114,8 @@ const make = Effect.gen(function*() {
   const { env, id: self, storage } = yield* DurableContext
   const settings = yield* settingsConfig
   const store = SqliteStore.make(storage)
+  const clock = yield* Effect.clock
+  const runtime = yield* Effect.runtime<never>()
   const config: Engine.EngineConfig = {
     leaseMs: Duration.toMillis(settings.lease),
     retentionMs: Duration.toMillis(settings.retention)
@@ -199,60 +211,103 @@ const make = Effect.gen(function*() {
     return destination
   }
 
-  /** The attempts in flight, by lease: what `confirmDispatch` answers from. */
-  const leases = new Map<string, { readonly id: string; readonly attempt: number; confirmed: boolean }>()
+  /** The requests in flight, by lease, with the attempts each carries: what `confirmDispatch(es)` answers from. */
+  const leases = new Map<string, { readonly attempts: ReadonlyArray<readonly [string, number]>; confirmed: boolean }>()
 
-  const bodyOf = (job: JobRecord, lease: string): DispatchBody =>
-    dispatchBody({ ...job, args: JSON.parse(job.args) }, { attempt: job.attempt, lease, scheduler: self })
+  /** Until when a target gets one request per job: its endpoint did not take a batch. */
+  const singleUntil = new Map<string, number>()
+  const batchSizeOf = (group: string) =>
+    (singleUntil.get(group) ?? 0) > clock.unsafeCurrentTimeMillis() ? 1 : settings.dispatchBatch
+  const claimPerSlot = () => {
+    const now = clock.unsafeCurrentTimeMillis()
+    for (const until of singleUntil.values()) if (until > now) return 1
+    return settings.dispatchBatch
+  }
+  const groupOf = (job: JobRecord) => job.target ?? ""
+  const log = (effect: Effect.Effect<void>) => void Runtime.runFork(runtime)(effect)
 
+  const timeoutReason = `no response within the lease of ${config.leaseMs} ms`
+  const leaseEnd = (jobs: ReadonlyArray<JobRecord>) => jobs.reduce((min, job) => Math.min(min, job.runAt), Number.POSITIVE_INFINITY)
+
+  /** Sends each job in a request of its own, all at once; each lease ends its request. */
+  const sendSingly = (
+    destination: Dispatcher.Destination,
+    jobs: ReadonlyArray<{ readonly job: JobRecord; readonly body: DispatchBody }>,
+    settle: (job: JobRecord, outcome: Dispatcher.Outcome) => void
+  ) => {
+    const now = clock.unsafeCurrentTimeMillis()
+    for (const { body, job } of jobs) {
+      const lease = crypto.randomUUID()
+      leases.set(lease, { attempts: [[job.id, job.attempt]], confirmed: false })
+      void Dispatcher.sendOne(
+        settings.secret,
+        destination,
+        JSON.stringify({ ...body, lease }),
+        now,
+        job.runAt - now,
+        timeoutReason
+      ).then((outcome) => {
+        leases.delete(lease)
+        settle(job, outcome)
+      })
+    }
+  }
 
   /**
-   * Sends one leased job and records its outcome; the response must come
-   * before the lease ends. A job whose record cannot be sent (no target, a
-   * damaged payload) fails at once, with the reason, without a retry.
+   * Sends a leased batch (one target): as one request when the target takes
+   * batches, else one request per job. A job whose record cannot be sent (no
+   * target, a damaged payload) fails at once, with the reason, without a
+   * retry. A request never outlives the earliest lease it carries.
    */
-  const dispatch = (job: JobRecord) =>
-    Effect.gen(function*() {
-      const started = yield* Clock.currentTimeMillis
-      const lease = crypto.randomUUID()
-      const prepared = Either.try(() => ({
-        destination: destinationOf(
+  const send: Drain.Sender = (batch, settle) => {
+    const ready: Array<{ readonly job: JobRecord; readonly body: DispatchBody }> = []
+    let destination: Dispatcher.Destination | undefined
+    for (const job of batch) {
+      const prepared = Either.try(() => {
+        destination ??= destinationOf(
           job.target ?? Option.getOrThrowWith(legacyTarget, () => new Error("the job has no dispatch target"))
-        ),
-        body: bodyOf(job, lease)
-      }))
-      const outcome: Dispatcher.Outcome = Either.isLeft(prepared)
-        ? { ok: false, retryable: false, error: `the stored job cannot be dispatched: ${messageOf(prepared.left)}` }
-        : yield* Effect.acquireUseRelease(
-          Effect.sync(() => leases.set(lease, { id: job.id, attempt: job.attempt, confirmed: false })),
-          () =>
-            Dispatcher.deliver(
-              settings.secret,
-              prepared.right.destination,
-              prepared.right.body,
-              Duration.millis(Math.max(0, job.runAt - started)),
-              `no response within the lease of ${config.leaseMs} ms`
-            ),
-          () => Effect.sync(() => leases.delete(lease))
         )
-      const now = yield* Clock.currentTimeMillis
-      yield* Effect.try(() =>
-        outcome.ok
-          ? Engine.complete(store, config, now, job.id, job.attempt, outcome.result)
-          : Engine.fail(store, config, now, job.id, job.attempt, outcome.error, outcome.retryable)
-      ).pipe(
-        Effect.catchAll((error) =>
-          Effect.logError("could not record the outcome; the lease will expire and the attempt be retried", error.error)
-        )
-      )
-    }).pipe(
-      Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath, attempt: job.attempt }),
-      Effect.withSpan("SchedulerDO.dispatch", {
-        attributes: { jobId: job.id, functionPath: job.functionPath },
-        // a stack captured per job points inside this file: it costs a trace per dispatch and tells nothing
-        captureStackTrace: false
+        return dispatchBody({ ...job, args: JSON.parse(job.args) }, { attempt: job.attempt, lease: null, scheduler: self })
       })
-    )
+      if (Either.isRight(prepared)) ready.push({ job, body: prepared.right })
+      else {
+        settle(job, {
+          ok: false,
+          retryable: false,
+          error: `the stored job cannot be dispatched: ${messageOf(prepared.left)}`
+        })
+      }
+    }
+    if (destination === undefined || ready.length === 0) return
+    const group = groupOf(batch[0]!)
+    if (ready.length === 1 || batchSizeOf(group) === 1) return sendSingly(destination, ready, settle)
+    const to = destination
+    const now = clock.unsafeCurrentTimeMillis()
+    const lease = crypto.randomUUID()
+    leases.set(lease, { attempts: ready.map(({ job }) => [job.id, job.attempt] as const), confirmed: false })
+    const settled = new Array<boolean>(ready.length).fill(false)
+    void Dispatcher.sendBatch(
+      settings.secret,
+      to,
+      { lease, scheduler: self },
+      ready.map(({ body }) => body),
+      now,
+      leaseEnd(ready.map(({ job }) => job)) - now,
+      timeoutReason,
+      (index, outcome) => {
+        settled[index] = true
+        settle(ready[index]!.job, outcome)
+      }
+    ).then((end) => {
+      leases.delete(lease)
+      if (end._tag === "Done") return
+      singleUntil.set(group, clock.unsafeCurrentTimeMillis() + SINGLE_DISPATCH_MS)
+      log(Effect.logWarning(
+        `the dispatch endpoint did not take a batch (${end.reason}): one request per job for ${SINGLE_DISPATCH_MS / 60_000} minutes; serve Dispatch.batchPath for batched dispatch`
+      ))
+      sendSingly(to, ready.filter((_, index) => !settled[index]), settle)
+    })
+  }
 
   // -- the alarm pass --------------------------------------------------------
 
@@ -262,72 +317,28 @@ const make = Effect.gen(function*() {
   let failures = 0
 
   /**
-   * One alarm: fire due crons, fail expired leases and sweep, then keep up to
-   * `concurrency` dispatches in flight, leasing a due job (`Engine.claim`,
-   * with pool admission) only when a slot is free, so its lease starts when it
-   * is sent. While dispatches run it waits for a completion, an RPC that
-   * enqueued or resumed work, or the next due time, and leases again: a pool
-   * stays saturated while long handlers run. Leasing stops after
-   * `maxPerAlarm` dispatches (the subrequest cap) or when a new lease could
-   * outlast the alarm's wall time; it waits for what is in flight. A step
-   * that throws is logged and the pass goes on without it; the pass has then
-   * failed. Returns whether it failed and whether it did anything.
+   * One alarm: the drain loop (`Drain.make`) over the store and the app's
+   * endpoint, at most `maxPerAlarm` requests (the subrequest cap), leasing
+   * until a new lease could outlast the alarm's wall time. Returns whether
+   * it failed and whether it did anything.
    */
-  const pass = Effect.gen(function*() {
-    const startedAt = yield* Clock.currentTimeMillis
-    const deadline = startedAt + leasingMs
-    let budget = settings.maxPerAlarm
-    let inFlight = 0
-    let first = true
-    let leasingBroken = false
-    let failed = false
-    let progress = false
-    const guarded = <A>(step: string, f: () => A): Effect.Effect<A | undefined> =>
-      Effect.try(f).pipe(
-        Effect.catchAll((error) => {
-          failed = true
-          return Effect.as(Effect.logError(`SchedulerDO alarm: ${step} failed`, error.error), undefined)
-        })
-      )
-    const settle = Effect.zipRight(Effect.sync(() => inFlight--), wakeAlarm)
-    while (true) {
-      const now = yield* Clock.currentTimeMillis
-      const leasing = !leasingBroken && budget > 0 && now < deadline
-      const free = Math.min(settings.concurrency - inFlight, budget)
-      if (leasing && free > 0) {
-        const crons = yield* guarded("firing crons", () => CronEngine.fireDue(store, config, now, SWEEP_LIMIT))
-        if (crons !== undefined) {
-          if (crons.fired.length + crons.skipped.length + crons.failed.length > 0) progress = true
-          for (const cron of crons.failed) yield* Effect.logError(`cron "${cron.name}" failed: ${cron.lastOutcome}`)
-        }
-        const claimed = first
-          ? yield* guarded("the sweep and lease", () => {
-            const polled = Engine.poll(store, config, now, SWEEP_LIMIT, free)
-            if (polled.expired.length > 0 || polled.swept > 0) progress = true
-            return polled.claimed
-          })
-          : yield* guarded("leasing due jobs", () => Engine.claim(store, config, now, free))
-        first = false
-        if (claimed === undefined) leasingBroken = true
-        else {
-          if (claimed.length > 0) progress = true
-          budget -= claimed.length
-          inFlight += claimed.length
-          for (const job of claimed) yield* Effect.fork(Effect.ensuring(dispatch(job), settle))
-          if (claimed.length === free) continue
-        }
-      }
-      if (inFlight === 0) break
-      // with a free slot, the next due job (or cron) also ends the wait
-      const next = leasing && free > 0 && !leasingBroken
-        ? yield* guarded("finding the next due time", () => Engine.earliest(Engine.nextClaimAt(store), store.nextCronAt()))
-        : undefined
-      yield* Effect.raceFirst(
-        Queue.take(signal),
-        next === undefined ? Effect.never : Effect.sleep(Duration.millis(Math.max(1, next - now)))
-      )
-    }
-    return { startedAt, failed, progress }
+  const drain = Drain.make({
+    store,
+    config,
+    concurrency: settings.concurrency,
+    batchSize: batchSizeOf,
+    groupOf,
+    claimPerSlot,
+    sweepLimit: SWEEP_LIMIT,
+    send,
+    signal,
+    watchLeases: false,
+    wait: Drain.raceSignal(signal),
+    spanName: "SchedulerDO.dispatch"
+  })
+  const pass = Effect.suspend(() => {
+    const startedAt = clock.unsafeCurrentTimeMillis()
+    return drain({ budget: settings.maxPerAlarm, leaseUntil: startedAt + leasingMs })
   })
 
   /**
@@ -384,19 +395,30 @@ const make = Effect.gen(function*() {
     return Effect.zipRight(checked(added, name === "enqueue"), mutateAdding(earliest, apply))
   }
 
-  const confirmDispatch = (lease: string, id: string, attempt: number) =>
+  /** True, once, while the request sent with `lease` is in flight and carried exactly these attempts. */
+  const confirm = (lease: string, attempts: ReadonlyArray<readonly [string, number]>) =>
     Effect.sync(() => {
       const entry = leases.get(lease)
-      if (entry === undefined || entry.confirmed || entry.id !== id || entry.attempt !== attempt) return false
+      if (
+        entry === undefined || entry.confirmed || entry.attempts.length !== attempts.length ||
+        entry.attempts.some(([id, attempt], index) => attempts[index]![0] !== id || attempts[index]![1] !== attempt)
+      ) return false
       entry.confirmed = true
       return true
     })
 
   /** Answers any operation on its decoded arguments. */
-  const operation = <K extends Operation>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> =>
-    name === "confirmDispatch"
-      ? confirmDispatch(...(args as Args<"confirmDispatch">)) as Effect.Effect<Result<K>>
-      : run(name as Exclude<K, "confirmDispatch">, args as never)
+  const operation = <K extends Operation>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> => {
+    if (name === "confirmDispatch") {
+      const [lease, id, attempt] = args as Args<"confirmDispatch">
+      return confirm(lease, [[id, attempt]]) as Effect.Effect<Result<K>>
+    }
+    if (name === "confirmDispatches") {
+      const [lease, attempts] = args as Args<"confirmDispatches">
+      return confirm(lease, attempts) as Effect.Effect<Result<K>>
+    }
+    return run(name as Operations.Name, args as never) as Effect.Effect<Result<K>, Refusal>
+  }
 
   return { alarm, operation }
 })

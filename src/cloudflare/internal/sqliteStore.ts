@@ -118,6 +118,42 @@ const UPDATE_JOB = `UPDATE _lunora_jobs SET
   target = ?, parent_id = ?, cancel_requested = ?, last_error = ?, result = ?
 WHERE id = ?`
 
+/** A job's progress: what `updateMany` writes, after its id. */
+const PROGRESS_COLUMNS = [
+  "state",
+  "run_at",
+  "scheduled_for",
+  "started_at",
+  "completed_at",
+  "attempt",
+  "cancel_requested",
+  "last_error",
+  "result"
+] as const
+
+/** Many jobs' progress in one statement: each row a JSON array of the id, then `PROGRESS_COLUMNS` in order. */
+const UPDATE_PROGRESS = `UPDATE _lunora_jobs SET
+  ${PROGRESS_COLUMNS.map((column, i) => `${column} = row.value ->> ${i + 1}`).join(", ")}
+FROM json_each(?) AS row
+WHERE _lunora_jobs.id = row.value ->> 0`
+
+const progressOf = (job: JobRecord) => [
+  job.id,
+  job.state,
+  job.runAt,
+  job.scheduledFor,
+  job.startedAt,
+  job.completedAt,
+  job.attempt,
+  job.cancelRequested ? 1 : 0,
+  job.lastError,
+  job.result
+]
+
+const CHANGES = "SELECT changes() AS n"
+
+const SELECT_JOBS = "SELECT * FROM _lunora_jobs WHERE id IN (SELECT value FROM json_each(?))"
+
 const DELETE_JOB = "DELETE FROM _lunora_jobs WHERE id = ?"
 
 const SELECT_JOB = "SELECT * FROM _lunora_jobs WHERE id = ?"
@@ -319,6 +355,13 @@ export const make = (storage: DurableObjectStorage): Store => {
   const insertOne = (job: Omit<JobRecord, "seq">): number =>
     sql.exec<{ seq: number }>(INSERT_JOB, job.id, ...mutableColumns(job)).one().seq
 
+  const update = (job: JobRecord): void => {
+    // no RETURNING: a row it does not return costs about half; the rows written say whether the job was there
+    if (sql.exec(UPDATE_JOB, ...mutableColumns(job), job.id).rowsWritten === 0) {
+      throw new Error(`no job ${job.id} to update`)
+    }
+  }
+
   return {
     transaction: (f) => storage.transactionSync(f),
     insert: (job) => ({ ...job, seq: insertOne(job) }),
@@ -351,16 +394,36 @@ export const make = (storage: DurableObjectStorage): Store => {
       flush()
       return jobs.map((job) => ({ ...job, seq: seqs.get(job.id)! }))
     },
-    update: (job) => {
-      // no RETURNING: a row it does not return costs about half; the rows written say whether the job was there
-      if (sql.exec(UPDATE_JOB, ...mutableColumns(job), job.id).rowsWritten === 0) {
-        throw new Error(`no job ${job.id} to update`)
+    update,
+    updateMany: (jobs) => {
+      if (jobs.length === 0) return
+      if (jobs.length === 1) return update(jobs[0]!)
+      let written = 0
+      const rows: Array<string> = []
+      let chars = 0
+      const flush = () => {
+        if (rows.length > 0) {
+          sql.exec(UPDATE_PROGRESS, `[${rows.join(",")}]`)
+          // rows it changed (`rowsWritten` counts index entries too)
+          written += sql.exec<{ n: number }>(CHANGES).one().n
+        }
+        rows.length = 0
+        chars = 0
       }
+      for (const job of jobs) {
+        const row = JSON.stringify(progressOf(job))
+        if (chars + row.length > MAX_INSERT_CHARS) flush()
+        rows.push(row)
+        chars += row.length + 1
+      }
+      flush()
+      if (written !== jobs.length) throw new Error(`${jobs.length - written} of ${jobs.length} jobs to update are not stored`)
     },
     remove: (id) => {
       sql.exec(DELETE_JOB, id)
     },
     get: (id) => first(SELECT_JOB, id),
+    getMany: (ids) => (ids.length === 0 ? [] : rows(SELECT_JOBS, JSON.stringify(ids))),
     getLiveByKey: (key) => first(SELECT_LIVE_BY_KEY, key),
     pendingChildren: (parentId) => rows(SELECT_PENDING_CHILDREN, parentId),
     due: (state, until, limit) => (limit <= 0 ? [] : rows(SELECT_DUE, state, until, limit)),

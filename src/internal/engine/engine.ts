@@ -230,16 +230,9 @@ export const claim = (store: Store, config: EngineConfig, now: number, limit: nu
     for (let lane = pickLane(lanes); lane !== undefined && claimed.length < limit; lane = pickLane(lanes)) {
       const job = lane.candidates[lane.next++]!
       lane.inFlight++
-      const next: JobRecord = {
-        ...job,
-        state: "inProgress",
-        attempt: job.attempt + 1,
-        startedAt: now,
-        runAt: now + config.leaseMs
-      }
-      store.update(next)
-      claimed.push(next)
+      claimed.push({ ...job, state: "inProgress", attempt: job.attempt + 1, startedAt: now, runAt: now + config.leaseMs })
     }
+    store.updateMany(claimed)
     return claimed
   })
 
@@ -271,14 +264,17 @@ export const poll = (
     return { claimed: claim(store, config, now, claimLimit), expired, swept }
   })
 
+/** Applies `f` to the job's attempt `attempt` if it is the one in progress (inside the caller's transaction). */
+const reportIn = (store: Store, id: string, attempt: number, f: (job: JobRecord) => JobRecord): ReportResult => {
+  const job = store.get(id)
+  if (job === undefined || job.state !== "inProgress" || job.attempt !== attempt) return { _tag: "Stale", job }
+  const next = f(job)
+  store.update(next)
+  return { _tag: "Recorded", job: next }
+}
+
 const report = (store: Store, id: string, attempt: number, f: (job: JobRecord) => JobRecord): ReportResult =>
-  store.transaction(() => {
-    const job = store.get(id)
-    if (job === undefined || job.state !== "inProgress" || job.attempt !== attempt) return { _tag: "Stale", job }
-    const next = f(job)
-    store.update(next)
-    return { _tag: "Recorded", job: next }
-  })
+  store.transaction(() => reportIn(store, id, attempt, f))
 
 /** Records a successful attempt. */
 export const complete = (
@@ -304,6 +300,46 @@ export const fail = (
   error: string,
   retryable: boolean
 ): ReportResult => report(store, id, attempt, (job) => failed(config, now, job, error, retryable))
+
+/** What one attempt of a job came to, as its dispatch reported it. */
+export type AttemptOutcome =
+  | { readonly id: string; readonly attempt: number; readonly ok: true; readonly result: string | null }
+  | {
+    readonly id: string
+    readonly attempt: number
+    readonly ok: false
+    readonly error: string
+    readonly retryable: boolean
+  }
+
+/**
+ * Records many attempts' outcomes in one transaction (`complete` or `fail`
+ * for each, in order); an outcome that no longer matches its job's attempt
+ * is `Stale` and changes nothing.
+ */
+export const record = (
+  store: Store,
+  config: EngineConfig,
+  now: number,
+  outcomes: ReadonlyArray<AttemptOutcome>
+): ReadonlyArray<ReportResult> =>
+  store.transaction(() => {
+    const jobs = new Map(store.getMany(outcomes.map((outcome) => outcome.id)).map((job) => [job.id, job]))
+    const changed: Array<JobRecord> = []
+    const results = outcomes.map((outcome): ReportResult => {
+      const job = jobs.get(outcome.id)
+      if (job === undefined || job.state !== "inProgress" || job.attempt !== outcome.attempt) return { _tag: "Stale", job }
+      const next = outcome.ok
+        ? { ...finish(config, job, now, "success"), result: outcome.result }
+        : failed(config, now, job, outcome.error, outcome.retryable)
+      // a second report of the same attempt finds it no longer in progress: each job is written once
+      jobs.set(next.id, next)
+      changed.push(next)
+      return { _tag: "Recorded", job: next }
+    })
+    store.updateMany(changed)
+    return results
+  })
 
 /**
  * A pending job will not run; a running one finishes (too late), but does

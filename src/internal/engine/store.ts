@@ -124,8 +124,19 @@ export interface Store {
   readonly insertMany: (jobs: ReadonlyArray<Omit<JobRecord, "seq">>) => ReadonlyArray<JobRecord>
   /** Replaces the record with the same id. */
   readonly update: (job: JobRecord) => void
+  /**
+   * Writes each record's progress (state, run and start/completion times,
+   * attempt, cancel flag, last error, result) over the stored one with the
+   * same id: one statement where the store can. The rest of a job (what to
+   * run, its payload, key, plan, pool, target, parent) never changes after
+   * it is stored. Throws, and writes nothing inside a transaction, when one
+   * is not stored.
+   */
+  readonly updateMany: (jobs: ReadonlyArray<JobRecord>) => void
   readonly remove: (id: string) => void
   readonly get: (id: string) => JobRecord | undefined
+  /** The stored records among `ids`, in no particular order (one statement where the store can). */
+  readonly getMany: (ids: ReadonlyArray<string>) => ReadonlyArray<JobRecord>
   /** The `pending` or `inProgress` record holding `key`. */
   readonly getLiveByKey: (key: string) => JobRecord | undefined
   /** The `pending` records scheduled by `parentId`'s handler, by `seq`. */
@@ -280,6 +291,12 @@ export const makeMemory = (): Store => {
     return record
   }
 
+  const update = (job: JobRecord): void => {
+    const previous = byId.get(job.id)
+    if (previous === undefined) throw new Error(`no job ${job.id} to update`)
+    put(job.id, { ...job, seq: previous.seq })
+  }
+
   return {
     transaction: (f) => {
       if (undo !== undefined) {
@@ -309,13 +326,13 @@ export const makeMemory = (): Store => {
     },
     insert,
     insertMany: (jobs) => jobs.map(insert),
-    update: (job) => {
-      const previous = byId.get(job.id)
-      if (previous === undefined) throw new Error(`no job ${job.id} to update`)
-      put(job.id, { ...job, seq: previous.seq })
+    update,
+    updateMany: (jobs) => {
+      for (const job of jobs) update(job)
     },
     remove: (id) => put(id, undefined),
     get: (id) => byId.get(id),
+    getMany: (ids) => ids.flatMap((id) => byId.get(id) ?? []),
     getLiveByKey: (key) => {
       const id = liveByKey.get(key)
       return id === undefined ? undefined : byId.get(id)

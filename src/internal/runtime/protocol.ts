@@ -17,7 +17,7 @@ import type * as EngineOperations from "../engine/operations.js"
 import { jsonTextProblem } from "../domain/payload.js"
 import { MaxConcurrency, OptionText, PoolName } from "../domain/names.js"
 import { MAX_DELAY_MS } from "../domain/time.js"
-import { DispatchTarget } from "./wire.js"
+import { DispatchTarget, MAX_BATCH_JOBS } from "./wire.js"
 
 /** The most jobs one call may store; `submit` and `enqueueMany` send larger batches in several calls. */
 export const MAX_JOBS_PER_CALL = 10_000
@@ -105,7 +105,11 @@ export const Operations = {
   enqueue: Schema.Tuple(DispatchTarget, PoolName, NewJobs),
   poolStatus: Schema.Tuple(PoolName),
   cancelQueued: Schema.Tuple(PoolName, Limit),
-  confirmDispatch: Schema.Tuple(Schema.String.pipe(Schema.maxLength(128)), LookupId, Schema.Int)
+  confirmDispatch: Schema.Tuple(Schema.String.pipe(Schema.maxLength(128)), LookupId, Schema.Int),
+  confirmDispatches: Schema.Tuple(
+    Schema.String.pipe(Schema.maxLength(128)),
+    Schema.Array(Schema.Tuple(LookupId, Schema.Int)).pipe(Schema.minItems(1), Schema.maxItems(MAX_BATCH_JOBS))
+  )
 } as const
 
 export type Operation = keyof typeof Operations
@@ -113,13 +117,15 @@ export type Operation = keyof typeof Operations
 /** The decoded arguments of an operation: for an engine operation, its own (`Operations.Args`), after the target if it takes one. */
 export type Args<K extends Operation> = (typeof Operations)[K]["Type"]
 
-/** What an operation answers: the engine's result, or for `confirmDispatch` whether this is the first sight of a live attempt. */
+/** What an operation answers: the engine's result, or for `confirmDispatch(es)` whether this is the first sight of live attempts. */
 export type Result<K extends Operation> = K extends EngineOperations.Name ? EngineOperations.Result<K> : boolean
 
 /**
  * The RPC surface of `SchedulerDO`: plain data in, engine results out.
  * `confirmDispatch` is for the dispatch endpoint: true, once, while the
- * attempt sent with that lease is in flight.
+ * attempt sent with that lease is in flight; `confirmDispatches` the same
+ * for a batch: true, once, when the lease's request carried exactly those
+ * `[id, attempt]` pairs and is in flight.
  */
 export type SchedulerRpc = { readonly [K in Operation]: (...args: Args<K>) => Promise<Result<K>> }
 

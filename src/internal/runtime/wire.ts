@@ -98,44 +98,46 @@ const encoder = new TextEncoder()
 /** One imported HMAC key per secret: importing is the costly part of signing. */
 const keys = new WeakMap<Redacted.Redacted<string>, Promise<CryptoKey>>()
 
-const importKey = (secret: Redacted.Redacted<string>) =>
-  Effect.promise(() => {
-    let key = keys.get(secret)
-    if (key === undefined) {
-      key = crypto.subtle.importKey(
-        "raw",
-        encoder.encode(Redacted.value(secret)),
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign", "verify"]
-      )
-      keys.set(secret, key)
-    }
-    return key
-  })
+const keyOf = (secret: Redacted.Redacted<string>): Promise<CryptoKey> => {
+  let key = keys.get(secret)
+  if (key === undefined) {
+    key = crypto.subtle.importKey(
+      "raw",
+      encoder.encode(Redacted.value(secret)),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign", "verify"]
+    )
+    keys.set(secret, key)
+  }
+  return key
+}
+
+/** The hex HMAC-SHA256 of `message` under `secret` (the key imported once per secret). */
+export const macHex = async (secret: Redacted.Redacted<string>, message: string): Promise<string> =>
+  Encoding.encodeHex(new Uint8Array(await crypto.subtle.sign("HMAC", await keyOf(secret), encoder.encode(message))))
+
+/** Whether `hex` is the HMAC of `message` under `secret`, checked by `crypto.subtle.verify` (constant time). */
+export const verifyHex = async (secret: Redacted.Redacted<string>, hex: string, message: string): Promise<boolean> => {
+  const mac = Encoding.decodeHex(hex)
+  if (mac._tag === "Left") return false
+  return crypto.subtle.verify(
+    "HMAC",
+    await keyOf(secret),
+    mac.right as Uint8Array<ArrayBuffer>,
+    encoder.encode(message) as Uint8Array<ArrayBuffer>
+  )
+}
+
+/** The signature header value for `body` sent at `timestamp`. */
+export const signatureOf = async (secret: Redacted.Redacted<string>, timestamp: number, body: string): Promise<string> =>
+  `t=${timestamp},v1=${await macHex(secret, `${timestamp}.${body}`)}`
 
 /** The signature header value for `body` sent at `timestamp`. */
 export const sign = (secret: Redacted.Redacted<string>, timestamp: number, body: string): Effect.Effect<string> =>
-  Effect.flatMap(importKey(secret), (key) =>
-    Effect.promise(() => crypto.subtle.sign("HMAC", key, encoder.encode(`${timestamp}.${body}`)))).pipe(
-      Effect.map((mac) => `t=${timestamp},v1=${Encoding.encodeHex(new Uint8Array(mac))}`)
-    )
+  Effect.promise(() => signatureOf(secret, timestamp, body))
 
 const HEADER = /^t=(\d{1,15}),v1=([0-9a-f]{64})$/
-
-const verifyMac = (secret: Redacted.Redacted<string>, macHex: string, message: string): Effect.Effect<boolean> => {
-  const mac = Encoding.decodeHex(macHex)
-  if (mac._tag === "Left") return Effect.succeed(false)
-  return Effect.flatMap(importKey(secret), (key) =>
-    Effect.promise(() =>
-      crypto.subtle.verify(
-        "HMAC",
-        key,
-        mac.right as Uint8Array<ArrayBuffer>,
-        encoder.encode(message) as Uint8Array<ArrayBuffer>
-      )
-    ))
-}
 
 /** The MAC part of a signature header (what a replay repeats), if the header is well formed. */
 export const macOf = (header: string | null | undefined): string | undefined =>
@@ -156,10 +158,18 @@ export const verify = (
   if (match === null) return Effect.succeed(false)
   const timestamp = Number(match[1])
   if (now - timestamp > SIGNATURE_TOLERANCE_MS || timestamp - now > SIGNATURE_FUTURE_MS) return Effect.succeed(false)
-  return verifyMac(secret, match[2]!, `${timestamp}.${body}`)
+  return Effect.promise(() => verifyHex(secret, match[2]!, `${timestamp}.${body}`))
 }
 
 const replyMessage = (requestMac: string, status: number, body: string) => `reply.${requestMac}.${status}.${body}`
+
+/** `signReply` as a Promise: the header value `v1=<hex>`. */
+export const replySignatureOf = async (
+  secret: Redacted.Redacted<string>,
+  requestMac: string,
+  status: number,
+  body: string
+): Promise<string> => `v1=${await macHex(secret, replyMessage(requestMac, status, body))}`
 
 /**
  * The endpoint's signature over its answer to the request signed with
@@ -172,13 +182,21 @@ export const signReply = (
   requestMac: string,
   status: number,
   body: string
-): Effect.Effect<string> =>
-  Effect.flatMap(importKey(secret), (key) =>
-    Effect.promise(() => crypto.subtle.sign("HMAC", key, encoder.encode(replyMessage(requestMac, status, body))))).pipe(
-      Effect.map((mac) => `v1=${Encoding.encodeHex(new Uint8Array(mac))}`)
-    )
+): Effect.Effect<string> => Effect.promise(() => replySignatureOf(secret, requestMac, status, body))
 
 const REPLY = /^v1=([0-9a-f]{64})$/
+
+/** `verifyReply` as a Promise. */
+export const replyVerified = (
+  secret: Redacted.Redacted<string>,
+  requestMac: string,
+  header: string | null | undefined,
+  status: number,
+  body: string
+): Promise<boolean> => {
+  const match = header === null || header === undefined ? null : REPLY.exec(header)
+  return match === null ? Promise.resolve(false) : verifyHex(secret, match[1]!, replyMessage(requestMac, status, body))
+}
 
 /** Whether `header` is the endpoint's signature over this answer to the request signed with `requestMac`. */
 export const verifyReply = (
@@ -187,10 +205,95 @@ export const verifyReply = (
   header: string | null | undefined,
   status: number,
   body: string
-): Effect.Effect<boolean> => {
-  const match = header === null || header === undefined ? null : REPLY.exec(header)
-  return match === null ? Effect.succeed(false) : verifyMac(secret, match[1]!, replyMessage(requestMac, status, body))
+): Effect.Effect<boolean> => Effect.promise(() => replyVerified(secret, requestMac, header, status, body))
+
+// -- batched dispatch (wire version 2) ---------------------------------------
+
+/**
+ * Where the `SchedulerDO` posts a batch of due jobs: one signed request
+ * carrying up to `MAX_BATCH_JOBS` jobs. An answer there that is not the
+ * endpoint's (a 404 from an app that does not serve it, any unsigned page)
+ * makes the sender fall back to one request per job at `DISPATCH_PATH`.
+ */
+export const BATCH_PATH = "/_lunora/scheduler/dispatch/batch"
+
+/** The version a batch body carries in `v`. */
+export const BATCH_VERSION = 2
+
+/** The most jobs one batch carries. */
+export const MAX_BATCH_JOBS = 100
+
+/** The largest batch request the endpoint reads; the sender packs batches under it. */
+export const MAX_BATCH_REQUEST_BYTES = 4 * 1_048_576 + 65_536
+
+/** The header on the endpoint's streamed answer to a batch: the wire version of its lines. */
+export const BATCH_HEADER = "x-lunora-batch"
+
+/** One job of a batch: a dispatch body without the request's own fields (`lease`, `scheduler`). */
+export const BatchJob = Schema.Struct({
+  id: Schema.String,
+  functionPath: Schema.String,
+  args: Schema.Unknown,
+  shardKey: Schema.NullOr(Schema.String),
+  key: Schema.NullOr(Schema.String),
+  pool: Schema.NullOr(Schema.String),
+  scheduledFor: Schema.Number,
+  attempt: Schema.Int.pipe(Schema.positive())
+})
+export type BatchJob = typeof BatchJob.Type
+
+/**
+ * The body of a batch request: `{ v: 2, lease, scheduler, jobs }`. `lease`
+ * is unique to the request (what the endpoint confirms with the sender, once
+ * for the batch); `scheduler` as in a single dispatch.
+ */
+export const DispatchBatch = Schema.Struct({
+  v: Schema.Literal(BATCH_VERSION),
+  lease: Schema.String,
+  scheduler: Schema.NullOr(Schema.String),
+  jobs: Schema.Array(BatchJob).pipe(Schema.minItems(1), Schema.maxItems(MAX_BATCH_JOBS))
+})
+export type DispatchBatch = typeof DispatchBatch.Type
+
+const outcomeMessage = (requestMac: string, index: number, status: number, body: string) =>
+  `reply.${requestMac}.${index}.${status}.${body}`
+
+/**
+ * One line of the endpoint's answer to a batch, for the job at `index` of
+ * the request: `<index> <status> <hex mac> <body>\n`, where `status` is what
+ * a single dispatch of the job would have answered (200, 422, 500, ...),
+ * `body` its `DispatchReply` JSON (one line: JSON text has no raw newline),
+ * and the mac the HMAC of `reply.<request mac>.<index>.<status>.<body>`.
+ * Lines come in the order the jobs finish.
+ */
+export const outcomeLine = async (
+  secret: Redacted.Redacted<string>,
+  requestMac: string,
+  index: number,
+  status: number,
+  body: string
+): Promise<string> => `${index} ${status} ${await macHex(secret, outcomeMessage(requestMac, index, status, body))} ${body}\n`
+
+/** A line of a batch answer, split (not yet verified); `undefined` when it is not a line of that form. */
+export interface OutcomeLine {
+  readonly index: number
+  readonly status: number
+  readonly mac: string
+  readonly body: string
 }
+
+const LINE = /^(\d{1,3}) (\d{3}) ([0-9a-f]{64}) /
+
+export const parseOutcomeLine = (line: string): OutcomeLine | undefined => {
+  const match = LINE.exec(line)
+  return match === null
+    ? undefined
+    : { index: Number(match[1]), status: Number(match[2]), mac: match[3]!, body: line.slice(match[0].length) }
+}
+
+/** Whether a parsed line is the endpoint's answer for its job to the batch signed with `requestMac`. */
+export const outcomeVerified = (secret: Redacted.Redacted<string>, requestMac: string, line: OutcomeLine): Promise<boolean> =>
+  verifyHex(secret, line.mac, outcomeMessage(requestMac, line.index, line.status, line.body))
 
 /** A body too large to read: reading stopped at the cap. */
 export class BodyTooLarge extends Error {
@@ -199,7 +302,8 @@ export class BodyTooLarge extends Error {
   }
 }
 
-const readBody = async (body: ReadableStream<Uint8Array> | null, limit: number): Promise<string> => {
+/** Reads a web body as UTF-8 text, throwing `BodyTooLarge` past `limit` bytes (`readText` as a Promise). */
+export const readBody = async (body: ReadableStream<Uint8Array> | null, limit: number): Promise<string> => {
   if (body === null) return ""
   const reader = body.getReader()
   const decoder = new TextDecoder()

@@ -5,6 +5,7 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
@@ -17,16 +18,22 @@ import type { CronJobs } from "../../CronSpec.js"
 import * as JobRegistry from "../../JobRegistry.js"
 import { JobStore, type JobRecord } from "../engine/store.js"
 import { type Backend, operationsOf } from "./backend.js"
-import * as CronEngine from "../engine/crons.js"
 import * as Engine from "../engine/engine.js"
 import * as Operations from "../engine/operations.js"
+import type { Outcome } from "../runtime/dispatcher.js"
+import * as Drain from "../runtime/drain.js"
+
+/** How many expired leases, and finished jobs per state, one step handles. */
+const SWEEP_LIMIT = 100
 
 export interface MemoryOptions {
   /** How long one attempt may run before it counts as failed. Default 5 minutes. */
   readonly lease?: Duration.DurationInput | undefined
   /** How long finished jobs are kept (dead letters excepted). Default 7 days. */
   readonly retention?: Duration.DurationInput | undefined
-  /** How many due jobs one pass of the drain loop leases. Default 100. */
+  /** How many batches of jobs run at once, as the `SchedulerDO`'s `LUNORA_SCHEDULER_CONCURRENCY`. Default 6. */
+  readonly concurrency?: number | undefined
+  /** How many due jobs one batch carries, as the `SchedulerDO`'s `LUNORA_SCHEDULER_DISPATCH_BATCH`. Default 10. */
   readonly batchSize?: number | undefined
   /** Crons to reconcile into this scheduler when the layer is built. */
   readonly crons?: CronJobs | undefined
@@ -42,7 +49,8 @@ export const makeBackend = (options: MemoryOptions = {}) =>
         ? Engine.defaultConfig.retentionMs
         : Duration.toMillis(options.retention)
     }
-    const batchSize = options.batchSize ?? 100
+    const batchSize = options.batchSize ?? 10
+    const concurrency = options.concurrency ?? 6
     const wake = yield* Queue.sliding<void>(1)
     const version = yield* SubscriptionRef.make(0)
     const fibers = yield* FiberSet.make()
@@ -80,7 +88,8 @@ export const makeBackend = (options: MemoryOptions = {}) =>
         )
       })
 
-    const runJob = (job: JobRecord) =>
+    /** Runs one job's handler in a fiber of its own and settles its outcome, once, however the fiber ends. */
+    const runJob = (job: JobRecord, settle: (job: JobRecord, outcome: Outcome) => void) =>
       JobRegistry.run(job.functionPath, JSON.parse(job.args), contextOf(job)).pipe(
         Effect.provideService(JobRegistry.JobRegistry, registry),
         Effect.tap((outcome) =>
@@ -88,79 +97,86 @@ export const makeBackend = (options: MemoryOptions = {}) =>
             ? Effect.void
             : Effect.logWarning(`attempt ${job.attempt} ${outcome._tag === "Failed" ? "failed" : "was rejected"}`, outcome._tag === "Failed" ? outcome.error : outcome.reason)
         ),
-        Effect.flatMap((outcome) =>
-          mutate((now) =>
-            outcome._tag === "Succeeded"
-              ? Engine.complete(store, config, now, job.id, job.attempt, outcome.result)
-              : Engine.fail(
-                store,
-                config,
-                now,
-                job.id,
-                job.attempt,
-                outcome._tag === "Failed" ? outcome.error : outcome.reason,
-                outcome._tag === "Failed"
-              )
+        Effect.map((outcome): Outcome =>
+          outcome._tag === "Succeeded"
+            ? { ok: true, result: outcome.result }
+            : {
+              ok: false,
+              retryable: outcome._tag === "Failed",
+              error: outcome._tag === "Failed" ? outcome.error : outcome.reason
+            }
+        ),
+        Effect.onExit((exit) =>
+          Effect.sync(() =>
+            settle(job, Exit.isSuccess(exit) ? exit.value : { ok: false, retryable: true, error: "the attempt was stopped" })
           )
         ),
-        Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath }),
-        Effect.withSpan("Scheduler.runJob", {
-          attributes: { jobId: job.id, functionPath: job.functionPath },
-          captureStackTrace: false
-        })
+        Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath })
       )
 
-    /** One pass: fire due crons, sweep, lease and start what is due, then wait for the next due time or a change (not after a full batch). */
-    const pass = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const crons = CronEngine.fireDue(store, config, now, batchSize)
-      for (const cron of crons.failed) yield* Effect.logError(`cron "${cron.name}" failed: ${cron.lastOutcome}`)
-      const { claimed, expired, swept } = Engine.poll(store, config, now, batchSize)
-      if (
-        crons.fired.length > 0 || crons.skipped.length > 0 || crons.failed.length > 0 || expired.length > 0 ||
-        swept > 0 || claimed.length > 0
-      ) {
-        yield* SubscriptionRef.update(version, (n) => n + 1)
-      }
-      // an attempt whose lease ran out is a failed attempt (the engine retries it): it stops, as a dispatch past its lease does
-      for (const job of expired) {
-        const fiber = running.get(attemptOf(job))
-        if (fiber !== undefined) yield* Fiber.interruptFork(fiber)
-      }
-      for (const job of claimed) {
+    /** The memory sender: each job of a batch runs at once, in a fiber of its own (an expired lease stops it). */
+    const send: Drain.Sender = (batch, settle) => {
+      for (const job of batch) {
         const attempt = attemptOf(job)
-        const fiber = yield* FiberSet.run(fibers, Effect.ensuring(runJob(job), Effect.sync(() => running.delete(attempt))))
+        const fiber = runFork(Effect.ensuring(runJob(job, settle), Effect.sync(() => running.delete(attempt))))
         if (fiber.unsafePoll() === null) running.set(attempt, fiber)
       }
-      if (claimed.length === batchSize || expired.length === batchSize || crons.fired.length === batchSize) {
-        yield* Effect.yieldNow()
-        return
-      }
+    }
+
+    const drainPass = Drain.make({
+      store,
+      config,
+      concurrency,
+      batchSize: () => batchSize,
+      groupOf: () => "",
+      claimPerSlot: () => batchSize,
+      sweepLimit: SWEEP_LIMIT,
+      send,
+      signal: wake,
+      watchLeases: true,
+      wait: (at, now) => Effect.zipRight(at === undefined ? Effect.void : arm(at, now), Queue.take(wake)),
+      spanName: "Scheduler.runJobs",
+      // an attempt whose lease ran out is a failed attempt (the engine retries it): it stops, as a dispatch past its lease does
+      onExpired: (jobs) =>
+        Effect.forEach(jobs, (job) => {
+          const fiber = running.get(attemptOf(job))
+          return fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
+        }, { discard: true }),
+      onChange: SubscriptionRef.update(version, (n) => n + 1)
+    })
+
+    /** One pass of the drain loop, then a wait for the next due time or a change. */
+    const pass = Effect.gen(function*() {
+      const result = yield* drainPass({ budget: Number.POSITIVE_INFINITY, leaseUntil: Number.POSITIVE_INFINITY })
+      if (result.failed) return result
+      const now = yield* Clock.currentTimeMillis
       const wakeAt = Engine.nextWakeAt(store)
       if (wakeAt !== undefined && wakeAt <= now) {
         yield* Effect.yieldNow()
-        return
+        return result
       }
       if (wakeAt !== undefined) yield* arm(wakeAt, now)
       yield* Queue.take(wake)
+      return result
     })
 
-    /** The loop never ends on a failure: a pass that throws is logged and retried after a backoff, on the `Clock`. */
+    /** The loop never ends on a failure: a pass that fails a step is logged and retried after a backoff, on the `Clock`. */
     let failures = 0
+    const backoff = Effect.suspend(() =>
+      Effect.raceFirst(Effect.sleep(Duration.millis(Engine.failureBackoffMs(failures))), Queue.take(wake))
+    )
     const drain = Effect.forever(
       pass.pipe(
-        Effect.tap(() => {
-          failures = 0
-        }),
-        Effect.catchAllCause((cause) => {
-          failures++
-          return Effect.zipRight(
-            Effect.logError("scheduler pass failed; retrying after a backoff", cause),
-            Effect.raceFirst(Effect.sleep(Duration.millis(Engine.failureBackoffMs(failures))), Queue.take(wake))
-          )
+        Effect.catchAllCause((cause) =>
+          Effect.as(Effect.logError("scheduler pass failed; retrying after a backoff", cause), { failed: true })
+        ),
+        Effect.flatMap((result) => {
+          failures = result.failed ? failures + 1 : 0
+          return result.failed ? backoff : Effect.void
         })
       )
     )
+    const runFork = yield* FiberSet.runtime(fibers)<never>()
     yield* Effect.forkScoped(drain)
 
     const operations = Operations.make(store, config)
