@@ -9,6 +9,8 @@
  *   /html      answers 200 text/html (a misrouted origin)
  *   /r301 /r302 /r307   redirect to /landing, which answers 200 to anything
  *   /capture   keeps the signed request it gets (GET /captured), then lets the endpoint answer it
+ *   /legacy    the endpoint as an app that does not serve the batch path (404 there)
+ *   /cut       the endpoint, but a batch answer ends after its first line (a connection lost mid-answer)
  * and GET /hits (requests per path) and GET /runs (handler runs per job id).
  */
 import { createServer } from "node:http"
@@ -45,6 +47,8 @@ const dispatch = Dispatch.toFetchHandlerWith(
 )
 
 const REDIRECTS: Record<string, number> = { "/r301": 301, "/r302": 302, "/r307": 307 }
+/** The origin prefixes in front of the endpoint itself. */
+const PREFIXES = new Set(["/capture", "/legacy", "/cut"])
 
 export default async function setup(project: TestProject) {
   const server = createServer(async (req, res) => {
@@ -78,13 +82,22 @@ export default async function setup(project: TestProject) {
     }
     const body = Buffer.concat(chunks)
     if (prefix === "/capture") captured = { headers, body: body.toString("utf8") }
-    const request = new Request(`http://127.0.0.1${prefix === "/capture" ? path.slice("/capture".length) : req.url}`, {
+    if (prefix === "/legacy" && path.endsWith(Dispatch.batchPath)) {
+      res.writeHead(404, { "content-type": "text/plain" })
+      return res.end("not found")
+    }
+    const inner = PREFIXES.has(prefix) ? path.slice(prefix.length) : req.url
+    const request = new Request(`http://127.0.0.1${inner}`, {
       method: req.method ?? "GET",
       headers: Object.entries(headers),
       ...(req.method === "POST" ? { body } : {})
     })
     const response = await dispatch(request)
     res.writeHead(response.status, Object.fromEntries(response.headers))
+    if (prefix === "/cut" && response.headers.has("x-lunora-batch")) {
+      const text = await response.text()
+      return res.end(text.slice(0, text.indexOf("\n") + 1))
+    }
     res.end(Buffer.from(await response.arrayBuffer()))
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))

@@ -51,6 +51,25 @@ export class NoSecretSchedulerDO extends SchedulerDO {
   }
 }
 
+/** The dispatch requests each `SchedulerDO` sent here, by its id: how many to each path, and the jobs each carried. */
+const requests = new Map<string, { single: number; batch: number; batchSizes: Array<number> }>()
+const requestsOf = (scheduler: string) => {
+  let counts = requests.get(scheduler)
+  if (counts === undefined) requests.set(scheduler, counts = { single: 0, batch: 0, batchSizes: [] })
+  return counts
+}
+const countRequest = async (pathname: string, request: Request) => {
+  if (pathname !== Dispatch.path && pathname !== Dispatch.batchPath) return
+  const body = await request.json<{ scheduler?: string | null; jobs?: ReadonlyArray<unknown> }>().catch(() => undefined)
+  if (typeof body?.scheduler !== "string") return
+  const counts = requestsOf(body.scheduler)
+  if (pathname === Dispatch.path) counts.single++
+  else {
+    counts.batch++
+    counts.batchSizes.push(body.jobs?.length ?? 0)
+  }
+}
+
 /** How many times each job's handler ran in this isolate, by job id. */
 const runs = new Map<string, number>()
 const ran = (id: string) => Effect.sync(() => runs.set(id, (runs.get(id) ?? 0) + 1))
@@ -158,6 +177,8 @@ export default {
   fetch: (request: Request, env: TestEnv) => {
     const url = new URL(request.url)
     if (url.pathname === "/runs") return Response.json(Object.fromEntries(runs))
+    if (url.pathname.startsWith("/requests/")) return Response.json(requestsOf(url.pathname.slice("/requests/".length)))
+    if (request.method === "POST") void countRequest(url.pathname, request.clone())
     if (url.pathname.startsWith("/gauges/")) return Response.json(gaugeOf(url.pathname.slice("/gauges/".length)))
     // every dispatch is confirmed with the SchedulerDO that sent it: a replay runs nothing, whatever the isolate
     dispatch ??= Dispatch.toFetchHandlerWith(handlers, {
