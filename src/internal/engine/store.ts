@@ -10,7 +10,6 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Layer from "effect/Layer"
 import * as Order from "effect/Order"
 import * as RedBlackTree from "effect/RedBlackTree"
@@ -180,9 +179,8 @@ export class JobStore extends Context.Tag("@lunora/scheduler/JobStore")<JobStore
 const isLive = (state: JobState) => state === "pending" || state === "inProgress"
 
 type TimelineKey = readonly [runAt: number, seq: number]
-const timelineOrder: Order.Order<TimelineKey> = Order.tuple(Order.number, Order.number)
-// structural equality: RedBlackTree.removeFirst matches keys with Equal.equals
-const timelineKey = (job: JobRecord): TimelineKey => Data.tuple(job.runAt, job.seq)
+const timelineOrder = (a: TimelineKey, b: TimelineKey): -1 | 0 | 1 =>
+  a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0
 
 const byName = (a: { readonly name: string }, b: { readonly name: string }) =>
   a.name < b.name ? -1 : a.name > b.name ? 1 : 0
@@ -227,6 +225,18 @@ export const makeMemory = (): Store => {
   const timeline = (state: JobState) => timelines.get(state) ?? RedBlackTree.empty<TimelineKey, string>(timelineOrder)
   const poolTimeline = (pool: string | null, state: JobState) =>
     poolTimelines.get(poolKey(pool, state)) ?? RedBlackTree.empty<TimelineKey, string>(timelineOrder)
+
+  /**
+   * Each stored record's timeline key, made once: `RedBlackTree.removeFirst`
+   * matches keys with `Equal.equals`, which for the same array is identity
+   * (a structural tuple would be hashed at every step of the walk).
+   */
+  const keys = new WeakMap<JobRecord, TimelineKey>()
+  const timelineKey = (job: JobRecord): TimelineKey => {
+    let key = keys.get(job)
+    if (key === undefined) keys.set(job, key = [job.runAt, job.seq])
+    return key
+  }
 
   const unindex = (job: JobRecord) => {
     timelines.set(job.state, RedBlackTree.removeFirst(timeline(job.state), timelineKey(job)))

@@ -28,6 +28,8 @@ export type Operation<K extends Operations.Name> = (
 export type Backend =
   & {
     readonly now: Effect.Effect<number>
+    /** The memory runtime's bulk driver (`TestScheduler.advance`); a remote backend has none. */
+    readonly advance?: ((ms: number) => Effect.Effect<void>) | undefined
     /** Completes when the job is finished (or gone). */
     readonly awaitFinished: (id: string) => Effect.Effect<JobRecord | undefined, SchedulerUnavailable>
   }

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as TestClock from "effect/TestClock"
 import { isTerminal } from "../../Job.js"
 import { contextOf } from "../domain/job.js"
 import type { CronJobs } from "../../CronSpec.js"
@@ -22,6 +23,16 @@ import * as Engine from "../engine/engine.js"
 import * as Operations from "../engine/operations.js"
 import type { Outcome } from "../runtime/dispatcher.js"
 import * as Drain from "../runtime/drain.js"
+
+/** A `Clock` that reads `now()` and whose sleeps end at once: time that `advance` steps, not waits, through. */
+const stepClock = (now: () => number): Clock.Clock => ({
+  [Clock.ClockTypeId]: Clock.ClockTypeId,
+  unsafeCurrentTimeMillis: now,
+  unsafeCurrentTimeNanos: () => BigInt(now()) * 1_000_000n,
+  currentTimeMillis: Effect.sync(now),
+  currentTimeNanos: Effect.sync(() => BigInt(now()) * 1_000_000n),
+  sleep: () => Effect.void
+})
 
 /** How many expired leases, and finished jobs per state, one step handles. */
 const SWEEP_LIMIT = 100
@@ -114,36 +125,84 @@ export const makeBackend = (options: MemoryOptions = {}) =>
         Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath })
       )
 
-    /** The memory sender: each job of a batch runs at once, in a fiber of its own (an expired lease stops it). */
-    const send: Drain.Sender = (batch, settle) => {
+    /** The memory sender, forking with `fork`: each job of a batch runs at once, in a fiber of its own (an expired lease stops it). */
+    const senderOf = (fork: (effect: Effect.Effect<unknown>) => Fiber.RuntimeFiber<unknown, unknown>): Drain.Sender =>
+    (batch, settle) => {
       for (const job of batch) {
         const attempt = attemptOf(job)
-        const fiber = runFork(Effect.ensuring(runJob(job, settle), Effect.sync(() => running.delete(attempt))))
+        const fiber = fork(Effect.ensuring(runJob(job, settle), Effect.sync(() => running.delete(attempt))))
         if (fiber.unsafePoll() === null) running.set(attempt, fiber)
       }
     }
 
-    const drainPass = Drain.make({
-      store,
-      config,
-      concurrency,
-      batchSize: () => batchSize,
-      groupOf: () => "",
-      claimPerSlot: () => batchSize,
-      sweepLimit: SWEEP_LIMIT,
-      send,
-      signal: wake,
-      watchLeases: true,
-      wait: (at, now) => Effect.zipRight(at === undefined ? Effect.void : arm(at, now), Queue.take(wake)),
-      spanName: "Scheduler.runJobs",
-      // an attempt whose lease ran out is a failed attempt (the engine retries it): it stops, as a dispatch past its lease does
-      onExpired: (jobs) =>
-        Effect.forEach(jobs, (job) => {
-          const fiber = running.get(attemptOf(job))
-          return fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
-        }, { discard: true }),
-      onChange: SubscriptionRef.update(version, (n) => n + 1)
-    })
+    const drainOf = (
+      send: Drain.Sender,
+      signal: Queue.Queue<void>,
+      wait: (at: number | undefined, now: number) => Effect.Effect<void>
+    ) =>
+      Drain.make({
+        store,
+        config,
+        concurrency,
+        batchSize: () => batchSize,
+        groupOf: () => "",
+        claimPerSlot: () => batchSize,
+        sweepLimit: SWEEP_LIMIT,
+        send,
+        signal,
+        watchLeases: true,
+        wait,
+        spanName: "Scheduler.runJobs",
+        // an attempt whose lease ran out is a failed attempt (the engine retries it): it stops, as a dispatch past its lease does
+        onExpired: (jobs) =>
+          Effect.forEach(jobs, (job) => {
+            const fiber = running.get(attemptOf(job))
+            return fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
+          }, { discard: true }),
+        onChange: SubscriptionRef.update(version, (n) => n + 1)
+      })
+
+    const drainPass = drainOf(
+      senderOf((effect) => runFork(effect)),
+      wake,
+      (at, now) => Effect.zipRight(at === undefined ? Effect.void : arm(at, now), Queue.take(wake))
+    )
+
+    /**
+     * Steps through every due instant up to `ms` from now without waiting on
+     * the `Clock`: at each, one pass of the same loop with the `Clock` reading
+     * that instant (a handler's own waits on it take no time), run to its end;
+     * then moves the `Clock` (`TestClock.adjust`) to the end.
+     */
+    const advance = (ms: number) =>
+      Effect.gen(function*() {
+        const start = yield* Clock.currentTimeMillis
+        const end = start + ms
+        let current = start
+        const stepped = stepClock(() => current)
+        const signal = yield* Queue.sliding<void>(1)
+        const fork = yield* Effect.withClock(FiberSet.runtime(fibers)<never>(), stepped)
+        // time does not pass within an instant: a batch's handlers run one after another, in one fiber
+        const send: Drain.Sender = (batch, settle) =>
+          void fork(Effect.forEach(batch, (job) => runJob(job, settle), { discard: true }))
+        const step = Effect.withClock(
+          drainOf(send, signal, () => Queue.take(signal))({
+            budget: Number.POSITIVE_INFINITY,
+            leaseUntil: Number.POSITIVE_INFINITY
+          }),
+          stepped
+        )
+        for (;;) {
+          const at = Engine.nextWakeAt(store)
+          if (at === undefined || at > end) break
+          const previous = current
+          current = Math.max(at, current)
+          const result = yield* step
+          // what is due at once and does nothing (a step that fails) is left to the loop on the Clock
+          if (current === previous && !result.progress) break
+        }
+        yield* TestClock.adjust(Duration.millis(end - (yield* Clock.currentTimeMillis)))
+      })
 
     /** One pass of the drain loop, then a wait for the next due time or a change. */
     const pass = Effect.gen(function*() {
@@ -182,6 +241,7 @@ export const makeBackend = (options: MemoryOptions = {}) =>
     const operations = Operations.make(store, config)
     const backend: Backend = {
       now: Clock.currentTimeMillis,
+      advance,
       ...operationsOf((name, args) => {
         const run = (now: number) => (operations[name] as Function)({ now, target: null }, ...args)
         return Operations.reads.has(name) ? Effect.map(Clock.currentTimeMillis, run) : mutate(run)
