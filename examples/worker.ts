@@ -72,6 +72,9 @@ const IdParams = Schema.Struct({ id: Schema.String })
 const SyncRequest = Schema.Struct({ accountIds: Schema.Array(Schema.String), ms: Schema.optional(Schema.Int) })
 const PoolAction = Schema.Struct({ action: Schema.Literal("pause", "resume") })
 
+/** The dispatch endpoint: one job per request at `Dispatch.path`, a batch at `Dispatch.batchPath`. */
+const dispatch = Dispatch.httpApp({ secret: LUNORA_SCHEDULER_SECRET, namespace: SCHEDULER })
+
 const router = HttpRouter.empty.pipe(
   HttpRouter.post(
     "/exports",
@@ -179,8 +182,10 @@ const router = HttpRouter.empty.pipe(
       return json(yield* Schema.encode(Workpool.PoolStatus)(yield* pool.status))
     })
   ),
-  // each dispatch is confirmed with the SchedulerDO that sent it: a replayed request runs nothing
-  HttpRouter.post(Dispatch.path, Dispatch.httpApp({ secret: LUNORA_SCHEDULER_SECRET, namespace: SCHEDULER })),
+  // each dispatch is confirmed with the SchedulerDO that sent it: a replayed request runs nothing;
+  // the same app at Dispatch.batchPath takes batches of due jobs in one request
+  HttpRouter.post(Dispatch.path, dispatch),
+  HttpRouter.post(Dispatch.batchPath, dispatch),
   HttpRouter.catchTags({
     ParseError: (error) => Effect.succeed(json({ error: "BadRequest", message: error.message }, 400)),
     RequestError: (error) => Effect.succeed(json({ error: "BadRequest", message: error.message }, 400)),
