@@ -48,6 +48,7 @@ const main = async () => {
     const url = new URL(`${path}?impl=${impl}&${query}`, await worker.url)
     console.log("warm-up:", await (await fetch(url)).text())
     const targets = await (await fetch(`http://127.0.0.1:${PORT}/json`)).json() as Array<{ webSocketDebuggerUrl: string; title: string }>
+    console.log("targets:", targets.map((t) => t.title).join(", "))
     const target = targets.find((t) => !t.title.includes("internal")) ?? targets[0]!
     const socket = new WebSocket(target.webSocketDebuggerUrl)
     await new Promise((resolve) => socket.addEventListener("open", resolve, { once: true }))

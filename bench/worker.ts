@@ -9,6 +9,17 @@
  * the library to `Dispatch.path` (signed, decoded, run through the registry),
  * the baseline to `POST /bench/noop`.
  *
+ * The library batches its dispatches: at its default, one signed request to
+ * `Dispatch.batchPath` carries up to 10 due jobs (`LUNORA_SCHEDULER_DISPATCH_BATCH`).
+ * `SchedulerDO` runs with the default settings; `SingleSchedulerDO` and
+ * `Batch25SchedulerDO` differ only in that setting (1: one request per job, as
+ * the baseline; 25), and the fire and drift measurements pick one by their
+ * `batch` query (1, 10 or 25). The baseline always sends one request per job.
+ *
+ * The drain measurement (`/bench/drain`) runs in `CountingSchedulerDO` (the
+ * default settings, its alarm invocations counted) and in `BaselineDO`, which
+ * counts its own.
+ *
  * The workpool measurement (`/bench/pool`) runs the library's `Workpool` in
  * `WideSchedulerDO` (a `SchedulerDO` allowed 64 dispatches at once, so a pool
  * of 64 is not held under the default 6) and a minimal hand-written pool in
@@ -37,8 +48,47 @@ export class WideSchedulerDO extends SchedulerDO {
   }
 }
 
+/**
+ * `SchedulerDO` with `LUNORA_SCHEDULER_DISPATCH_BATCH` 1: one request per due
+ * job, to `Dispatch.path`, as before batched dispatch and as the baseline.
+ */
+export class SingleSchedulerDO extends SchedulerDO {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, { ...env, LUNORA_SCHEDULER_DISPATCH_BATCH: "1" })
+  }
+}
+
+/** `SchedulerDO` with `LUNORA_SCHEDULER_DISPATCH_BATCH` 25: up to 25 due jobs per request. */
+export class Batch25SchedulerDO extends SchedulerDO {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, { ...env, LUNORA_SCHEDULER_DISPATCH_BATCH: "25" })
+  }
+}
+
+/**
+ * `SchedulerDO` at its default settings that counts its alarm invocations,
+ * for the drain measurement. The count lives in the object: a fresh instance
+ * per run starts at 0, and the polling of the run keeps it from being evicted.
+ */
+export class CountingSchedulerDO extends SchedulerDO {
+  #alarms = 0
+
+  override async alarm(): Promise<void> {
+    this.#alarms++
+    return super.alarm()
+  }
+
+  /** How many times the platform has run `alarm()` on this object. */
+  alarms(): number {
+    return this.#alarms
+  }
+}
+
 interface Env {
   readonly SCHEDULER: DurableObjectNamespace<SchedulerDO>
+  readonly SINGLE_SCHEDULER: DurableObjectNamespace<SingleSchedulerDO>
+  readonly BATCH25_SCHEDULER: DurableObjectNamespace<Batch25SchedulerDO>
+  readonly COUNTING_SCHEDULER: DurableObjectNamespace<CountingSchedulerDO>
   readonly WIDE_SCHEDULER: DurableObjectNamespace<WideSchedulerDO>
   readonly BASELINE: DurableObjectNamespace<BaselineDO>
   readonly SELF_APP: Fetcher
@@ -77,6 +127,8 @@ interface BaselineRecord {
  * due rows, marks them started, POSTs each to the no-op with concurrency 6,
  * marks it done and re-arms. No retries, no leases, no signing, no dedupe.
  *
+ * It counts its alarm invocations (`alarms()`), for the drain measurement.
+ *
  * It also holds one minimal workpool: a table of queued jobs and a cap; the
  * same alarm keeps at most `cap` POSTs to the pool no-op in flight, starting
  * the next queued job (FIFO) as soon as one completes, 500 per alarm like the
@@ -84,6 +136,7 @@ interface BaselineRecord {
  */
 export class BaselineDO extends DurableObject<Env> {
   readonly #sql: SqlStorage
+  #alarms = 0
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -131,6 +184,11 @@ export class BaselineDO extends DurableObject<Env> {
   /** An RPC that does nothing: the yardstick of one call into a Durable Object. */
   ping(): boolean {
     return false
+  }
+
+  /** How many times the platform has run `alarm()` on this object. */
+  alarms(): number {
+    return this.#alarms
   }
 
   unfinished(): number {
@@ -225,6 +283,7 @@ export class BaselineDO extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    this.#alarms++
     let budget = BASELINE_MAX_PER_ALARM
     while (budget > 0) {
       const now = Date.now()
@@ -269,6 +328,9 @@ export const Noop = Job.make("bench:noop", { payload: Schema.Struct({ n: Schema.
 
 /** Handler-side arrival times: `Date.now()` at the no-op minus the job's scheduled time, of the current measurement. */
 let arrivals: Array<number> = []
+
+/** The library's dispatch requests of the current measurement, at `Dispatch.path` (one job) and `Dispatch.batchPath`. */
+let requests = { single: 0, batch: 0 }
 
 /** The pool job of the library side: `POST /bench/pool-noop` of the baseline takes the same body. */
 export const PoolJob = Job.make("bench:pool", {
@@ -363,13 +425,18 @@ interface Subject {
   readonly idle: () => Promise<boolean>
   /** Every job: when it was scheduled for, started (leased) and finished, and its state. */
   readonly records: () => Promise<ReadonlyArray<Outcome>>
+  /** How many alarm invocations its Durable Object has run, where it counts them. */
+  readonly alarms: () => Promise<number>
 }
 
 const HOUR = 3_600_000
 
-const librarySubject = async (env: Env, instanceName: string): Promise<Subject> => {
+/** The library's Durable Objects the fire, drift and drain measurements run in. */
+type LibraryNamespace = DurableObjectNamespace<SchedulerDO> | DurableObjectNamespace<CountingSchedulerDO>
+
+const librarySubject = async (namespace: LibraryNamespace, instanceName: string): Promise<Subject> => {
   const scheduler = await Effect.runPromise(
-    Scheduler.make({ namespace: env.SCHEDULER, binding: "SELF_APP", instanceName })
+    Scheduler.make({ namespace, binding: "SELF_APP", instanceName })
   )
   const millis = (value: Option.Option<DateTime.Utc>) =>
     Option.match(value, { onNone: () => null, onSome: DateTime.toEpochMillis })
@@ -400,12 +467,17 @@ const librarySubject = async (env: Env, instanceName: string): Promise<Subject> 
           ok: job.state === "success" && job.attempt === 1,
           error: `${job.state} after ${job.attempt} attempt(s): ${Option.getOrElse(job.lastError, () => "")}`
         }))
-      }))
+      })),
+    // only CountingSchedulerDO answers it: another SchedulerDO rejects the call
+    alarms: () => {
+      const counting = namespace as DurableObjectNamespace<CountingSchedulerDO>
+      return counting.get(counting.idFromName(instanceName)).alarms()
+    }
   }
 }
 
-const baselineSubject = (env: Env, instanceName: string): Subject => {
-  const stub = env.BASELINE.get(env.BASELINE.idFromName(instanceName))
+const baselineSubject = (namespace: DurableObjectNamespace<BaselineDO>, instanceName: string): Subject => {
+  const stub = namespace.get(namespace.idFromName(instanceName))
   return {
     scheduleOne: async (n) => {
       await stub.schedule({ runAt: Date.now() + HOUR, args: JSON.stringify({ n }) })
@@ -421,13 +493,28 @@ const baselineSubject = (env: Env, instanceName: string): Subject => {
         doneAt: row.doneAt,
         ok: row.state === "done",
         error: row.state
-      }))
+      })),
+    alarms: () => stub.alarms()
   }
 }
 
-const subjectOf = (env: Env, impl: Impl): Promise<Subject> => {
+/** The library's `SchedulerDO` by its `LUNORA_SCHEDULER_DISPATCH_BATCH`: the default 10, 1 or 25. */
+const byBatch = (env: Env, batch: number): DurableObjectNamespace<SchedulerDO> => {
+  switch (batch) {
+    case 1:
+      return env.SINGLE_SCHEDULER
+    case 10:
+      return env.SCHEDULER
+    case 25:
+      return env.BATCH25_SCHEDULER
+    default:
+      throw new Error(`batch must be 1, 10 (the default) or 25, not ${batch}`)
+  }
+}
+
+const subjectOf = (impl: Impl, library: LibraryNamespace, baseline: DurableObjectNamespace<BaselineDO>) => {
   const instanceName = `bench-${impl}-${crypto.randomUUID()}`
-  return impl === "library" ? librarySubject(env, instanceName) : Promise.resolve(baselineSubject(env, instanceName))
+  return impl === "library" ? librarySubject(library, instanceName) : Promise.resolve(baselineSubject(baseline, instanceName))
 }
 
 /** `n` sequential one-job calls. */
@@ -492,6 +579,7 @@ const scheduleBatch = async (subject: Subject, batches: number, size: number) =>
 /** Schedules `runAts` (relative to a start `leadMs` from now) in calls of `chunk`, then waits until every job ran. */
 const runToCompletion = async (subject: Subject, offsets: ReadonlyArray<number>, leadMs: number, chunk: number) => {
   arrivals = []
+  requests = { single: 0, batch: 0 }
   const t0 = Date.now() + leadMs
   const runAts = offsets.map((offset) => t0 + offset)
   for (let i = 0; i < runAts.length; i += chunk) await subject.scheduleMany(runAts.slice(i, i + chunk))
@@ -512,12 +600,12 @@ const runToCompletion = async (subject: Subject, offsets: ReadonlyArray<number>,
   if (arrivals.length !== offsets.length) {
     throw new Error(`the no-op ran ${arrivals.length} times for ${offsets.length} jobs`)
   }
-  return { t0, scheduledBy, records, arrivals: [...arrivals] }
+  return { t0, scheduledBy, records, arrivals: [...arrivals], requests: { ...requests } }
 }
 
 /** `n` jobs all due at one instant: from that instant until the last one finished. */
 const fire = async (subject: Subject, n: number, leadMs: number) => {
-  const { arrivals: seen, records, scheduledBy, t0 } = await runToCompletion(
+  const { arrivals: seen, records, requests, scheduledBy, t0 } = await runToCompletion(
     subject,
     Array.from({ length: n }, () => 0),
     leadMs,
@@ -532,13 +620,26 @@ const fire = async (subject: Subject, n: number, leadMs: number) => {
     jobsPerSec: (n * 1000) / elapsedMs,
     wakeMs: firstStart - t0,
     scheduledEarlyMs: t0 - scheduledBy,
-    handlerP50Ms: percentile(seen, 50)
+    handlerP50Ms: percentile(seen, 50),
+    singleRequests: requests.single,
+    batchRequests: requests.batch
   }
+}
+
+/**
+ * `n` jobs all due at one instant, run to completion: how many alarm
+ * invocations that took (the library leases up to `LUNORA_SCHEDULER_MAX_PER_ALARM`
+ * requests per alarm, 10 jobs each at its default; the baseline 500 jobs), and
+ * jobs/s from the instant until the last one finished.
+ */
+const drain = async (subject: Subject, n: number, leadMs: number) => {
+  const result = await fire(subject, n, leadMs)
+  return { ...result, alarms: await subject.alarms() }
 }
 
 /** `n` jobs spread evenly over `spreadMs`: start (lease) time minus scheduled time, and arrival at the no-op minus scheduled time. */
 const drift = async (subject: Subject, n: number, spreadMs: number, leadMs: number) => {
-  const { arrivals: seen, records, scheduledBy, t0 } = await runToCompletion(
+  const { arrivals: seen, records, requests, scheduledBy, t0 } = await runToCompletion(
     subject,
     Array.from({ length: n }, (_, i) => Math.floor((i * spreadMs) / n)),
     leadMs,
@@ -552,7 +653,9 @@ const drift = async (subject: Subject, n: number, spreadMs: number, leadMs: numb
     maxMs: Math.max(...drifts),
     handlerP50Ms: percentile(seen, 50),
     handlerP99Ms: percentile(seen, 99),
-    scheduledEarlyMs: t0 - scheduledBy
+    scheduledEarlyMs: t0 - scheduledBy,
+    singleRequests: requests.single,
+    batchRequests: requests.batch
   }
 }
 
@@ -663,7 +766,10 @@ const measure = async (env: Env, url: URL): Promise<unknown> => {
     return pool(subject, run, int("n", 600), maxConcurrency, int("sleep", 0))
   }
   if (url.pathname === "/bench/confirm") return confirm(env, impl, int("n", 500))
-  const subject = await subjectOf(env, impl)
+  if (url.pathname === "/bench/drain") {
+    return drain(await subjectOf(impl, env.COUNTING_SCHEDULER, env.BASELINE), int("n", 5000), int("lead", 3000))
+  }
+  const subject = await subjectOf(impl, byBatch(env, int("batch", 10)), env.BASELINE)
   switch (url.pathname) {
     case "/bench/schedule-single":
       return scheduleSingle(subject, int("n", 500))
@@ -690,10 +796,12 @@ export default {
         return Response.json({ error: error instanceof Error ? error.message : String(error) }, { status: 500 })
       }
     }
+    if (url.pathname === Dispatch.batchPath) requests.batch++
+    else if (url.pathname === Dispatch.path) requests.single++
     // as the README recommends: each dispatch is confirmed with the SchedulerDO that sent it
     dispatch ??= Dispatch.toFetchHandlerWith(handlers, {
       secret: env.LUNORA_SCHEDULER_SECRET,
-      namespace: [env.SCHEDULER, env.WIDE_SCHEDULER]
+      namespace: [env.SCHEDULER, env.SINGLE_SCHEDULER, env.BATCH25_SCHEDULER, env.COUNTING_SCHEDULER, env.WIDE_SCHEDULER]
     })
     return dispatch(request)
   }
