@@ -33,11 +33,17 @@ import * as Durable from "./internal/durable.js"
  */
 export class SchedulerDO extends DurableObject<Record<string, unknown>> {
   readonly #runtime: ManagedRuntime.ManagedRuntime<Durable.DurableScheduler, unknown>
+  /** The runtime's scheduler, once built: the dispatch endpoint's confirmations are answered on it directly. */
+  #scheduler: Durable.DurableScheduler["Type"] | undefined
 
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
     super(ctx, env)
     this.#runtime = ManagedRuntime.make(Durable.layer(ctx.storage as never, env, ctx.id.toString()))
-    void ctx.blockConcurrencyWhile(() => this.#runtime.runtime().then(() => undefined))
+    void ctx.blockConcurrencyWhile(() =>
+      this.#runtime.runtime().then((runtime) => {
+        this.#scheduler = Runtime.runSync(runtime)(Durable.DurableScheduler)
+      })
+    )
   }
 
   // one RPC method per operation of the protocol, on the prototype (where RPC looks for methods)
@@ -68,6 +74,9 @@ export class SchedulerDO extends DurableObject<Record<string, unknown>> {
   async #answer<K extends Protocol.Operation>(operation: K, args: ReadonlyArray<unknown>): Promise<Protocol.Result<K>> {
     const decoded = Protocol.decode(operation, args)
     if (decoded._tag === "Left") throw toRpcError(decoded.left)
+    if (this.#scheduler !== undefined && Durable.isConfirmation(operation)) {
+      return this.#scheduler.confirmation(operation, decoded.right as never) as Protocol.Result<K>
+    }
     const exit = await this.#runtime.runPromiseExit(
       Effect.flatMap(Durable.DurableScheduler, (scheduler) => scheduler.operation(operation, decoded.right))
     )

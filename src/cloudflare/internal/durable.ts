@@ -396,32 +396,40 @@ const make = Effect.gen(function*() {
   }
 
   /** True, once, while the request sent with `lease` is in flight and carried exactly these attempts. */
-  const confirm = (lease: string, attempts: ReadonlyArray<readonly [string, number]>) =>
-    Effect.sync(() => {
-      const entry = leases.get(lease)
-      if (
-        entry === undefined || entry.confirmed || entry.attempts.length !== attempts.length ||
-        entry.attempts.some(([id, attempt], index) => attempts[index]![0] !== id || attempts[index]![1] !== attempt)
-      ) return false
-      entry.confirmed = true
-      return true
-    })
-
-  /** Answers any operation on its decoded arguments. */
-  const operation = <K extends Operation>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> => {
-    if (name === "confirmDispatch") {
-      const [lease, id, attempt] = args as Args<"confirmDispatch">
-      return confirm(lease, [[id, attempt]]) as Effect.Effect<Result<K>>
-    }
-    if (name === "confirmDispatches") {
-      const [lease, attempts] = args as Args<"confirmDispatches">
-      return confirm(lease, attempts) as Effect.Effect<Result<K>>
-    }
-    return run(name as Operations.Name, args as never) as Effect.Effect<Result<K>, Refusal>
+  const confirm = (lease: string, attempts: ReadonlyArray<readonly [string, number]>): boolean => {
+    const entry = leases.get(lease)
+    if (
+      entry === undefined || entry.confirmed || entry.attempts.length !== attempts.length ||
+      entry.attempts.some(([id, attempt], index) => attempts[index]![0] !== id || attempts[index]![1] !== attempt)
+    ) return false
+    entry.confirmed = true
+    return true
   }
 
-  return { alarm, operation }
+  /** Answers `confirmDispatch` or `confirmDispatches` on its decoded arguments: plain, no fiber (one call per dispatch request). */
+  const confirmation = (name: Confirmation, args: Args<Confirmation>): boolean => {
+    if (name === "confirmDispatch") {
+      const [lease, id, attempt] = args as Args<"confirmDispatch">
+      return confirm(lease, [[id, attempt]])
+    }
+    const [lease, attempts] = args as Args<"confirmDispatches">
+    return confirm(lease, attempts)
+  }
+
+  /** Answers any operation on its decoded arguments. */
+  const operation = <K extends Operation>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> =>
+    isConfirmation(name)
+      ? Effect.sync(() => confirmation(name, args as Args<Confirmation>) as Result<K>)
+      : run(name as Operations.Name, args as never) as Effect.Effect<Result<K>, Refusal>
+
+  return { alarm, operation, confirmation }
 })
+
+/** The operations the dispatch endpoint calls, once per dispatch request. */
+export type Confirmation = "confirmDispatch" | "confirmDispatches"
+
+export const isConfirmation = (name: Operation): name is Confirmation =>
+  name === "confirmDispatch" || name === "confirmDispatches"
 
 /** The runtime of one `SchedulerDO`. */
 export class DurableScheduler extends Context.Tag("@lunora/scheduler/internal/DurableScheduler")<
