@@ -12,7 +12,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { WebSocket } from "undici"
+// @ts-expect-error: ws (a dependency of wrangler) ships no types; only its client is used here
+import { WebSocket } from "ws"
 import { snapshot } from "../scripts/snapshot.js"
 
 process.env.WRANGLER_SEND_METRICS = "false"
@@ -48,14 +49,13 @@ const main = async () => {
     const url = new URL(`${path}?impl=${impl}&${query}`, await worker.url)
     console.log("warm-up:", await (await fetch(url)).text())
     const targets = await (await fetch(`http://127.0.0.1:${PORT}/json`)).json() as Array<{ webSocketDebuggerUrl: string; title: string }>
-    console.log("targets:", targets.map((t) => t.title).join(", "))
     const target = targets.find((t) => !t.title.includes("internal")) ?? targets[0]!
     const socket = new WebSocket(target.webSocketDebuggerUrl)
-    await new Promise((resolve) => socket.addEventListener("open", resolve, { once: true }))
+    await new Promise((resolve) => socket.once("open", resolve))
     let next = 1
     const pending = new Map<number, (result: any) => void>()
-    socket.addEventListener("message", (event) => {
-      const message = JSON.parse(String(event.data))
+    socket.on("message", (data: unknown) => {
+      const message = JSON.parse(String(data))
       if (message.id !== undefined) pending.get(message.id)?.(message.result)
     })
     const send = (method: string, params: object = {}) =>

@@ -78,6 +78,8 @@ const ALARM_WALL_LIMIT_MS = 14 * 60_000
 const MIN_LEASING_MS = 60_000
 /** How many expired leases, and finished jobs per state, one alarm handles before it dispatches. */
 const SWEEP_LIMIT = 100
+/** How long a job's outcome may wait to be written with its batch's others (see `Drain.Settings.flushDelayMs`). */
+const FLUSH_DELAY_MS = 10
 /** How long a target whose endpoint did not take a batch gets one request per job before a batch is tried again. */
 const SINGLE_DISPATCH_MS = 10 * 60_000
 /** The latest the alarm is set ahead: later work is looked at again then. */
@@ -333,6 +335,7 @@ const make = Effect.gen(function*() {
     send,
     signal,
     watchLeases: false,
+    flushDelayMs: FLUSH_DELAY_MS,
     wait: Drain.raceSignal(signal),
     spanName: "SchedulerDO.dispatch"
   })

@@ -200,10 +200,16 @@ const readLines = async (
   let pending = ""
   let bytes = 0
   const limit = count * MAX_LINE_BYTES
-  const line = async (text: string) => {
-    const parsed = parseOutcomeLine(text)
-    if (parsed === undefined || parsed.index >= count) return
-    if (await outcomeVerified(secret, requestMac, parsed)) settle(parsed.index, outcomeOf(parsed.status, parsed.body))
+  /** Verifies the lines that came in one read together, then settles them together: their outcomes are recorded in one write. */
+  const lines = async (texts: ReadonlyArray<string>) => {
+    const parsed = texts.flatMap((text) => {
+      const line = parseOutcomeLine(text)
+      return line === undefined || line.index >= count ? [] : [line]
+    })
+    const verified = await Promise.all(parsed.map((line) => outcomeVerified(secret, requestMac, line)))
+    parsed.forEach((line, i) => {
+      if (verified[i]) settle(line.index, outcomeOf(line.status, line.body))
+    })
   }
   for (;;) {
     const { done, value } = await reader.read()
@@ -214,10 +220,11 @@ const readLines = async (
       throw new Error(`the batch answer is over ${limit} bytes`)
     }
     pending += decoder.decode(value, { stream: true })
-    for (let end = pending.indexOf("\n"); end >= 0; end = pending.indexOf("\n")) {
-      const text = pending.slice(0, end)
+    const end = pending.lastIndexOf("\n")
+    if (end >= 0) {
+      const complete = pending.slice(0, end).split("\n")
       pending = pending.slice(end + 1)
-      await line(text)
+      await lines(complete)
     }
     if (pending.length > MAX_LINE_BYTES) {
       reader.cancel().catch(() => undefined)
@@ -225,7 +232,7 @@ const readLines = async (
     }
   }
   pending += decoder.decode()
-  if (pending.length > 0) await line(pending)
+  if (pending.length > 0) await lines([pending])
 }
 
 /**

@@ -41,6 +41,13 @@ export interface Settings {
   readonly signal: Queue.Queue<void>
   /** Waits until `at` (when given) or a signal, whichever comes first. */
   readonly wait: (at: number | undefined, now: number) => Effect.Effect<void>
+  /**
+   * How long an outcome may wait to be recorded with others while its batch
+   * still runs (0: each at once). Outcomes are written together when a batch
+   * has finished, when nothing is in flight, or when the oldest has waited
+   * this long: a streamed batch answers one job at a time.
+   */
+  readonly flushDelayMs: number
   /** The span name of one batch. */
   readonly spanName: string
   /**
@@ -105,6 +112,10 @@ export const make = (settings: Settings) => {
   const { config, store } = settings
   const onChange = settings.onChange ?? Effect.void
   const settled: Array<Engine.AttemptOutcome> = []
+  /** When the oldest outcome in `settled` came in. */
+  let oldestSettledAt = 0
+  /** Batches that finished since the last write of outcomes. */
+  let finishedBatches = 0
   const wake = () => Queue.unsafeOffer(settings.signal, undefined)
 
   return (limits: PassLimits): Effect.Effect<PassResult> =>
@@ -135,8 +146,14 @@ export const make = (settings: Settings) => {
         return end
       }
 
+      /** Whether the outcomes that came in are to be written now, at `now`. */
+      const due = (now: number) =>
+        settled.length > 0 &&
+        (finishedBatches > 0 || inFlight === 0 || now - oldestSettledAt >= settings.flushDelayMs)
+
       const flush = Effect.suspend(() => {
-        if (settled.length === 0) return Effect.void
+        if (!due(clock.unsafeCurrentTimeMillis())) return Effect.void
+        finishedBatches = 0
         const outcomes = settled.splice(0)
         progress = true
         const now = clock.unsafeCurrentTimeMillis()
@@ -155,6 +172,7 @@ export const make = (settings: Settings) => {
         let left = batch.length
         leaseEnds.set(batch, batch.reduce((min, job) => Math.min(min, job.runAt), Number.POSITIVE_INFINITY))
         settings.send(batch, (job, outcome) => {
+          if (settled.length === 0) oldestSettledAt = clock.unsafeCurrentTimeMillis()
           settled.push(
             outcome.ok
               ? { id: job.id, attempt: job.attempt, ok: true, result: outcome.result }
@@ -162,6 +180,7 @@ export const make = (settings: Settings) => {
           )
           if (--left === 0) {
             inFlight--
+            finishedBatches++
             leaseEnds.delete(batch)
             span.end(clock.unsafeCurrentTimeNanos(), Exit.void)
           }
@@ -210,13 +229,16 @@ export const make = (settings: Settings) => {
           }
         }
         if (inFlight === 0 && settled.length === 0) break
-        if (settled.length > 0) continue
+        if (due(clock.unsafeCurrentTimeMillis())) continue
         // with a free slot, the next due job (or cron) also ends the wait; a watched lease running out does
-        const due = leasing && free > 0 && !leasingBroken
+        const nextDue = leasing && free > 0 && !leasingBroken
           ? yield* guarded("finding the next due time", () => Engine.earliest(Engine.nextClaimAt(store), store.nextCronAt()))
           : undefined
         const leaseEnd = settings.watchLeases ? earliestLeaseEnd() : Number.POSITIVE_INFINITY
-        const next = Engine.earliest(due, Number.isFinite(leaseEnd) ? leaseEnd : undefined)
+        const next = Engine.earliest(
+          Engine.earliest(nextDue, Number.isFinite(leaseEnd) ? leaseEnd : undefined),
+          settled.length > 0 ? oldestSettledAt + settings.flushDelayMs : undefined
+        )
         yield* settings.wait(next, now)
       }
       return { startedAt, failed, progress }

@@ -151,6 +151,7 @@ export const makeBackend = (options: MemoryOptions = {}) =>
         send,
         signal,
         watchLeases: true,
+        flushDelayMs: 0,
         wait,
         spanName: "Scheduler.runJobs",
         // an attempt whose lease ran out is a failed attempt (the engine retries it): it stops, as a dispatch past its lease does
