@@ -25,8 +25,9 @@ import * as Durable from "./internal/durable.js"
  * Settings come from the Worker's environment: `LUNORA_SCHEDULER_SECRET`
  * (required: signs dispatches), `LUNORA_SCHEDULER_LEASE` (default
  * "5 minutes": how long one attempt may take), `LUNORA_SCHEDULER_RETENTION`
- * ("7 days"), `LUNORA_SCHEDULER_CONCURRENCY` (6 dispatches at once, up to 64) and
- * `LUNORA_SCHEDULER_MAX_PER_ALARM` (500).
+ * ("7 days"), `LUNORA_SCHEDULER_CONCURRENCY` (6 dispatch requests at once, up to
+ * 64), `LUNORA_SCHEDULER_DISPATCH_BATCH` (10 due jobs per request, up to 100;
+ * 1: one request per job) and `LUNORA_SCHEDULER_MAX_PER_ALARM` (500 requests).
  *
  * @since 0.1.0
  * @category durable objects

@@ -111,16 +111,18 @@ const exchange = async <A>(
   body: string,
   now: number,
   timeoutMs: number,
-  read: (response: Response, requestMac: string) => Promise<A>
+  read: (response: Response, requestMac: string, reading: Reading) => Promise<A>
 ): Promise<A> => {
   const signature = await signatureOf(secret, now, body)
   const controller = new AbortController()
+  const reading: Reading = {}
   let timer: ReturnType<typeof setTimeout>
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const error = new TimeoutError()
-      controller.abort(error)
-      reject(error)
+      reject(new TimeoutError())
+      // a streamed answer being read is left to end (its jobs are settled as timed out, and the request goes
+      // with the invocation): aborting or canceling it rejects workerd's pending read as unhandled, whatever awaits it
+      if (!reading.streaming) controller.abort()
     }, Math.max(0, timeoutMs))
   })
   const work = destination.fetch(url, {
@@ -130,7 +132,7 @@ const exchange = async <A>(
     // a redirect comes back as the 3xx itself: following one would re-send the signed request elsewhere
     redirect: "manual",
     signal: controller.signal
-  }).then((response) => read(response, macOf(signature)!))
+  }).then((response) => read(response, macOf(signature)!, reading))
   try {
     return await Promise.race([work, timeout])
   } finally {
@@ -138,6 +140,11 @@ const exchange = async <A>(
     // the loser of the race is settled, never left unhandled
     work.catch(() => undefined)
   }
+}
+
+/** Whether the answer is being read as a stream of lines (set by the reader): a timeout then does not abort it. */
+interface Reading {
+  streaming?: boolean
 }
 
 class TimeoutError extends Error {
@@ -192,10 +199,13 @@ const readLines = async (
   requestMac: string,
   response: Response,
   count: number,
-  settle: (index: number, outcome: Outcome) => void
+  settle: (index: number, outcome: Outcome) => void,
+  reading: Reading
 ): Promise<void> => {
   if (response.body === null) return
   const reader = response.body.getReader()
+  reader.closed.catch(() => undefined)
+  reading.streaming = true
   const decoder = new TextDecoder()
   let pending = ""
   let bytes = 0
@@ -273,14 +283,14 @@ export const sendBatch = (
     scheduler: request.scheduler,
     jobs: jobs.map(({ lease: _lease, scheduler: _scheduler, ...job }) => job)
   })
-  return exchange(secret, destination.batchUrl, destination, body, now, timeoutMs, async (response, requestMac): Promise<BatchEnd> => {
+  return exchange(secret, destination.batchUrl, destination, body, now, timeoutMs, async (response, requestMac, reading): Promise<BatchEnd> => {
     const { status } = response
     if (status >= 300 && status < 400) {
       response.body?.cancel().catch(() => undefined)
       return { _tag: "Fallback", reason: `HTTP ${status} (a redirect)` }
     }
     if (status === 200 && response.headers.get(BATCH_HEADER) === String(BATCH_VERSION)) {
-      await readLines(secret, requestMac, response, jobs.length, settleOnce)
+      await readLines(secret, requestMac, response, jobs.length, settleOnce, reading)
       settleRest(failed(true, "the batch answer ended without this job's outcome"))
       return { _tag: "Done" }
     }

@@ -306,6 +306,8 @@ export class BodyTooLarge extends Error {
 export const readBody = async (body: ReadableStream<Uint8Array> | null, limit: number): Promise<string> => {
   if (body === null) return ""
   const reader = body.getReader()
+  // an aborted request errors the stream: its `closed` too, which no one else awaits
+  reader.closed.catch(() => undefined)
   const decoder = new TextDecoder()
   let bytes = 0
   let text = ""
