@@ -124,4 +124,15 @@ describe("TestScheduler.advance (the bulk driver)", () => {
       expect(job.state).toBe("success")
       expect(Option.getOrThrow(job.startedAt)).toEqual(job.scheduledFor)
     }).pipe(Effect.provide(layer())))
+
+  it.effect("refuses a concurrency or batch size that could lease nothing, when the layer is built", () =>
+    Effect.gen(function*() {
+      for (const options of [{ concurrency: 0 }, { batchSize: 0 }, { concurrency: 1.5 }, { batchSize: 101 }]) {
+        const exit = yield* Effect.exit(Effect.provide(Scheduler.Scheduler, TestScheduler.layer(options)))
+        expect(exit._tag).toBe("Failure")
+        expect(String(exit._tag === "Failure" ? exit.cause : "")).toMatch(/must be an integer from 1 to/)
+      }
+      const fine = yield* Effect.exit(Effect.provide(Scheduler.Scheduler, TestScheduler.layer({ concurrency: 1, batchSize: 1 })))
+      expect(fine._tag).toBe("Success")
+    }))
 })

@@ -14,6 +14,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
 import { isTerminal } from "../../Job.js"
+import { InvalidOptions } from "../../SchedulerError.js"
 import { contextOf } from "../domain/job.js"
 import type { CronJobs } from "../../CronSpec.js"
 import * as JobRegistry from "../../JobRegistry.js"
@@ -42,9 +43,9 @@ export interface MemoryOptions {
   readonly lease?: Duration.DurationInput | undefined
   /** How long finished jobs are kept (dead letters excepted). Default 7 days. */
   readonly retention?: Duration.DurationInput | undefined
-  /** How many batches of jobs run at once, as the `SchedulerDO`'s `LUNORA_SCHEDULER_CONCURRENCY`. Default 6. */
+  /** How many batches of jobs run at once, as the `SchedulerDO`'s `LUNORA_SCHEDULER_CONCURRENCY` (1–64). Default 6. */
   readonly concurrency?: number | undefined
-  /** How many due jobs one batch carries, as the `SchedulerDO`'s `LUNORA_SCHEDULER_DISPATCH_BATCH`. Default 10. */
+  /** How many due jobs one batch carries, as the `SchedulerDO`'s `LUNORA_SCHEDULER_DISPATCH_BATCH` (1–100). Default 10. */
   readonly batchSize?: number | undefined
   /** Crons to reconcile into this scheduler when the layer is built. */
   readonly crons?: CronJobs | undefined
@@ -62,6 +63,12 @@ export const makeBackend = (options: MemoryOptions = {}) =>
     }
     const batchSize = options.batchSize ?? 10
     const concurrency = options.concurrency ?? 6
+    // a loop that could lease nothing would never run a job
+    for (const [name, value, most] of [["concurrency", concurrency, 64], ["batchSize", batchSize, 100]] as const) {
+      if (!Number.isInteger(value) || value < 1 || value > most) {
+        return yield* Effect.die(new InvalidOptions({ reason: `${name} must be an integer from 1 to ${most}, not ${value}` }))
+      }
+    }
     const wake = yield* Queue.sliding<void>(1)
     const version = yield* SubscriptionRef.make(0)
     const fibers = yield* FiberSet.make()
