@@ -230,8 +230,16 @@ const handlers = (options: Options): { readonly single: Handler; readonly batch:
     : Array.isArray(options.namespace)
     ? options.namespace
     : [options.namespace as ConfirmingNamespace]
+  /**
+   * Which namespace each sender's id belongs to, once found: a namespace
+   * refuses another's id by throwing, which costs more than the call itself.
+   * (Stubs are made per request: one may not outlive its request's I/O.)
+   */
+  const namespaceOf = new Map<string, ConfirmingNamespace>()
   /** The sender's stub in the first namespace its id belongs to (an id of another namespace is refused by it). */
   const senderOf = (scheduler: string): Confirming | undefined => {
+    const known = namespaceOf.get(scheduler)
+    if (known !== undefined) return known.get(known.idFromString(scheduler) as never) as Confirming
     for (const namespace of namespaces) {
       let id: unknown
       try {
@@ -239,6 +247,8 @@ const handlers = (options: Options): { readonly single: Handler; readonly batch:
       } catch {
         continue
       }
+      if (namespaceOf.size >= 10_000) namespaceOf.clear()
+      namespaceOf.set(scheduler, namespace)
       return namespace.get(id as never) as Confirming
     }
     return undefined
