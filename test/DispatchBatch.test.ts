@@ -331,6 +331,33 @@ describe("Dispatch batch endpoint", () => {
       expect(ranFor(ids).sort()).toStrictEqual(ids.map((id) => `test:echo ${id}`))
     })
 
+    it("finds each sender's namespace once: a later request asks only that namespace", async () => {
+      const refused: Array<string> = []
+      const other: Dispatch.ConfirmingNamespace = {
+        idFromString: (id) => {
+          refused.push(id)
+          throw new TypeError("Invalid Durable Object ID")
+        },
+        get: () => {
+          throw new Error("not this namespace")
+        }
+      }
+      const twoNamespaces = Dispatch.toFetchHandlerWith(Layer.merge(handlers, quiet), {
+        secret: SECRET,
+        namespace: [other, namespace]
+      })
+      calls.length = 0
+      confirm = () => Promise.resolve(true)
+      for (const n of [1, 2, 3]) {
+        const init = await signed(batch([job(`job_0_batchmemo000${n}`)], { scheduler: "do-memo", lease: `lease-memo-${n}` }))
+        const response = await twoNamespaces(new Request(url, init))
+        expect(response.status).toBe(200)
+        await response.text()
+      }
+      expect(calls.map(([lease]) => lease)).toStrictEqual(["lease-memo-1", "lease-memo-2", "lease-memo-3"])
+      expect(refused).toStrictEqual(["do-memo"])
+    })
+
     it("answers 409 and runs nothing when the SchedulerDO does not confirm", async () => {
       calls.length = 0
       confirm = () => Promise.resolve(false)
