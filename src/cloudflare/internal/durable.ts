@@ -229,7 +229,6 @@ const make = Effect.gen(function*() {
   const log = (effect: Effect.Effect<void>) => void Runtime.runFork(runtime)(effect)
 
   const timeoutReason = `no response within the lease of ${config.leaseMs} ms`
-  const leaseEnd = (jobs: ReadonlyArray<JobRecord>) => jobs.reduce((min, job) => Math.min(min, job.runAt), Number.POSITIVE_INFINITY)
 
   /** Sends each job in a request of its own, all at once; each lease ends its request. */
   const sendSingly = (
@@ -294,7 +293,7 @@ const make = Effect.gen(function*() {
       { lease, scheduler: self },
       ready.map(({ body }) => body),
       now,
-      leaseEnd(ready.map(({ job }) => job)) - now,
+      Engine.earliestRunAt(ready.map(({ job }) => job)) - now,
       timeoutReason,
       (index, outcome) => {
         settled[index] = true
@@ -394,8 +393,7 @@ const make = Effect.gen(function*() {
       : undefined
     const apply = (now: number) => (engine[name] as Function)({ now, target }, ...rest) as Result<K>
     if (added === undefined) return Operations.reads.has(name) ? read(apply) : mutate(apply)
-    const earliest = added.reduce((min, job) => Math.min(min, job.runAt), Number.POSITIVE_INFINITY)
-    return Effect.zipRight(checked(added, name === "enqueue"), mutateAdding(earliest, apply))
+    return Effect.zipRight(checked(added, name === "enqueue"), mutateAdding(Engine.earliestRunAt(added), apply))
   }
 
   /** True, once, while the request sent with `lease` is in flight and carried exactly these attempts. */

@@ -264,19 +264,7 @@ export const poll = (
     return { claimed: claim(store, config, now, claimLimit), expired, swept }
   })
 
-/** Applies `f` to the job's attempt `attempt` if it is the one in progress (inside the caller's transaction). */
-const reportIn = (store: Store, id: string, attempt: number, f: (job: JobRecord) => JobRecord): ReportResult => {
-  const job = store.get(id)
-  if (job === undefined || job.state !== "inProgress" || job.attempt !== attempt) return { _tag: "Stale", job }
-  const next = f(job)
-  store.update(next)
-  return { _tag: "Recorded", job: next }
-}
-
-const report = (store: Store, id: string, attempt: number, f: (job: JobRecord) => JobRecord): ReportResult =>
-  store.transaction(() => reportIn(store, id, attempt, f))
-
-/** Records a successful attempt. */
+/** Records a successful attempt (`record` of one outcome). */
 export const complete = (
   store: Store,
   config: EngineConfig,
@@ -284,12 +272,12 @@ export const complete = (
   id: string,
   attempt: number,
   result: string | null
-): ReportResult => report(store, id, attempt, (job) => ({ ...finish(config, job, now, "success"), result }))
+): ReportResult => record(store, config, now, [{ id, attempt, ok: true, result }])[0]!
 
 /**
  * Records a failed attempt: back to `pending` at the next retry delay, or,
  * when no attempt is left or `retryable` is false, `deadLettered` (or
- * `failed` for jobs scheduled without a dead letter).
+ * `failed` for jobs scheduled without a dead letter). `record` of one outcome.
  */
 export const fail = (
   store: Store,
@@ -299,7 +287,7 @@ export const fail = (
   attempt: number,
   error: string,
   retryable: boolean
-): ReportResult => report(store, id, attempt, (job) => failed(config, now, job, error, retryable))
+): ReportResult => record(store, config, now, [{ id, attempt, ok: false, error, retryable }])[0]!
 
 /** What one attempt of a job came to, as its dispatch reported it. */
 export type AttemptOutcome =
@@ -433,6 +421,10 @@ const WAKE_STATES = ["inProgress", ...SWEPT_STATES] as const
  */
 export const failureBackoffMs = (failures: number): number =>
   Math.min(60_000, 1_000 * 2 ** Math.min(Math.max(failures - 1, 0), 6))
+
+/** The earliest `runAt` of `jobs` (for leased jobs: when the first lease ends); `Infinity` for none. */
+export const earliestRunAt = (jobs: ReadonlyArray<{ readonly runAt: number }>): number =>
+  jobs.reduce((min, job) => Math.min(min, job.runAt), Number.POSITIVE_INFINITY)
 
 /** The earlier of two optional times. */
 export const earliest = (a: number | undefined, b: number | undefined) =>

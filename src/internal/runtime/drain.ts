@@ -170,7 +170,7 @@ export const make = (settings: Settings) => {
 
       const start = (batch: ReadonlyArray<JobRecord>, span: Tracer.Span) => {
         let left = batch.length
-        leaseEnds.set(batch, batch.reduce((min, job) => Math.min(min, job.runAt), Number.POSITIVE_INFINITY))
+        leaseEnds.set(batch, Engine.earliestRunAt(batch))
         settings.send(batch, (job, outcome) => {
           if (settled.length === 0) oldestSettledAt = clock.unsafeCurrentTimeMillis()
           settled.push(
