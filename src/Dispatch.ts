@@ -11,22 +11,22 @@
  *
  * @since 0.1.0
  */
-import * as HttpApp from "@effect/platform/HttpApp"
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as Headers from "@effect/platform/Headers"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
+import * as FiberRefs from "effect/FiberRefs"
 import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
-import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
-import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { type DeclaredCrons, declaredPaths, describeUnknown, unknownPaths } from "./internal/domain/declared.js"
 import { messageOf } from "./internal/domain/failure.js"
 import { contextOf } from "./internal/domain/job.js"
@@ -46,12 +46,12 @@ import {
   MAX_BATCH_REQUEST_BYTES,
   MAX_REQUEST_BYTES,
   outcomeLine,
-  readText,
+  readBody,
   REPLY_HEADER,
+  replySignatureOf,
   SeenRequests,
   SIGNATURE_HEADER,
-  signReply,
-  verify
+  verified
 } from "./internal/runtime/wire.js"
 import * as JobRegistry from "./JobRegistry.js"
 
@@ -167,28 +167,11 @@ const seen = new SeenRequests()
 
 const encoder = new TextEncoder()
 
-/**
- * The request's body as text, at most `limit` bytes: read from the web
- * `Request`'s stream when the server is one of the web's (a Worker's), and
- * stopped as soon as it is too long; on another server (Node's), read by the
- * server under its body-size limit, then measured.
- */
-const bodyOf = (request: HttpServerRequest.HttpServerRequest, limit: number): Effect.Effect<string, unknown> =>
-  request.source instanceof Request
-    ? readText(request.source.body, limit)
-    : request.text.pipe(
-      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
-      Effect.filterOrFail(
-        (text) => text.length <= limit / 3 || encoder.encode(text).byteLength <= limit,
-        () => new BodyTooLarge(limit)
-      )
-    )
-
-const unsigned = (body: DispatchReply, status: number) => HttpServerResponse.unsafeJson(body, { status })
-
-const notFound = Effect.sync(() => HttpServerResponse.text("not found", { status: 404 }))
-
 const pathnameOf = (url: string): string => new URL(url, "http://localhost").pathname
+
+/** An answer that is not the endpoint's signed word on a job: the sender counts it as no outcome. */
+const unsigned = (answer: DispatchReply, status: number): Response =>
+  new Response(JSON.stringify(answer), { status, headers: { "content-type": "application/json" } })
 
 type Answer = readonly [status: number, answer: DispatchReply]
 
@@ -200,30 +183,35 @@ type Answer = readonly [status: number, answer: DispatchReply]
 const outcomeOf = (job: BatchJob): Effect.Effect<Answer, never, JobRegistry.JobRegistry> => {
   const { attempt, functionPath, id } = job
   return JobRegistry.run(functionPath, job.args, contextOf(job)).pipe(
-    Effect.annotateLogs({ jobId: id, functionPath, attempt }),
     Effect.flatMap((outcome): Effect.Effect<Answer> => {
       switch (outcome._tag) {
         case "Succeeded":
           return Effect.succeed([200, { result: outcome.result }] as const)
         case "Rejected":
-          return Effect.logWarning("dispatch rejected", outcome.reason).pipe(
-            Effect.annotateLogs({ jobId: id, functionPath }),
-            Effect.as([422, { error: outcome.reason }] as const)
-          )
+          return Effect.as(Effect.logWarning("dispatch rejected", outcome.reason), [422, { error: outcome.reason }] as const)
         case "Failed":
-          return Effect.logWarning(`attempt ${attempt} failed`, outcome.error).pipe(
-            Effect.annotateLogs({ jobId: id, functionPath }),
-            Effect.as([500, { error: outcome.error }] as const)
-          )
+          return Effect.as(Effect.logWarning(`attempt ${attempt} failed`, outcome.error), [500, { error: outcome.error }] as const)
       }
-    })
+    }),
+    Effect.annotateLogs({ jobId: id, functionPath, attempt })
   )
 }
 
-type Handler = Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | JobRegistry.JobRegistry>
+/** The current time by the runtime's `Clock` (a `TestClock` in tests), read without running an Effect. */
+const nowOf = (runtime: Runtime.Runtime<never>): number =>
+  Context.get(FiberRefs.getOrDefault(runtime.fiberRefs, DefaultServices.currentServices), Clock.Clock)
+    .unsafeCurrentTimeMillis()
 
-/** The endpoint's two handlers: one job at `Dispatch.path`, a batch at `Dispatch.batchPath`. */
-const handlers = (options: Options): { readonly single: Handler; readonly batch: Handler } => {
+/**
+ * The endpoint over a web `Request`, both paths, as plain Promises: the
+ * handlers run on `runtime` (the fetch handler's built layer, or the fiber
+ * that serves the `HttpApp`: its logger and annotations), one fiber a
+ * request; the rest (reading, verifying, confirming, signing, streaming the
+ * lines) costs no fiber.
+ */
+type Endpoint = (request: Request, runtime: Runtime.Runtime<JobRegistry.JobRegistry>) => Promise<Response>
+
+const endpointOf = (options: Options): Endpoint => {
   const secret = Redacted.isRedacted(options.secret) ? options.secret : Redacted.make(options.secret)
   const namespaces: ReadonlyArray<ConfirmingNamespace> = options.namespace === undefined
     ? []
@@ -258,132 +246,159 @@ const handlers = (options: Options): { readonly single: Handler; readonly batch:
   if (crons !== undefined) declaredPaths(crons)
   /** Per registry (one per built handler layer): why the endpoint refuses every job, or `null`. */
   const problems = new WeakMap<object, string | null>()
-  const misconfigured: Effect.Effect<string | null, never, JobRegistry.JobRegistry> = crons === undefined
-    ? Effect.succeed(null)
-    : Effect.flatMap(JobRegistry.JobRegistry, (registry) => {
-      const known = problems.get(registry)
-      if (known !== undefined) return Effect.succeed(known)
-      const unknown = unknownPaths(declaredPaths(crons), (functionPath) => Option.isSome(registry.lookup(functionPath)))
-      const problem = unknown.length === 0
-        ? null
-        : `${describeUnknown(unknown)}: the dispatch endpoint refuses every job until each declared cron has a handler`
-      problems.set(registry, problem)
-      return problem === null ? Effect.succeed(null) : Effect.as(Effect.logError(problem), problem)
-    })
+  const misconfigured = (runtime: Runtime.Runtime<JobRegistry.JobRegistry>): string | null => {
+    if (crons === undefined) return null
+    const registry = Context.get(runtime.context, JobRegistry.JobRegistry)
+    const known = problems.get(registry)
+    if (known !== undefined) return known
+    const unknown = unknownPaths(declaredPaths(crons), (functionPath) => Option.isSome(registry.lookup(functionPath)))
+    const problem = unknown.length === 0
+      ? null
+      : `${describeUnknown(unknown)}: the dispatch endpoint refuses every job until each declared cron has a handler`
+    problems.set(registry, problem)
+    if (problem !== null) Runtime.runFork(runtime, Effect.logError(problem))
+    return problem
+  }
 
-  type Reply = (answer: DispatchReply, status: number) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+  /** A request past every check: its body, its MAC, and how to answer it signed. */
+  interface Admitted {
+    readonly body: string
+    readonly mac: string
+    readonly reply: (answer: DispatchReply, status: number) => Promise<Response>
+  }
 
   /**
    * What both paths check before they read the body's fields, in order: the
-   * method, the size, the signature, the declared crons, a replay. `serve`
-   * answers a request that passes them all.
+   * method, the size, the signature, the declared crons, a replay. The
+   * answer to a request refused, or the request admitted.
    */
-  const admitted = (
-    limit: number,
-    serve: (body: string, mac: string, reply: Reply) => Handler
-  ): Handler =>
-    Effect.gen(function*() {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      if (request.method !== "POST") return unsigned({ error: "dispatch takes POST" }, 405)
-      const tooLarge = unsigned({ error: `the request is over ${limit} bytes` }, 413)
-      if (Number(request.headers["content-length"] ?? 0) > limit) return tooLarge
-      const text = yield* Effect.either(bodyOf(request, limit))
-      if (Either.isLeft(text) && text.left instanceof BodyTooLarge) return tooLarge
-      const body = Either.getOrElse(text, () => "")
-      const header = request.headers[SIGNATURE_HEADER]
-      const now = yield* Clock.currentTimeMillis
-      if (!(yield* verify(secret, header, body, now))) return unsigned({ error: "bad or stale signature" }, 401)
-      const mac = macOf(header)!
-      const reply: Reply = (answer, status) => {
-        const text = JSON.stringify(answer)
-        return Effect.map(signReply(secret, mac, status, text), (signature) =>
-          HttpServerResponse.text(text, { status, contentType: "application/json", headers: { [REPLY_HEADER]: signature } }))
-      }
-      const problem = yield* misconfigured
-      if (problem !== null) return yield* reply({ error: problem }, 500)
-      if (!seen.firstSight(mac, now)) return yield* reply({ error: "a replayed request: nothing ran" }, 409)
-      return yield* serve(body, mac, reply)
-    })
+  const admitted = async (
+    request: Request,
+    runtime: Runtime.Runtime<JobRegistry.JobRegistry>,
+    limit: number
+  ): Promise<Response | Admitted> => {
+    if (request.method !== "POST") return unsigned({ error: "dispatch takes POST" }, 405)
+    const tooLarge = () => unsigned({ error: `the request is over ${limit} bytes` }, 413)
+    if (Number(request.headers.get("content-length") ?? 0) > limit) return tooLarge()
+    let body = ""
+    try {
+      body = await readBody(request.body, limit)
+    } catch (error) {
+      if (error instanceof BodyTooLarge) return tooLarge()
+    }
+    const header = request.headers.get(SIGNATURE_HEADER)
+    const now = nowOf(runtime)
+    if (!(await verified(secret, header, body, now))) return unsigned({ error: "bad or stale signature" }, 401)
+    const mac = macOf(header)!
+    const reply = async (answer: DispatchReply, status: number) => {
+      const text = JSON.stringify(answer)
+      return new Response(text, {
+        status,
+        headers: { "content-type": "application/json", [REPLY_HEADER]: await replySignatureOf(secret, mac, status, text) }
+      })
+    }
+    const problem = misconfigured(runtime)
+    if (problem !== null) return reply({ error: problem }, 500)
+    if (!seen.firstSight(mac, now)) return reply({ error: "a replayed request: nothing ran" }, 409)
+    return { body, mac, reply }
+  }
 
   /**
    * With a namespace, asks the `SchedulerDO` that sent the request to
    * confirm it (`ask`): the refusal to answer with when it does not, or
    * `undefined` when it does, or when there is no one to ask.
    */
-  const confirmation = (
+  const refusal = async (
     scheduler: string | null,
     what: "dispatch" | "batch",
     ask: (sender: Confirming) => Promise<boolean>
-  ): Effect.Effect<readonly [DispatchReply, number] | undefined> => {
-    if (namespaces.length === 0 || scheduler === null) return Effect.succeed(undefined)
+  ): Promise<Answer | undefined> => {
+    if (namespaces.length === 0 || scheduler === null) return undefined
     const sender = senderOf(scheduler)
     if (sender === undefined) {
-      return Effect.succeed([{
+      return [503, {
         error: "the SchedulerDO that sent this is in none of the endpoint's namespaces: add its namespace to the Dispatch options"
-      }, 503])
+      }]
     }
-    return Effect.tryPromise(() => ask(sender)).pipe(
-      Effect.match({
-        onFailure: (error) => [{ error: `the SchedulerDO could not confirm the ${what}: ${messageOf(error.error)}` }, 503] as const,
-        onSuccess: (confirmed) =>
-          confirmed === true ? undefined : [{
-            error: what === "dispatch"
-              ? "the SchedulerDO did not confirm this dispatch (a replay, or its attempt has ended): nothing ran"
-              : "the SchedulerDO did not confirm this batch (a replay, or one of its attempts has ended): nothing ran"
-          }, 409] as const
-      })
-    )
+    let confirmed: unknown
+    try {
+      confirmed = await ask(sender)
+    } catch (error) {
+      return [503, { error: `the SchedulerDO could not confirm the ${what}: ${messageOf(error)}` }]
+    }
+    return confirmed === true ? undefined : [409, {
+      error: what === "dispatch"
+        ? "the SchedulerDO did not confirm this dispatch (a replay, or its attempt has ended): nothing ran"
+        : "the SchedulerDO did not confirm this batch (a replay, or one of its attempts has ended): nothing ran"
+    }]
   }
 
-  const single = admitted(MAX_REQUEST_BYTES, (body, _mac, reply) =>
-    Effect.gen(function*() {
-      const decoded = decodeBody(body)
-      if (Either.isLeft(decoded)) {
-        return yield* reply({ error: `malformed dispatch body: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` }, 400)
-      }
-      const { attempt, id, lease, scheduler } = decoded.right
-      const refusal = lease === null
-        ? undefined
-        : yield* confirmation(scheduler, "dispatch", (sender) => sender.confirmDispatch(lease, id, attempt))
-      if (refusal !== undefined) return yield* reply(...refusal)
-      return yield* Effect.flatMap(outcomeOf(decoded.right), ([status, answer]) => reply(answer, status))
-    })).pipe(Effect.withSpan("Dispatch.handle", { captureStackTrace: false }))
+  const single: Endpoint = async (request, runtime) => {
+    const admission = await admitted(request, runtime, MAX_REQUEST_BYTES)
+    if (admission instanceof Response) return admission
+    const { body, reply } = admission
+    const decoded = decodeBody(body)
+    if (Either.isLeft(decoded)) {
+      return reply({ error: `malformed dispatch body: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` }, 400)
+    }
+    const { attempt, id, lease, scheduler } = decoded.right
+    const refused = lease === null
+      ? undefined
+      : await refusal(scheduler, "dispatch", (sender) => sender.confirmDispatch(lease, id, attempt))
+    if (refused !== undefined) return reply(refused[1], refused[0])
+    const [status, answer] = await Runtime.runPromise(
+      runtime,
+      outcomeOf(decoded.right).pipe(Effect.withSpan("Dispatch.handle", { captureStackTrace: false, attributes: { jobId: id } }))
+    )
+    return reply(answer, status)
+  }
 
-  const batch = admitted(MAX_BATCH_REQUEST_BYTES, (body, mac, reply) =>
-    Effect.gen(function*() {
-      const decoded = decodeBatch(body)
-      if (Either.isLeft(decoded)) {
-        return yield* reply({ error: `malformed batch body: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` }, 400)
-      }
-      const { jobs, lease, scheduler } = decoded.right
-      const refusal = yield* confirmation(
-        scheduler,
-        "batch",
-        (sender) => sender.confirmDispatches(lease, jobs.map((job) => [job.id, job.attempt] as const))
-      )
-      if (refusal !== undefined) return yield* reply(...refusal)
-      // each job on its own fiber, forked from this one (its logger, annotations and interruptibility: under
-      // `toFetchHandler` a job runs to its end even when the answer is dropped, as a single dispatch does)
-      const lines = yield* Queue.unbounded<string>()
-      const running = yield* Scope.make()
-      for (let index = 0; index < jobs.length; index++) {
-        yield* outcomeOf(jobs[index]!).pipe(
-          Effect.flatMap(([status, answer]) => Effect.promise(() => outcomeLine(secret, mac, index, status, JSON.stringify(answer)))),
-          Effect.flatMap((line) => Queue.offer(lines, line)),
-          Effect.forkIn(running)
+  const batch: Endpoint = async (request, runtime) => {
+    const admission = await admitted(request, runtime, MAX_BATCH_REQUEST_BYTES)
+    if (admission instanceof Response) return admission
+    const { body, mac, reply } = admission
+    const decoded = decodeBatch(body)
+    if (Either.isLeft(decoded)) {
+      return reply({ error: `malformed batch body: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` }, 400)
+    }
+    const { jobs, lease, scheduler } = decoded.right
+    const refused = await refusal(
+      scheduler,
+      "batch",
+      (sender) => sender.confirmDispatches(lease, jobs.map((job) => [job.id, job.attempt] as const))
+    )
+    if (refused !== undefined) return reply(refused[1], refused[0])
+    // each line is written as its job ends; a dropped answer (the reader gone) stops no job: each runs to its end,
+    // as a single dispatch does
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
+    const writer = writable.getWriter()
+    const ignore = () => undefined
+    const write = (index: number, [status, answer]: Answer): Effect.Effect<void> =>
+      Effect.promise(() =>
+        outcomeLine(secret, mac, index, status, JSON.stringify(answer)).then((line) =>
+          void writer.write(encoder.encode(line)).catch(ignore)
         )
-      }
-      return HttpServerResponse.stream(
-        Stream.fromQueue(lines).pipe(
-          Stream.take(jobs.length),
-          Stream.encodeText,
-          Stream.ensuring(Scope.close(running, Exit.void))
-        ),
-        { contentType: "text/plain; charset=utf-8", headers: { [BATCH_HEADER]: String(BATCH_VERSION) } }
       )
-    })).pipe(Effect.withSpan("Dispatch.batch", { captureStackTrace: false }))
+    Runtime.runFork(
+      runtime,
+      Effect.forEach(jobs, (job, index) => Effect.flatMap(outcomeOf(job), (answer) => write(index, answer)), {
+        concurrency: "unbounded",
+        discard: true
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => void writer.close().catch(ignore))),
+        Effect.withSpan("Dispatch.batch", {
+          captureStackTrace: false,
+          attributes: { jobs: jobs.length, jobIds: jobs.map((job) => job.id) }
+        })
+      )
+    )
+    return new Response(readable, {
+      status: 200,
+      headers: { "content-type": "text/plain; charset=utf-8", [BATCH_HEADER]: String(BATCH_VERSION) }
+    })
+  }
 
-  return { single, batch }
+  return (request, runtime) => (pathnameOf(request.url) === BATCH_PATH ? batch : single)(request, runtime)
 }
 
 /**
@@ -417,11 +432,18 @@ const handlers = (options: Options): { readonly single: Handler; readonly batch:
 export const httpApp = (
   options: Options
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | JobRegistry.JobRegistry> => {
-  const { batch, single } = handlers(options)
-  return Effect.flatMap(
-    HttpServerRequest.HttpServerRequest,
-    (request) => pathnameOf(request.url) === BATCH_PATH ? batch : single
-  )
+  const endpoint = endpointOf(options)
+  return Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const runtime = yield* Effect.runtime<JobRegistry.JobRegistry>()
+    const web = HttpServerRequest.toWebEither(request, { runtime })
+    if (Either.isLeft(web)) return HttpServerResponse.text("bad request", { status: 400 })
+    const response = yield* Effect.promise(() => endpoint(web.right, runtime))
+    // a web server takes the web response as it is; another (Node's) gets its body as a stream
+    return request.source instanceof Request
+      ? HttpServerResponse.raw(response, { status: response.status, headers: Headers.fromInput(response.headers) })
+      : HttpServerResponse.fromWeb(response)
+  })
 }
 
 /**
@@ -444,15 +466,15 @@ export const toFetchHandler = <E>(
   layer: Layer.Layer<JobRegistry.JobRegistry, E>,
   options: Options
 ): (request: Request) => Promise<Response> => {
-  const { batch, single } = handlers(options)
-  const { handler } = HttpApp.toWebHandlerLayer(
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const pathname = pathnameOf(request.url)
-      return pathname === DISPATCH_PATH ? single : pathname === BATCH_PATH ? batch : notFound
-    }),
-    layer
-  )
-  return (request) => handler(request)
+  const endpoint = endpointOf(options)
+  const handlers = ManagedRuntime.make(layer)
+  let built: Runtime.Runtime<JobRegistry.JobRegistry> | undefined
+  return async (request) => {
+    const pathname = pathnameOf(request.url)
+    if (pathname !== DISPATCH_PATH && pathname !== BATCH_PATH) return new Response("not found", { status: 404 })
+    built ??= await handlers.runtime()
+    return endpoint(request, built)
+  }
 }
 
 /**

@@ -148,41 +148,33 @@ export const macOf = (header: string | null | undefined): string | undefined =>
  * `SIGNATURE_TOLERANCE_MS` before `now` and at most `SIGNATURE_FUTURE_MS`
  * after it. The MAC is checked by `crypto.subtle.verify`, in constant time.
  */
-export const verify = (
+export const verified = async (
   secret: Redacted.Redacted<string>,
   header: string | null | undefined,
   body: string,
   now: number
-): Effect.Effect<boolean> => {
+): Promise<boolean> => {
   const match = header === null || header === undefined ? null : HEADER.exec(header)
-  if (match === null) return Effect.succeed(false)
+  if (match === null) return false
   const timestamp = Number(match[1])
-  if (now - timestamp > SIGNATURE_TOLERANCE_MS || timestamp - now > SIGNATURE_FUTURE_MS) return Effect.succeed(false)
-  return Effect.promise(() => verifyHex(secret, match[2]!, `${timestamp}.${body}`))
+  if (now - timestamp > SIGNATURE_TOLERANCE_MS || timestamp - now > SIGNATURE_FUTURE_MS) return false
+  return verifyHex(secret, match[2]!, `${timestamp}.${body}`)
 }
 
 const replyMessage = (requestMac: string, status: number, body: string) => `reply.${requestMac}.${status}.${body}`
 
-/** `signReply` as a Promise: the header value `v1=<hex>`. */
+/**
+ * The endpoint's signature over its answer to the request signed with
+ * `requestMac`, the header value `v1=<hex>`: the sender counts an answer
+ * only when it carries one, so a page that is not the endpoint (a misrouted
+ * origin, a redirect target) never counts as the outcome.
+ */
 export const replySignatureOf = async (
   secret: Redacted.Redacted<string>,
   requestMac: string,
   status: number,
   body: string
 ): Promise<string> => `v1=${await macHex(secret, replyMessage(requestMac, status, body))}`
-
-/**
- * The endpoint's signature over its answer to the request signed with
- * `requestMac`: the sender counts an answer only when it carries one, so a
- * page that is not the endpoint (a misrouted origin, a redirect target)
- * never counts as the outcome.
- */
-export const signReply = (
-  secret: Redacted.Redacted<string>,
-  requestMac: string,
-  status: number,
-  body: string
-): Effect.Effect<string> => Effect.promise(() => replySignatureOf(secret, requestMac, status, body))
 
 const REPLY = /^v1=([0-9a-f]{64})$/
 
@@ -302,7 +294,12 @@ export class BodyTooLarge extends Error {
   }
 }
 
-/** Reads a web body as UTF-8 text, throwing `BodyTooLarge` past `limit` bytes (`readText` as a Promise). */
+/**
+ * Reads a web body as UTF-8 text, throwing `BodyTooLarge` as soon as more
+ * than `limit` bytes have arrived (the rest is never read). One promise over
+ * the stream's reader: an Effect `Stream` costs about a millisecond a body
+ * here, per dispatch and per answer.
+ */
 export const readBody = async (body: ReadableStream<Uint8Array> | null, limit: number): Promise<string> => {
   if (body === null) return ""
   const reader = body.getReader()
@@ -322,15 +319,6 @@ export const readBody = async (body: ReadableStream<Uint8Array> | null, limit: n
     text += decoder.decode(value, { stream: true })
   }
 }
-
-/**
- * Reads a web body as UTF-8 text, failing with `BodyTooLarge` as soon as
- * more than `limit` bytes have arrived (the rest is never read). One promise
- * over the stream's reader: an Effect `Stream` costs about a millisecond a
- * body here, per dispatch and per answer.
- */
-export const readText = (body: ReadableStream<Uint8Array> | null, limit: number): Effect.Effect<string, unknown> =>
-  Effect.tryPromise({ try: () => readBody(body, limit), catch: (error) => error })
 
 /**
  * The requests an endpoint has run within the signature's tolerance, by MAC:
