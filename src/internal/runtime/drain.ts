@@ -172,7 +172,10 @@ export const make = (settings: Settings) => {
         let left = batch.length
         leaseEnds.set(batch, Engine.earliestRunAt(batch))
         settings.send(batch, (job, outcome) => {
-          if (settled.length === 0) oldestSettledAt = clock.unsafeCurrentTimeMillis()
+          // the loop is woken by the first outcome waiting (its flush deadline starts) and when the batch is done
+          // (a slot is free): one outcome after another within a streamed batch waits for the deadline
+          const first = settled.length === 0
+          if (first) oldestSettledAt = clock.unsafeCurrentTimeMillis()
           settled.push(
             outcome.ok
               ? { id: job.id, attempt: job.attempt, ok: true, result: outcome.result }
@@ -183,8 +186,8 @@ export const make = (settings: Settings) => {
             finishedBatches++
             leaseEnds.delete(batch)
             span.end(clock.unsafeCurrentTimeNanos(), Exit.void)
-          }
-          wake()
+            wake()
+          } else if (first) wake()
         })
       }
 
