@@ -27,6 +27,10 @@ interface Shape {
 
 const tooLarge = (): JsonProblem => ({ problem: "size", reason: `its JSON is over the limit of ${MAX_PAYLOAD_BYTES} bytes` })
 
+/** The path of the field being walked, written out only when a problem is found there. */
+const pathOf = (keys: ReadonlyArray<string | number>): string =>
+  keys.map((key) => (typeof key === "number" ? `[${key}]` : `.${key}`)).join("")
+
 /**
  * The shape of `value` (plain values nest 0 deep, `[]` 1), or why it is
  * refused: deeper than the limit, larger than the size limit once every
@@ -37,11 +41,11 @@ const tooLarge = (): JsonProblem => ({ problem: "size", reason: `its JSON is ove
  * Without `json`, any object's own fields are walked, and only the depth is
  * checked: a payload before its Schema encodes it, so that neither the
  * Schema nor `JSON.stringify`, which recurse, can overflow the stack.
+ * `keys` is the path to `value` (a stack, written out only in a problem).
  */
 const shapeOf = (
   value: unknown,
-  path: string,
-  depth: number,
+  keys: Array<string | number>,
   json: boolean,
   ancestors: Set<object>,
   shapes: WeakMap<object, Shape>
@@ -51,53 +55,67 @@ const shapeOf = (
     if (!json) return { height: 0, bytes: 1 }
     switch (typeof value) {
       case "number":
-        return Number.isFinite(value) ? { height: 0, bytes: 1 } : notJson(`${at(path)} ${value} is not a finite number`)
+        return Number.isFinite(value) ? { height: 0, bytes: 1 } : notJson(`${at(pathOf(keys))} ${value} is not a finite number`)
       case "undefined":
-        return notJson(`${at(path)} undefined is not JSON data`)
+        return notJson(`${at(pathOf(keys))} undefined is not JSON data`)
       case "bigint":
       case "function":
       case "symbol":
-        return notJson(`${at(path)} a ${typeof value} is not JSON data`)
+        return notJson(`${at(pathOf(keys))} a ${typeof value} is not JSON data`)
       default:
         return { height: 0, bytes: 4 }
     }
   }
-  if (ancestors.has(value)) return notJson(`${at(path)} the value contains itself`)
+  const depth = keys.length
+  if (ancestors.has(value)) return notJson(`${at(pathOf(keys))} the value contains itself`)
   const known = shapes.get(value)
   if (known === undefined && depth >= MAX_PAYLOAD_DEPTH || known !== undefined && depth + known.height > MAX_PAYLOAD_DEPTH) {
-    return { problem: "size", reason: `${at(path)} nested more than ${MAX_PAYLOAD_DEPTH} levels deep (the limit)` }
+    return { problem: "size", reason: `${at(pathOf(keys))} nested more than ${MAX_PAYLOAD_DEPTH} levels deep (the limit)` }
   }
   if (known !== undefined) return known
-  let entries: Iterable<readonly [string, unknown]>
-  if (Array.isArray(value)) entries = value.map((item, i) => [`[${i}]`, item] as const)
-  else {
-    const proto = Object.getPrototypeOf(value)
-    if (json && proto !== Object.prototype && proto !== null) {
-      return notJson(`${at(path)} a ${proto?.constructor?.name ?? "non-plain object"} is not plain JSON data`)
-    }
-    entries = Object.entries(value).flatMap(([key, field]) => (field === undefined ? [] : [[`.${key}`, field] as const]))
-  }
   let height = 0
-  let bytes = 2
+  // the opening bracket, then per field its JSON and a comma (the last one is the closing bracket): never more than
+  // `JSON.stringify` writes
+  let bytes = 1
+  /** Walks one field (`key` its name or index, `keyLength` what it adds to the JSON with a comma): a problem, or none. */
+  const field = (key: string | number, keyLength: number, item: unknown): JsonProblem | undefined => {
+    keys.push(key)
+    const found = shapeOf(item, keys, json, ancestors, shapes)
+    keys.pop()
+    if (!("height" in found)) return found
+    if (found.height > height) height = found.height
+    bytes += found.bytes + keyLength
+    return json && bytes > MAX_PAYLOAD_BYTES ? tooLarge() : undefined
+  }
   ancestors.add(value)
   try {
-    for (const [key, field] of entries) {
-      const found = shapeOf(field, `${path}${key}`, depth + 1, json, ancestors, shapes)
-      if (!("height" in found)) return found
-      height = Math.max(height, found.height)
-      bytes += found.bytes + key.length
-      if (json && bytes > MAX_PAYLOAD_BYTES) return tooLarge()
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const problem = field(i, 1, value[i])
+        if (problem !== undefined) return problem
+      }
+    } else {
+      const proto = Object.getPrototypeOf(value)
+      if (json && proto !== Object.prototype && proto !== null) {
+        return notJson(`${at(pathOf(keys))} a ${proto?.constructor?.name ?? "non-plain object"} is not plain JSON data`)
+      }
+      for (const key of Object.keys(value)) {
+        const item = (value as Record<string, unknown>)[key]
+        if (item === undefined) continue
+        const problem = field(key, key.length + 4, item)
+        if (problem !== undefined) return problem
+      }
     }
   } finally {
     ancestors.delete(value)
   }
-  const shape = { height: height + 1, bytes }
+  const shape = { height: height + 1, bytes: Math.max(2, bytes) }
   shapes.set(value, shape)
   return shape
 }
 
 const problemOf = (value: unknown, json: boolean): JsonProblem | undefined => {
-  const found = shapeOf(value, "", 0, json, new Set(), new WeakMap())
+  const found = shapeOf(value, [], json, new Set(), new WeakMap())
   return "height" in found ? undefined : found
 }
 

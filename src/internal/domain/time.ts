@@ -14,8 +14,12 @@ export const MAX_DELAY_MS = Duration.toMillis(MAX_DELAY)
 export const MAX_YEARS_AHEAD = 5
 
 /** The latest time a job may be scheduled for at `now`: five calendar years later, in UTC. */
-export const latestRunAt = (now: number): number =>
-  DateTime.toEpochMillis(DateTime.add(DateTime.unsafeMake(now), { years: MAX_YEARS_AHEAD }))
+export const latestRunAt = (now: number): number => {
+  // a batch of jobs checks one `now` many times: the calendar arithmetic is done once for it
+  if (now !== latest.now) latest = { now, at: DateTime.toEpochMillis(DateTime.add(DateTime.unsafeMake(now), { years: MAX_YEARS_AHEAD })) }
+  return latest.at
+}
+let latest = { now: Number.NaN, at: Number.NaN }
 
 /** Why a time past `latestRunAt` is refused. */
 export const TOO_FAR = `more than ${MAX_YEARS_AHEAD} calendar years ahead`
@@ -44,41 +48,39 @@ const toDuration = (input: unknown): Either.Either<Duration.Duration, string> =>
   return Either.left("not a Duration, a number of milliseconds or a string such as \"5 minutes\"")
 }
 
+/** A delay, or why it is not one: a `DurationInput` that is finite and not negative. */
+const toDelay = (input: unknown): Either.Either<Duration.Duration, string> =>
+  Either.filterOrLeft(toDuration(input), Duration.isFinite, () => "an infinite delay never fires")
+
 /** A delay: a `DurationInput` that is finite and not negative. */
 export const Delay = Schema.transformOrFail(Schema.Unknown, Schema.DurationFromSelf, {
   strict: true,
   decode: (input, _, ast) =>
-    Either.match(toDuration(input), {
+    Either.match(toDelay(input), {
       onLeft: (reason) => ParseResult.fail(new ParseResult.Type(ast, input, reason)),
-      onRight: (duration) =>
-        Duration.isFinite(duration)
-          ? ParseResult.succeed(duration)
-          : ParseResult.fail(new ParseResult.Type(ast, input, "an infinite delay never fires"))
+      onRight: ParseResult.succeed
     }),
   encode: ParseResult.succeed
 }).annotations({ identifier: "Delay" })
 
+/** A fire time in epoch milliseconds, or why it is not one. */
+const toInstant = (input: unknown): Either.Either<number, string> => {
+  if (isNonNegativeFinite(input)) return Either.right(input)
+  if (DateTime.isDateTime(input)) return Either.right(DateTime.toEpochMillis(input))
+  if (input instanceof Date) return Number.isNaN(input.getTime()) ? Either.left("an invalid Date") : Either.right(input.getTime())
+  return Either.left(
+    Predicate.isNumber(input) ? "epoch milliseconds must be a finite number, not negative" : "not a DateTime, a Date or epoch milliseconds"
+  )
+}
+
 /** A fire time: a `DateTime`, a valid `Date`, or epoch milliseconds; as epoch milliseconds. */
 export const Instant = Schema.transformOrFail(Schema.Unknown, Schema.Number, {
   strict: true,
-  decode: (input, _, ast) => {
-    if (DateTime.isDateTime(input)) return ParseResult.succeed(DateTime.toEpochMillis(input))
-    if (input instanceof Date) {
-      return Number.isNaN(input.getTime())
-        ? ParseResult.fail(new ParseResult.Type(ast, input, "an invalid Date"))
-        : ParseResult.succeed(input.getTime())
-    }
-    if (isNonNegativeFinite(input)) return ParseResult.succeed(input)
-    return ParseResult.fail(
-      new ParseResult.Type(
-        ast,
-        input,
-        Predicate.isNumber(input)
-          ? "epoch milliseconds must be a finite number, not negative"
-          : "not a DateTime, a Date or epoch milliseconds"
-      )
-    )
-  },
+  decode: (input, _, ast) =>
+    Either.match(toInstant(input), {
+      onLeft: (reason) => ParseResult.fail(new ParseResult.Type(ast, input, reason)),
+      onRight: ParseResult.succeed
+    }),
   encode: ParseResult.succeed
 }).annotations({ identifier: "Instant" })
 
@@ -91,12 +93,6 @@ const show = (input: unknown): string => {
   return String(input)
 }
 
-const reasonOf = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)[0]?.message ?? ParseResult.TreeFormatter.formatErrorSync(error)
-
-const decodeDelay = Schema.decodeUnknownEither(Delay)
-const decodeInstant = Schema.decodeUnknownEither(Instant)
-
 /** Refuses a fire time more than five calendar years after `now`. */
 const notTooFar = (input: unknown, now: number) => (at: number): Either.Either<number, InvalidTime> =>
   at > latestRunAt(now) ? Either.left(new InvalidTime({ input: show(input), reason: TOO_FAR })) : Either.right(at)
@@ -104,8 +100,8 @@ const notTooFar = (input: unknown, now: number) => (at: number): Either.Either<n
 /** The fire time of a delay from `now`, in epoch milliseconds, or why it is refused (at most five calendar years). */
 export const delayMillis = (input: unknown, now: number): Either.Either<number, InvalidTime> =>
   Either.flatMap(
-    Either.mapBoth(decodeDelay(input), {
-      onLeft: (error) => new InvalidTime({ input: show(input), reason: reasonOf(error) }),
+    Either.mapBoth(toDelay(input), {
+      onLeft: (reason) => new InvalidTime({ input: show(input), reason }),
       onRight: (duration) => now + Duration.toMillis(duration)
     }),
     notTooFar(input, now)
@@ -114,6 +110,6 @@ export const delayMillis = (input: unknown, now: number): Either.Either<number, 
 /** A fire time in epoch milliseconds, refused when malformed or more than five calendar years after `now`. */
 export const instantMillis = (input: unknown, now: number): Either.Either<number, InvalidTime> =>
   Either.flatMap(
-    Either.mapLeft(decodeInstant(input), (error) => new InvalidTime({ input: show(input), reason: reasonOf(error) })),
+    Either.mapLeft(toInstant(input), (reason) => new InvalidTime({ input: show(input), reason })),
     notTooFar(input, now)
   )
