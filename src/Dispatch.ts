@@ -203,7 +203,7 @@ const nowOf = (runtime: Runtime.Runtime<never>): number =>
     .unsafeCurrentTimeMillis()
 
 /**
- * The endpoint over a web `Request`, both paths, as plain Promises: the
+ * One path of the endpoint over a web `Request`, as plain Promises: the
  * handlers run on `runtime` (the fetch handler's built layer, or the fiber
  * that serves the `HttpApp`: its logger and annotations), one fiber a
  * request; the rest (reading, verifying, confirming, signing, streaming the
@@ -211,7 +211,8 @@ const nowOf = (runtime: Runtime.Runtime<never>): number =>
  */
 type Endpoint = (request: Request, runtime: Runtime.Runtime<JobRegistry.JobRegistry>) => Promise<Response>
 
-const endpointOf = (options: Options): Endpoint => {
+/** The endpoint's two paths: one job at `Dispatch.path`, a batch at `Dispatch.batchPath`. */
+const endpointsOf = (options: Options): { readonly single: Endpoint; readonly batch: Endpoint } => {
   const secret = Redacted.isRedacted(options.secret) ? options.secret : Redacted.make(options.secret)
   const namespaces: ReadonlyArray<ConfirmingNamespace> = options.namespace === undefined
     ? []
@@ -398,7 +399,7 @@ const endpointOf = (options: Options): Endpoint => {
     })
   }
 
-  return (request, runtime) => (pathnameOf(request.url) === BATCH_PATH ? batch : single)(request, runtime)
+  return { single, batch }
 }
 
 /**
@@ -432,12 +433,13 @@ const endpointOf = (options: Options): Endpoint => {
 export const httpApp = (
   options: Options
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | JobRegistry.JobRegistry> => {
-  const endpoint = endpointOf(options)
+  const { batch, single } = endpointsOf(options)
   return Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const runtime = yield* Effect.runtime<JobRegistry.JobRegistry>()
     const web = HttpServerRequest.toWebEither(request, { runtime })
     if (Either.isLeft(web)) return HttpServerResponse.text("bad request", { status: 400 })
+    const endpoint = pathnameOf(request.url) === BATCH_PATH ? batch : single
     const response = yield* Effect.promise(() => endpoint(web.right, runtime))
     // a web server takes the web response as it is; another (Node's) gets its body as a stream
     return request.source instanceof Request
@@ -466,12 +468,13 @@ export const toFetchHandler = <E>(
   layer: Layer.Layer<JobRegistry.JobRegistry, E>,
   options: Options
 ): (request: Request) => Promise<Response> => {
-  const endpoint = endpointOf(options)
+  const { batch, single } = endpointsOf(options)
   const handlers = ManagedRuntime.make(layer)
   let built: Runtime.Runtime<JobRegistry.JobRegistry> | undefined
   return async (request) => {
     const pathname = pathnameOf(request.url)
-    if (pathname !== DISPATCH_PATH && pathname !== BATCH_PATH) return new Response("not found", { status: 404 })
+    const endpoint = pathname === DISPATCH_PATH ? single : pathname === BATCH_PATH ? batch : undefined
+    if (endpoint === undefined) return new Response("not found", { status: 404 })
     built ??= await handlers.runtime()
     return endpoint(request, built)
   }

@@ -13,13 +13,14 @@ export const MAX_DELAY_MS = Duration.toMillis(MAX_DELAY)
 /** How many calendar years ahead a job may be scheduled. */
 export const MAX_YEARS_AHEAD = 5
 
+/** The last `latestRunAt`: a batch of jobs checks one `now` many times, so the calendar arithmetic is done once for it. */
+let latest = { now: Number.NaN, at: Number.NaN }
+
 /** The latest time a job may be scheduled for at `now`: five calendar years later, in UTC. */
 export const latestRunAt = (now: number): number => {
-  // a batch of jobs checks one `now` many times: the calendar arithmetic is done once for it
   if (now !== latest.now) latest = { now, at: DateTime.toEpochMillis(DateTime.add(DateTime.unsafeMake(now), { years: MAX_YEARS_AHEAD })) }
   return latest.at
 }
-let latest = { now: Number.NaN, at: Number.NaN }
 
 /** Why a time past `latestRunAt` is refused. */
 export const TOO_FAR = `more than ${MAX_YEARS_AHEAD} calendar years ahead`
