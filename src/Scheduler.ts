@@ -190,21 +190,46 @@ export class Scheduler extends Context.Tag("@lunora/scheduler/Scheduler")<Schedu
 const decodeListQuery = Schema.decodeUnknownEither(ListQuery)
 const decodePurgeQuery = Schema.decodeUnknownEither(PurgeQuery)
 
-/** What a `list` cursor carries: where the next page starts, and the filter of the pages. */
+/**
+ * What a `list` cursor carries: where the next page starts (the last `seq`
+ * listed; over several shards, one per shard, `-1` where a shard has no
+ * more), and the filter of the pages.
+ */
+const Filter = [Schema.NullOr(Job.JobState), Schema.NullOr(Schema.String)] as const
 const ListCursor = Schema.compose(
   Schema.StringFromBase64Url,
-  Schema.parseJson(Schema.Tuple(Schema.Literal(1), Schema.NonNegativeInt, Schema.NullOr(Job.JobState), Schema.NullOr(Schema.String)))
+  Schema.parseJson(Schema.Union(
+    Schema.Tuple(Schema.Literal(1), Schema.NonNegativeInt, ...Filter),
+    Schema.Tuple(Schema.Literal(2), Schema.Array(Schema.Int.pipe(Schema.greaterThanOrEqualTo(-1))), ...Filter)
+  ))
 )
 const encodeCursor = Schema.encodeSync(ListCursor)
 const decodeCursor = Schema.decodeUnknownEither(ListCursor)
 
+/** The cursor of the page after one ending at `next`: over one shard, the form cursors had before shards. */
+const cursorOf = (next: ReadonlyArray<number>, query: Parameters<Backend["list"]>[0]) =>
+  encodeCursor(
+    next.length === 1
+      ? [1, next[0]!, query.state ?? null, query.functionPath ?? null]
+      : [2, next, query.state ?? null, query.functionPath ?? null]
+  )
+
 /** The query a page is read with: the call's filter, or the cursor's, which must agree. */
-const resolveListQuery = (query: ListQuery): Either.Either<Parameters<Backend["list"]>[0], InvalidOptions> => {
+const resolveListQuery = (
+  query: ListQuery,
+  shardCount: number
+): Either.Either<Parameters<Backend["list"]>[0], InvalidOptions> => {
   const limit = query.limit ?? 100
   if (query.cursor === undefined) return Either.right({ state: query.state, functionPath: query.functionPath, limit })
   return Either.flatMap(
     Either.mapLeft(decodeCursor(query.cursor), () => new InvalidOptions({ reason: "cursor is not a cursor of a list page" })),
-    ([, afterSeq, state, functionPath]) => {
+    ([version, position, state, functionPath]) => {
+      const after = version === 1 ? [position] : position
+      if (after.length !== shardCount) {
+        return Either.left(
+          new InvalidOptions({ reason: `cursor belongs to a list over ${after.length} shards, not ${shardCount}` })
+        )
+      }
       if (query.state !== undefined && query.state !== state) {
         return Either.left(new InvalidOptions({ reason: `cursor belongs to a list with state ${state ?? "(any)"}, not ${query.state}` }))
       }
@@ -213,7 +238,7 @@ const resolveListQuery = (query: ListQuery): Either.Either<Parameters<Backend["l
           new InvalidOptions({ reason: `cursor belongs to a list with functionPath ${functionPath ?? "(any)"}, not ${query.functionPath}` })
         )
       }
-      return Either.right({ state: state ?? undefined, functionPath: functionPath ?? undefined, afterSeq, limit })
+      return Either.right({ state: state ?? undefined, functionPath: functionPath ?? undefined, after, limit })
     }
   )
 }
@@ -255,13 +280,14 @@ export const fromBackend = (backend: Backend): Scheduler["Type"] => {
     }),
     get,
     list: Effect.fn("Scheduler.list")(function*(query: ListQuery = {}) {
-      const resolved = yield* resolveListQuery(yield* Either.mapLeft(decodeListQuery(query), invalidOptions))
+      const resolved = yield* resolveListQuery(
+        yield* Either.mapLeft(decodeListQuery(query), invalidOptions),
+        backend.shardCount
+      )
       const page = yield* backend.list(resolved)
       return new JobPage({
         jobs: page.jobs.map(toInfo),
-        cursor: page.nextAfterSeq === null
-          ? Option.none()
-          : Option.some(encodeCursor([1, page.nextAfterSeq, resolved.state ?? null, resolved.functionPath ?? null]))
+        cursor: page.next === null ? Option.none() : Option.some(cursorOf(page.next, resolved))
       })
     }),
     await: Effect.fn("Scheduler.await")(function*(id: string) {

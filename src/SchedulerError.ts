@@ -170,6 +170,31 @@ export class SchedulerUnavailable extends Schema.TaggedError<SchedulerUnavailabl
 }
 
 /**
+ * A `submit` spread over several shards stored the jobs of some shards and
+ * not of the others: each shard's part is atomic, the whole is not.
+ * `stored` follows the submissions' order: the id of each job that was
+ * stored (created, or the live job that held its key), `null` for each whose
+ * shard failed (`failure` says how; when it is `SchedulerUnavailable`, that
+ * part may have been stored after all). Submitting the `null` ones again is
+ * safe; with keys, so is submitting them all again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SubmitIncomplete extends Schema.TaggedError<SubmitIncomplete>("@lunora/scheduler/SubmitIncomplete")(
+  "SubmitIncomplete",
+  {
+    stored: Schema.Array(Schema.NullOr(Schema.String)),
+    failure: Schema.Union(InvalidTime, InvalidPayload, InvalidOptions, SchedulerUnavailable)
+  }
+) {
+  override get message(): string {
+    const stored = this.stored.filter((id) => id !== null).length
+    return `${stored} of ${this.stored.length} jobs were stored; the others were not: ${this.failure.message}`
+  }
+}
+
+/**
  * No workpool of that name exists in this scheduler instance: declare it
  * with a `maxConcurrency` first.
  *
@@ -235,7 +260,8 @@ export const SchedulerError = Schema.Union(
   PoolNotFound,
   CronNotFound,
   CronRunInProgress,
-  SchedulerUnavailable
+  SchedulerUnavailable,
+  SubmitIncomplete
 )
 
 /**

@@ -480,7 +480,9 @@ export const make = (storage: DurableObjectStorage): Store => {
         ).toArray().map(fromCronRow),
     nextCronAt: () =>
       sql.exec<{ next_run_at: number }>("SELECT next_run_at FROM _lunora_crons ORDER BY next_run_at, name LIMIT 1")
-        .toArray()[0]?.next_run_at
+        .toArray()[0]?.next_run_at,
+    setting: (name) => readSetting(storage, name),
+    putSetting: (name, value) => writeSetting(storage, name, value)
   }
 }
 

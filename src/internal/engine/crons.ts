@@ -53,15 +53,19 @@ const timesOf = (stored: string): string => {
  * likewise), the rest removed. Declaring the same set again changes nothing;
  * the same times written anew (fields added to an older record) keep the
  * next fire.
- * `target` is where the crons' jobs go (opaque to the engine).
+ * `target` is where the crons' jobs go (opaque to the engine); `shard` is
+ * the shard this store is, named in the ids of its crons' jobs.
  */
 export const reconcile = (
   store: Store,
   now: number,
   declared: ReadonlyArray<CronDefinition>,
-  target: string | null = null
+  target: string | null = null,
+  shard = 0
 ): ReconcileResult =>
   store.transaction(() => {
+    const field = shard.toString(36)
+    if ((store.setting(SHARD_SETTING) ?? "0") !== field) store.putSetting(SHARD_SETTING, field)
     const names = new Set(declared.map((cron) => cron.name))
     const removed = store.listCrons().filter((cron) => !names.has(cron.name)).map((cron) => cron.name)
     for (const name of removed) store.removeCron(name)
@@ -121,10 +125,17 @@ const advance = (schedule: CronSchedule, due: number, now: number) => {
 /** A short, stable hash of a cron's name, for its jobs' ids. */
 const nameHash = (name: string): string => fnv1a(name).toString(36).padStart(7, "0")
 
-/** The job of one fire: its id and key both name the cron and the scheduled time, so a fire is stored once. */
-const fireJob = (cron: CronRecord, scheduledAt: number, kind: "c" | "m"): Engine.NewJob => ({
+/** The setting that names the shard this store is (base 36), as its crons' jobs' ids carry it; none on shard 0. */
+const SHARD_SETTING = "shard"
+
+/**
+ * The job of one fire: its id and key both name the cron and the scheduled
+ * time, so a fire is stored once; its id names the store's shard, as every
+ * job id does.
+ */
+const fireJob = (store: Store, cron: CronRecord, scheduledAt: number, kind: "c" | "m"): Engine.NewJob => ({
   target: cron.target,
-  id: `job_0_${kind}${scheduledAt.toString(36).padStart(9, "0")}${nameHash(cron.name)}`,
+  id: `job_${store.setting(SHARD_SETTING) ?? "0"}_${kind}${scheduledAt.toString(36).padStart(9, "0")}${nameHash(cron.name)}`,
   functionPath: cron.functionPath,
   args: cron.args,
   runAt: scheduledAt,
@@ -159,7 +170,7 @@ const fireOne = (store: Store, config: Engine.EngineConfig, now: number, cron: C
     store.putCron(next)
     return { job: undefined, cron: next }
   }
-  const job = fireJob(cron, scheduledAt, "c")
+  const job = fireJob(store, cron, scheduledAt, "c")
   const stored = store.get(job.id) ?? Engine.schedule(store, config, now, job).job
   const next: CronRecord = { ...cron, nextRunAt, lastRunAt: scheduledAt, lastJobId: stored.id, lastOutcome: "fired" }
   store.putCron(next)
@@ -210,7 +221,7 @@ export const trigger = (store: Store, config: Engine.EngineConfig, now: number, 
     if (cron === undefined) return { _tag: "NotFound" }
     const last = cron.lastJobId === null ? undefined : store.get(cron.lastJobId)
     if (isLive(last)) return { _tag: "InProgress", job: last! }
-    const job = fireJob(cron, now, "m")
+    const job = fireJob(store, cron, now, "m")
     const stored = store.get(job.id) ?? Engine.schedule(store, config, now, job).job
     store.putCron({ ...cron, lastJobId: stored.id })
     return { _tag: "Triggered", job: stored }

@@ -16,6 +16,30 @@ export interface At {
   readonly target: string | null
 }
 
+/** The setting, on a scheduler's shard 0, of how many shards its jobs are spread over (absent: never recorded). */
+const SHARDS_SETTING = "shards"
+
+/**
+ * The shard count recorded before this call (`null`: none), recording
+ * `count` when there was none, when it grows, or when `shrink` says a smaller
+ * count was found safe (the shards it drops hold no live work).
+ */
+const recordShards = (store: Store, count: number, shrink: boolean): number | null =>
+  store.transaction(() => {
+    const stored = store.setting(SHARDS_SETTING)
+    const recorded = stored === undefined ? null : Number(stored)
+    if (recorded === null || count > recorded || (shrink && count !== recorded)) {
+      store.putSetting(SHARDS_SETTING, String(count))
+    }
+    return recorded
+  })
+
+/** What a shard holds that would be stranded if it were dropped: its live jobs and its crons. */
+export interface Census {
+  readonly live: number
+  readonly crons: number
+}
+
 const stamp = (jobs: ReadonlyArray<Engine.NewJob>, target: string | null) =>
   target === null ? jobs : jobs.map((job) => ({ ...job, target }))
 
@@ -27,7 +51,8 @@ export const make = (store: Store, config: Engine.EngineConfig) => ({
   list: (_: At, query: Engine.ListQuery) => Engine.list(store, query),
   replay: (at: At, id: string) => Engine.replay(store, at.now, id),
   purge: (_: At, query: Engine.PurgeQuery) => Engine.purge(store, query),
-  reconcileCrons: (at: At, crons: ReadonlyArray<CronDefinition>) => CronEngine.reconcile(store, at.now, crons, at.target),
+  reconcileCrons: (at: At, crons: ReadonlyArray<CronDefinition>, shard?: number) =>
+    CronEngine.reconcile(store, at.now, crons, at.target, shard),
   listCrons: (_: At) => CronEngine.list(store),
   triggerCron: (at: At, name: string) => CronEngine.trigger(store, config, at.now, name),
   definePool: (at: At, name: string, maxConcurrency?: number) => PoolEngine.define(store, at.now, name, maxConcurrency),
@@ -35,7 +60,9 @@ export const make = (store: Store, config: Engine.EngineConfig) => ({
   enqueue: (at: At, pool: string, jobs: ReadonlyArray<Engine.NewJob>) =>
     PoolEngine.enqueue(store, config, at.now, pool, stamp(jobs, at.target)),
   poolStatus: (at: At, name: string) => PoolEngine.status(store, at.now, name),
-  cancelQueued: (at: At, name: string, limit: number) => PoolEngine.cancelQueued(store, config, at.now, name, limit)
+  cancelQueued: (at: At, name: string, limit: number) => PoolEngine.cancelQueued(store, config, at.now, name, limit),
+  shards: (_: At, count: number, shrink: boolean) => recordShards(store, count, shrink),
+  census: (_: At): Census => ({ live: store.count("pending") + store.count("inProgress"), crons: store.listCrons().length })
 })
 
 /** The operations of one store. */
@@ -47,8 +74,8 @@ export type Name = keyof Operations
 /** The names of all operations, in declaration order. */
 export const names: ReadonlyArray<Name> = Object.keys(make(undefined as never, undefined as never)) as Array<Name>
 
-/** The operations that only read: every other one may change what is due, so the runtime re-checks its wake-up. */
-export const reads: ReadonlySet<Name> = new Set<Name>(["get", "list", "listCrons", "poolStatus"])
+/** The operations that cannot change what is due (reads, and the shard count's record): after any other, the runtime re-checks its wake-up. */
+export const reads: ReadonlySet<Name> = new Set<Name>(["get", "list", "listCrons", "poolStatus", "shards", "census"])
 
 /** The operations that store jobs or crons, and so are told where they are dispatched. */
 export const targeted = ["schedule", "reconcileCrons", "enqueue"] as const satisfies ReadonlyArray<Name>

@@ -168,6 +168,10 @@ export interface Store {
   readonly dueCrons: (until: number, limit: number) => ReadonlyArray<CronRecord>
   /** The smallest `nextRunAt`. */
   readonly nextCronAt: () => number | undefined
+  /** A setting of this scheduler instance (such as its shard), as stored. */
+  readonly setting: (name: string) => string | undefined
+  /** Inserts or replaces a setting. */
+  readonly putSetting: (name: string, value: string) => void
 }
 
 /**
@@ -218,6 +222,14 @@ export const makeMemory = (): Store => {
     undo?.push(() => (previous === undefined ? pools.delete(name) : pools.set(name, previous)))
     pools.set(name, next)
   }
+  const settings = new Map<string, string>()
+  const putSetting = (name: string, next: string | undefined) => {
+    const previous = settings.get(name)
+    undo?.push(() => putSetting(name, previous))
+    if (next === undefined) settings.delete(name)
+    else settings.set(name, next)
+  }
+
   // one timeline per state, and one per (pool, state); pool names are never empty
   const poolTimelines = new Map<string, RedBlackTree.RedBlackTree<TimelineKey, string>>()
   const poolKey = (pool: string | null, state: JobState) => `${state}/${pool ?? ""}`
@@ -376,7 +388,9 @@ export const makeMemory = (): Store => {
     getCron: (name) => crons.get(name),
     listCrons: () => [...crons.values()].sort(byName),
     dueCrons: (until, limit) => cronsByTime().filter((cron) => cron.nextRunAt <= until).slice(0, Math.max(0, limit)),
-    nextCronAt: () => cronsByTime()[0]?.nextRunAt
+    nextCronAt: () => cronsByTime()[0]?.nextRunAt,
+    setting: (name) => settings.get(name),
+    putSetting
   }
 }
 

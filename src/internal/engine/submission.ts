@@ -19,7 +19,8 @@ import {
   JobNotFound,
   type InvalidPayload,
   type InvalidTime,
-  type SchedulerUnavailable
+  type SchedulerUnavailable,
+  type SubmitIncomplete
 } from "../../SchedulerError.js"
 import type * as Engine from "./engine.js"
 import { invalidOptions } from "../domain/failure.js"
@@ -31,7 +32,10 @@ import { CurrentJob } from "../domain/registry.js"
 export interface RunOptions {
   /** Dedupe: while a job with this key is pending or running, scheduling the key again returns that job. */
   readonly key?: string | undefined
-  /** A routing hint, stored and delivered with the job. */
+  /**
+   * Places the job, with every job of the same `shardKey`, on one shard of a
+   * sharded scheduler (`shards`); stored and delivered with the job.
+   */
   readonly shardKey?: string | undefined
   /** The retry policy: a `Schedule` or the data form. Default: 5 attempts, exponential from 30 s. */
   readonly retry?: Retry.Retry | undefined
@@ -47,7 +51,7 @@ export interface Submission<R extends Job.Ref = Job.Ref> {
   readonly options?: RunOptions | undefined
 }
 
-export type ScheduleError = InvalidTime | InvalidPayload | InvalidOptions | SchedulerUnavailable
+export type ScheduleError = InvalidTime | InvalidPayload | InvalidOptions | SchedulerUnavailable | SubmitIncomplete
 
 
 const RunOptionsSchema = Schema.Struct({

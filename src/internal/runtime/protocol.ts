@@ -17,6 +17,7 @@ import type * as EngineOperations from "../engine/operations.js"
 import { jsonTextProblem } from "../domain/payload.js"
 import { MaxConcurrency, OptionText, PoolName } from "../domain/names.js"
 import { MAX_DELAY_MS } from "../domain/time.js"
+import { MAX_SHARDS, ShardCount } from "../domain/shards.js"
 import { DispatchTarget, MAX_BATCH_JOBS } from "./wire.js"
 
 /** The most jobs one call may store; `submit` and `enqueueMany` send larger batches in several calls. */
@@ -90,7 +91,8 @@ export const Operations = {
     Schema.Array(CronDefinition).pipe(
       Schema.maxItems(1000),
       Schema.filter((crons) => new Set(crons.map((cron) => cron.name)).size === crons.length || "cron names must be unique")
-    )
+    ),
+    Schema.optionalElement(Schema.UndefinedOr(Schema.Int.pipe(Schema.between(0, MAX_SHARDS - 1))))
   ),
   listCrons: Schema.Tuple(),
   triggerCron: Schema.Tuple(CronName),
@@ -105,6 +107,8 @@ export const Operations = {
   enqueue: Schema.Tuple(DispatchTarget, PoolName, NewJobs),
   poolStatus: Schema.Tuple(PoolName),
   cancelQueued: Schema.Tuple(PoolName, Limit),
+  shards: Schema.Tuple(ShardCount, Schema.Boolean),
+  census: Schema.Tuple(),
   confirmDispatch: Schema.Tuple(Schema.String.pipe(Schema.maxLength(128)), LookupId, Schema.Int),
   confirmDispatches: Schema.Tuple(
     Schema.String.pipe(Schema.maxLength(128)),

@@ -18,8 +18,10 @@ import { InvalidOptions } from "../../SchedulerError.js"
 import { contextOf } from "../domain/job.js"
 import type { CronJobs } from "../../CronSpec.js"
 import * as JobRegistry from "../../JobRegistry.js"
-import { JobStore, type JobRecord } from "../engine/store.js"
-import { type Backend, operationsOf } from "./backend.js"
+import { JobStore, type JobRecord, makeMemory } from "../engine/store.js"
+import { MAX_SHARDS } from "../domain/shards.js"
+import * as Sharded from "./sharded.js"
+import { type Backend, operationsOf, type Stepper } from "./backend.js"
 import * as Engine from "../engine/engine.js"
 import * as Operations from "../engine/operations.js"
 import type { Outcome } from "../runtime/dispatcher.js"
@@ -49,9 +51,70 @@ export interface MemoryOptions {
   readonly batchSize?: number | undefined
   /** Crons to reconcile into this scheduler when the layer is built. */
   readonly crons?: CronJobs | undefined
+  /**
+   * How many shards jobs are spread over, as the live layer's `shards` (1–1024):
+   * each a store and a loop of its own, on the one `Clock`. Default 1.
+   */
+  readonly shards?: number | undefined
 }
 
+/**
+ * Steps through every due instant up to `ms` from now, over the loops of
+ * one backend or of several shards on one timeline, without waiting on the
+ * `Clock`: at each instant, one pass of the loop that has work then, with the
+ * `Clock` reading that instant (a handler's own waits on it take no time),
+ * run to its end; then moves the `Clock` (`TestClock.adjust`) to the end.
+ */
+export const advanceOver = (
+  steppers: ReadonlyArray<(now: () => number) => Effect.Effect<Stepper>>,
+  ms: number
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const start = yield* Clock.currentTimeMillis
+    const end = start + ms
+    let current = start
+    const loops = yield* Effect.forEach(steppers, (stepper) => stepper(() => current))
+    for (;;) {
+      let next: Stepper | undefined
+      let at: number | undefined
+      for (const loop of loops) {
+        const wake = loop.nextWakeAt()
+        if (wake !== undefined && (at === undefined || wake < at)) [at, next] = [wake, loop]
+      }
+      if (next === undefined || at === undefined || at > end) break
+      const previous = current
+      current = Math.max(at, current)
+      const result = yield* next.step
+      // what is due at once and does nothing (a step that fails) is left to the loops on the Clock
+      if (current === previous && !result.progress) break
+    }
+    yield* TestClock.adjust(Duration.millis(end - (yield* Clock.currentTimeMillis)))
+  })
+
+/**
+ * The memory runtime over the `JobStore` in context; with `shards`, over
+ * that store and a fresh one per further shard, each with its loop, routed as
+ * the live layer routes (`sharded.ts`), stepped together by `advance`.
+ */
 export const makeBackend = (options: MemoryOptions = {}) =>
+  Effect.gen(function*() {
+    const count = options.shards ?? 1
+    if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS) {
+      return yield* Effect.die(new InvalidOptions({ reason: `shards must be an integer from 1 to ${MAX_SHARDS}, not ${count}` }))
+    }
+    const first = yield* makeShard(options)
+    if (count === 1) return first
+    const rest = yield* Effect.forEach(
+      Array.from({ length: count - 1 }),
+      () => Effect.provideService(makeShard(options), JobStore, makeMemory())
+    )
+    const shards = [first, ...rest]
+    const backend = Sharded.make({ count, instanceName: "memory", shard: (shard) => shards[shard] ?? first })
+    return { ...backend, advance: (ms: number) => advanceOver(shards.map((shard) => shard.stepper!), ms) } satisfies Backend
+  })
+
+/** One shard of the memory runtime: the engine over the `JobStore` in context, and its drain loop. */
+const makeShard = (options: MemoryOptions) =>
   Effect.gen(function*() {
     const store = yield* JobStore
     const registry = yield* JobRegistry.JobRegistry
@@ -176,18 +239,10 @@ export const makeBackend = (options: MemoryOptions = {}) =>
       (at, now) => Effect.zipRight(at === undefined ? Effect.void : arm(at, now), Queue.take(wake))
     )
 
-    /**
-     * Steps through every due instant up to `ms` from now without waiting on
-     * the `Clock`: at each, one pass of the same loop with the `Clock` reading
-     * that instant (a handler's own waits on it take no time), run to its end;
-     * then moves the `Clock` (`TestClock.adjust`) to the end.
-     */
-    const advance = (ms: number) =>
+    /** The loop's bulk stepping: one pass at a time, with the `Clock` reading the instant `now` gives. */
+    const stepper = (now: () => number) =>
       Effect.gen(function*() {
-        const start = yield* Clock.currentTimeMillis
-        const end = start + ms
-        let current = start
-        const stepped = stepClock(() => current)
+        const stepped = stepClock(now)
         const signal = yield* Queue.sliding<void>(1)
         const fork = yield* Effect.withClock(FiberSet.runtime(fibers)<never>(), stepped)
         // time does not pass within an instant: a batch's handlers run one after another, in one fiber
@@ -200,16 +255,7 @@ export const makeBackend = (options: MemoryOptions = {}) =>
           }),
           stepped
         )
-        for (;;) {
-          const at = Engine.nextWakeAt(store)
-          if (at === undefined || at > end) break
-          const previous = current
-          current = Math.max(at, current)
-          const result = yield* step
-          // what is due at once and does nothing (a step that fails) is left to the loop on the Clock
-          if (current === previous && !result.progress) break
-        }
-        yield* TestClock.adjust(Duration.millis(end - (yield* Clock.currentTimeMillis)))
+        return { nextWakeAt: () => Engine.nextWakeAt(store), step }
       })
 
     /** One pass of the drain loop, then a wait for the next due time or a change. */
@@ -249,7 +295,9 @@ export const makeBackend = (options: MemoryOptions = {}) =>
     const operations = Operations.make(store, config)
     const backend: Backend = {
       now: Clock.currentTimeMillis,
-      advance,
+      shardCount: 1,
+      stepper,
+      advance: (ms) => advanceOver([stepper], ms),
       ...operationsOf((name, args) => {
         const run = (now: number) => (operations[name] as Function)({ now, target: null }, ...args)
         return Operations.reads.has(name) ? Effect.map(Clock.currentTimeMillis, run) : mutate(run)

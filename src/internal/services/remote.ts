@@ -13,6 +13,8 @@ import { fromRpcMessage, invalidOptions, messageOf, type Refusal } from "../doma
 import { isTargeted } from "../engine/operations.js"
 import type { SchedulerRpc } from "../runtime/protocol.js"
 import { DispatchTarget } from "../runtime/wire.js"
+import { ShardCount, shardInstance } from "../domain/shards.js"
+import * as Sharded from "./sharded.js"
 
 /** The part of a `DurableObjectNamespace` the client uses. */
 export interface Namespace {
@@ -50,6 +52,7 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
 
   return {
     now: Clock.currentTimeMillis,
+    shardCount: 1,
     ...operationsOf((name, args) => {
       const send = (rpc: SchedulerRpc) =>
         (rpc[name] as (...args: ReadonlyArray<unknown>) => Promise<never>)(...(isTargeted(name) ? [target, ...args] : args))
@@ -77,11 +80,19 @@ export interface LiveOptions {
   readonly binding?: string | undefined
   /** The scheduler instance; each is isolated from the others. Default `"default"`. */
   readonly instanceName?: string | undefined
+  /**
+   * How many `SchedulerDO` instances the instance's jobs are spread over
+   * (1–1024; default 1): shard 0 is `instanceName` itself, shard `k` the
+   * instance `<instanceName>#<k>`. It may grow at any time; it shrinks only
+   * while the shards it drops hold no live job and no cron.
+   */
+  readonly shards?: number | undefined
 }
 
 const LiveSettings = Schema.Struct({
   target: DispatchTarget,
-  instanceName: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128))
+  instanceName: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128)),
+  shards: ShardCount
 })
 const decodeLiveSettings = Schema.decodeUnknownEither(LiveSettings)
 
@@ -94,9 +105,32 @@ export const makeRemote = (options: LiveOptions): Effect.Effect<Backend, Invalid
     const settings = yield* Either.mapLeft(
       decodeLiveSettings({
         target: options.originUrl === undefined ? { binding: options.binding } : { originUrl: options.originUrl },
-        instanceName: options.instanceName ?? "default"
+        instanceName: options.instanceName ?? "default",
+        shards: options.shards ?? 1
       }),
       invalidOptions
     )
-    return makeBackend({ namespace: options.namespace, ...settings })
+    const { instanceName, shards: count, target } = settings
+    const backends = new Map<number, Backend>()
+    const shard = (index: number) => {
+      let backend = backends.get(index)
+      if (backend === undefined) {
+        backend = makeBackend({ namespace: options.namespace, target, instanceName: shardInstance(instanceName, index) })
+        backends.set(index, backend)
+      }
+      return backend
+    }
+    return Sharded.make({ count, instanceName, shard, claimed: claimedIn(options.namespace, `${count}:${instanceName}`) })
   })
+
+/**
+ * The shard counts found recorded by the backends built in this isolate, per
+ * namespace binding: a backend built for each request checks its count once
+ * per isolate, not once per request.
+ */
+const claims = new WeakMap<Namespace, Set<string>>()
+const claimedIn = (namespace: Namespace, entry: string) => {
+  let claimed = claims.get(namespace)
+  if (claimed === undefined) claims.set(namespace, claimed = new Set())
+  return { has: () => claimed.has(entry), add: () => void claimed.add(entry) }
+}

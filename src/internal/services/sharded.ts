@@ -1,0 +1,244 @@
+/**
+ * A scheduler spread over several shards: a `Backend` over one backend per
+ * shard (a `SchedulerDO` instance each, or a memory runtime each in tests),
+ * adding no coordinator. A job goes to the shard of its shard key, else of
+ * its key, else of the job whose handler scheduled it, else to a random one;
+ * its id names the shard, so what takes an id goes to that shard alone. A
+ * pool lives on the shard of its name, a cron on the shard of its name;
+ * `list`, `purge` and `listCrons` fan out. The shard count is recorded on
+ * shard 0: it may grow, and shrinks only while the shards it drops hold
+ * nothing live.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { InvalidOptions, SchedulerUnavailable, SubmitIncomplete } from "../../SchedulerError.js"
+import type { CronDefinition } from "../domain/cronSchedule.js"
+import type { Refusal } from "../domain/failure.js"
+import { shardFor, shardOfId, withShard } from "../domain/shards.js"
+import type * as Engine from "../engine/engine.js"
+import type { JobRecord } from "../engine/store.js"
+import { type Backend, type ListPage, type Operation } from "./backend.js"
+
+export interface ShardedOptions {
+  /** How many shards new jobs, pools and crons are spread over. */
+  readonly count: number
+  /**
+   * The backend of shard `shard`, for any shard an id can name: one beyond
+   * `count` holds the jobs of a larger count that are still to be looked up.
+   */
+  readonly shard: (shard: number) => Backend
+  /** The instance the shards belong to, for messages. */
+  readonly instanceName: string
+  /** Whether this shard count was found recorded already (by an earlier backend of this isolate), and a way to say so. */
+  readonly claimed?: { readonly has: () => boolean; readonly add: () => void } | undefined
+}
+
+const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i)
+
+const groupBy = <A>(items: ReadonlyArray<A>, key: (item: A) => number) => {
+  const groups = new Map<number, Array<A>>()
+  for (const item of items) {
+    const group = groups.get(key(item))
+    if (group === undefined) groups.set(key(item), [item])
+    else group.push(item)
+  }
+  return groups
+}
+
+/** Whether record `a` comes before `b` in a merged list: by creation time, then shard, then insertion order. */
+const before = (a: JobRecord, shardA: number, b: JobRecord, shardB: number) =>
+  a.createdAt !== b.createdAt ? a.createdAt < b.createdAt : shardA !== shardB ? shardA < shardB : a.seq < b.seq
+
+export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): Backend => {
+  const shards = range(0, count).map(shard)
+  const byId = (id: string) => shard(shardOfId(id) ?? 0)
+  const byName = (name: string) => shards[shardFor(name, count)]!
+
+  /** The shard a new job goes to. */
+  const placement = (job: Engine.NewJob): number => {
+    if (job.shardKey !== null) return shardFor(job.shardKey, count)
+    if (job.key !== null) return shardFor(job.key, count)
+    const parent = job.parentId === null || job.parentId === undefined ? undefined : shardOfId(job.parentId)
+    return parent !== undefined && parent < count ? parent : shardFor(job.id, count)
+  }
+
+  /**
+   * Checks this backend's shard count against the one recorded on shard 0,
+   * before anything is placed by it: a larger one is recorded; a smaller one
+   * only when the shards it drops hold no live job and no cron.
+   */
+  const claim = Effect.gen(function*() {
+    const recorded = yield* shards[0]!.shards(count, false).pipe(
+      // one shard has nothing to place: a record that cannot be read now leaves the call as it would be without shards
+      Effect.catchIf(() => count === 1, () => Effect.succeed(undefined))
+    )
+    if (recorded === undefined) return false
+    if (recorded === null || recorded <= count) return true
+    const held = yield* Effect.forEach(
+      range(count, recorded),
+      (dropped) => Effect.map(shard(dropped).census(), (census) => ({ shard: dropped, ...census })),
+      { concurrency: "unbounded" }
+    )
+    const busy = held.filter((census) => census.live > 0 || census.crons > 0)
+    if (busy.length > 0) {
+      const what = busy.map((census) => `shard ${census.shard}: ${census.live} live jobs, ${census.crons} crons`).join("; ")
+      return yield* new InvalidOptions({
+        reason: `shards: ${count} would drop shards ${count} to ${recorded - 1} of instance "${instanceName}", ` +
+          `which still hold work (${what}); keep shards: ${recorded} until they are empty`
+      })
+    }
+    yield* shards[0]!.shards(count, true)
+    return true
+  })
+  let confirmed = claimed?.has() ?? false
+  const claimOnce = Effect.suspend(() =>
+    confirmed ? Effect.void : Effect.flatMap(claim, (found) =>
+      Effect.sync(() => {
+        if (!found) return
+        confirmed = true
+        claimed?.add()
+      }))
+  )
+  /** `claimOnce` for an operation that cannot be refused: a refused count makes the scheduler unusable from here. */
+  const claimFor = (operation: string) =>
+    Effect.catchTag(claimOnce, "InvalidOptions", (refusal) => new SchedulerUnavailable({ operation, reason: refusal.reason }))
+
+  const schedule: Operation<"schedule"> = (jobs) =>
+    Effect.gen(function*() {
+      yield* claimOnce
+      if (count === 1) return yield* shards[0]!.schedule(jobs)
+      const groups = new Map<number, { readonly indices: Array<number>; readonly jobs: Array<Engine.NewJob> }>()
+      jobs.forEach((job, index) => {
+        const placed = placement(job)
+        let group = groups.get(placed)
+        if (group === undefined) groups.set(placed, group = { indices: [], jobs: [] })
+        group.indices.push(index)
+        group.jobs.push(placed === 0 ? job : { ...job, id: withShard(job.id, placed) })
+      })
+      if (groups.size === 1) {
+        const [placed, group] = [...groups][0]!
+        return yield* shards[placed]!.schedule(group.jobs)
+      }
+      const outcomes = yield* Effect.forEach(
+        groups,
+        ([placed, group]) => Effect.either(shards[placed]!.schedule(group.jobs)),
+        { concurrency: "unbounded" }
+      )
+      const results: Array<Engine.ScheduleResult | undefined> = Array.from({ length: jobs.length })
+      let failure: Refusal | SchedulerUnavailable | undefined
+      ;[...groups.values()].forEach((group, index) => {
+        const outcome = outcomes[index]!
+        if (Either.isRight(outcome)) group.indices.forEach((at, i) => results[at] = outcome.right[i])
+        else failure ??= outcome.left._tag === "SubmitIncomplete" ? outcome.left.failure : outcome.left
+      })
+      if (failure === undefined) return results as Array<Engine.ScheduleResult>
+      if (results.every((result) => result === undefined)) return yield* failure
+      return yield* new SubmitIncomplete({ stored: results.map((result) => result?.job.id ?? null), failure })
+    })
+
+  const list = (query: Parameters<Backend["list"]>[0]) =>
+    Effect.gen(function*() {
+      const after = query.after ?? range(0, count).map(() => 0)
+      const pages = yield* Effect.forEach(
+        shards,
+        (backend, index): Effect.Effect<ListPage, SchedulerUnavailable> =>
+          after[index] === -1
+            ? Effect.succeed({ jobs: [], next: null })
+            : backend.list({ ...query, after: [after[index] ?? 0] }),
+        { concurrency: "unbounded" }
+      )
+      const taken = pages.map(() => 0)
+      const jobs: Array<JobRecord> = []
+      while (jobs.length < query.limit) {
+        let next = -1
+        pages.forEach((page, index) => {
+          const job = page.jobs[taken[index]!]
+          if (job !== undefined && (next === -1 || before(job, index, pages[next]!.jobs[taken[next]!]!, next))) next = index
+        })
+        if (next === -1) break
+        jobs.push(pages[next]!.jobs[taken[next]!]!)
+        taken[next]!++
+      }
+      const positions = pages.map((page, index) => {
+        const done = taken[index] === page.jobs.length && page.next === null
+        return done ? -1 : taken[index] === 0 ? after[index] ?? 0 : page.jobs[taken[index]! - 1]!.seq
+      })
+      return { jobs, next: positions.every((position) => position === -1) ? null : positions }
+    })
+
+  const purge: Operation<"purge"> = ({ ids, ...query }) =>
+    Effect.gen(function*() {
+      const groups = ids === undefined
+        ? shards.map((backend) => [backend, undefined] as const)
+        : [...groupBy(ids, (id) => shardOfId(id) ?? 0)].map(([placed, group]) => [shard(placed), group] as const)
+      let purged = 0
+      for (const [backend, group] of groups) {
+        if (purged >= query.limit) break
+        purged += yield* backend.purge({ ...query, ids: group, limit: query.limit - purged })
+      }
+      return purged
+    })
+
+  const reconcileCrons: Operation<"reconcileCrons"> = (crons) =>
+    Effect.gen(function*() {
+      // crons are removed from the shards a smaller count drops, so the count can shrink
+      const recorded = yield* shards[0]!.shards(count, false).pipe(
+        Effect.catchIf(() => count === 1, () => Effect.succeed(null))
+      )
+      const spread = Math.max(count, recorded ?? 1)
+      const subsets = range(0, spread).map((): Array<CronDefinition> => [])
+      for (const cron of crons) subsets[shardFor(cron.name, count)]!.push(cron)
+      const results = yield* Effect.forEach(
+        subsets,
+        (subset, placed) => shard(placed).reconcileCrons(subset, placed),
+        { concurrency: "unbounded" }
+      )
+      yield* claimFor("reconcileCrons")
+      const added = new Set(results.flatMap((result) => result.added))
+      const removed = new Set(results.flatMap((result) => result.removed))
+      // a cron that moved to another shard was removed from one and added to another: it changed
+      const moved = [...added].filter((name) => removed.has(name))
+      return {
+        added: [...added].filter((name) => !removed.has(name)),
+        changed: [...results.flatMap((result) => result.changed), ...moved].sort(),
+        removed: [...removed].filter((name) => !added.has(name))
+      }
+    })
+
+  return {
+    now: shards[0]!.now,
+    shardCount: count,
+    awaitFinished: (id) => byId(id).awaitFinished(id),
+    schedule,
+    cancel: (id, pool) => byId(id).cancel(id, pool),
+    get: (id) => byId(id).get(id),
+    list,
+    replay: (id) => byId(id).replay(id),
+    purge,
+    reconcileCrons,
+    listCrons: () =>
+      Effect.map(
+        Effect.forEach(shards, (backend) => backend.listCrons(), { concurrency: "unbounded" }),
+        (crons) => crons.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      ),
+    triggerCron: (name) => byName(name).triggerCron(name),
+    definePool: (name, maxConcurrency) =>
+      Effect.zipRight(claimFor("definePool"), byName(name).definePool(name, maxConcurrency)),
+    updatePool: (name, change) => byName(name).updatePool(name, change),
+    enqueue: (pool, jobs) => {
+      const placed = shardFor(pool, count)
+      return Effect.zipRight(
+        claimOnce,
+        shards[placed]!.enqueue(pool, placed === 0 ? jobs : jobs.map((job) => ({ ...job, id: withShard(job.id, placed) })))
+      )
+    },
+    poolStatus: (name) => byName(name).poolStatus(name),
+    cancelQueued: (name, limit) => byName(name).cancelQueued(name, limit),
+    shards: (shardCount, shrink) => shards[0]!.shards(shardCount, shrink),
+    census: () =>
+      Effect.map(
+        Effect.forEach(shards, (backend) => backend.census(), { concurrency: "unbounded" }),
+        (all) => ({ live: all.reduce((n, c) => n + c.live, 0), crons: all.reduce((n, c) => n + c.crons, 0) })
+      )
+  }
+}
