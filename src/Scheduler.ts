@@ -172,7 +172,11 @@ export class Scheduler extends Context.Tag("@lunora/scheduler/Scheduler")<Schedu
     job: R,
     ...args: RunArgs<R>
   ) => Effect.Effect<Job.JobId, ScheduleError>
-  /** Schedules many jobs atomically: all are stored, or (on any refusal) none. */
+  /**
+   * Schedules many jobs atomically: all are stored, or (on any refusal) none.
+   * Over several `shards`, atomic per shard: a partial outcome fails with
+   * `SubmitIncomplete`, saying which were stored.
+   */
   readonly submit: (submissions: ReadonlyArray<Submission>) => Effect.Effect<ReadonlyArray<Scheduled>, ScheduleError>
   readonly cancel: (id: string) => Effect.Effect<CancelResult, JobNotFound | SchedulerUnavailable>
   readonly get: (id: string) => Effect.Effect<Job.JobInfo, JobNotFound | SchedulerUnavailable>

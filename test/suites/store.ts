@@ -333,4 +333,21 @@ export const storeConformance = (name: string, withStore: WithStore) =>
         expect(store.getCron("c")).toBeUndefined()
         expect(store.nextCronAt()).toBe(300)
       }))
+
+    it("keeps settings: put replaces by name, rollback", () =>
+      withStore((store) => {
+        expect(store.setting("shards")).toBeUndefined()
+        store.putSetting("shards", "4")
+        store.putSetting("shard", "2")
+        store.putSetting("shards", "8")
+        expect([store.setting("shards"), store.setting("shard")]).toEqual(["8", "2"])
+        expect(() =>
+          store.transaction(() => {
+            store.putSetting("shards", "16")
+            store.putSetting("other", "x")
+            throw new Error("rollback")
+          })
+        ).toThrow("rollback")
+        expect([store.setting("shards"), store.setting("other")]).toEqual(["8", undefined])
+      }))
   })

@@ -287,7 +287,13 @@ describe("the SchedulerDO refuses a malformed call with a typed error, and store
     ["a cron in an unknown time zone", (stub) =>
       stub.reconcileCrons(target, [cron({ ...hourly, timeZone: "Mars/Olympus_Mons" })] as never), /^InvalidOptions: .*time zone/],
     ["a list limit of \"x\"", (stub) => stub.list({ limit: "x" } as never), /^InvalidOptions: /],
-    ["a cancelQueued limit of 10^6", (stub) => stub.cancelQueued("p", 1_000_000), /^InvalidOptions: /]
+    ["a cancelQueued limit of 10^6", (stub) => stub.cancelQueued("p", 1_000_000), /^InvalidOptions: /],
+    ["a shard count of 0", (stub) => stub.shards(0, false), /^InvalidOptions: .*shards must be an integer from 1 to 1024/],
+    ["a shard count of 1025", (stub) => stub.shards(1025, false), /^InvalidOptions: .*shards must be/],
+    ["a shard count of 2.5", (stub) => stub.shards(2.5, false), /^InvalidOptions: .*shards must be/],
+    ["a shard count as text", (stub) => stub.shards("2" as never, false), /^InvalidOptions: /],
+    ["a shrink flag as text", (stub) => stub.shards(2, "yes" as never), /^InvalidOptions: /],
+    ["a cron reconcile for shard -1", (stub) => stub.reconcileCrons(target, [cron(hourly)] as never, -1), /^InvalidOptions: /]
   ]
 
   it("accepts the well-formed job the refusals below are variations of", async () => {

@@ -10,8 +10,10 @@ import { fnv1a } from "./names.js"
 export const MAX_SHARDS = 1024
 
 /** A shard count: an integer from 1 to `MAX_SHARDS`. */
-export const ShardCount = Schema.Int.pipe(
-  Schema.between(1, MAX_SHARDS, { message: () => `shards must be an integer from 1 to ${MAX_SHARDS}` })
+export const ShardCount = Schema.Number.pipe(
+  Schema.filter((count) => Number.isInteger(count) && count >= 1 && count <= MAX_SHARDS, {
+    message: () => `shards must be an integer from 1 to ${MAX_SHARDS}`
+  })
 )
 
 /** The shard `text` (a shard key, a dedupe key, a pool or cron name) is placed on, of `count`. */

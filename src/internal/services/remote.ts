@@ -120,17 +120,18 @@ export const makeRemote = (options: LiveOptions): Effect.Effect<Backend, Invalid
       }
       return backend
     }
-    return Sharded.make({ count, instanceName, shard, claimed: claimedIn(options.namespace, `${count}:${instanceName}`) })
+    return Sharded.make({ count, instanceName, shard, claimed: claimedIn(options.namespace, instanceName, count) })
   })
 
 /**
- * The shard counts found recorded by the backends built in this isolate, per
- * namespace binding: a backend built for each request checks its count once
- * per isolate, not once per request.
+ * The shard count last found recorded for each instance by a backend built in
+ * this isolate, per namespace binding: a backend built for each request checks
+ * its count once per isolate, not once per request, and again after another
+ * count was claimed for the instance.
  */
-const claims = new WeakMap<Namespace, Set<string>>()
-const claimedIn = (namespace: Namespace, entry: string) => {
+const claims = new WeakMap<Namespace, Map<string, number>>()
+const claimedIn = (namespace: Namespace, instanceName: string, count: number) => {
   let claimed = claims.get(namespace)
-  if (claimed === undefined) claims.set(namespace, claimed = new Set())
-  return { has: () => claimed.has(entry), add: () => void claimed.add(entry) }
+  if (claimed === undefined) claims.set(namespace, claimed = new Map())
+  return { has: () => claimed.get(instanceName) === count, add: () => void claimed.set(instanceName, count) }
 }
