@@ -63,45 +63,47 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
   }
 
   /**
-   * Checks this backend's shard count against the one recorded on shard 0,
-   * before anything is placed by it: a larger one is recorded; a smaller one
+   * The shard count recorded on shard 0 before this backend's (which is
+   * recorded at once when it is larger); `undefined` when one shard cannot
+   * read it now (one shard has nothing to place, so its calls go on as they
+   * would without shards, and the check is made again on the next).
+   */
+  const recorded = shards[0]!.shards(count, false).pipe(
+    Effect.catchIf(() => count === 1, () => Effect.succeed(undefined))
+  )
+
+  /**
+   * Accepts this backend's shard count, before anything is placed by it,
+   * given the count recorded: a larger or equal one at once; a smaller one
    * only when the shards it drops hold no live job and no cron.
    */
-  const claim = Effect.gen(function*() {
-    const recorded = yield* shards[0]!.shards(count, false).pipe(
-      // one shard has nothing to place: a record that cannot be read now leaves the call as it would be without shards
-      Effect.catchIf(() => count === 1, () => Effect.succeed(undefined))
-    )
-    if (recorded === undefined) return false
-    if (recorded === null || recorded <= count) return true
-    const held = yield* Effect.forEach(
-      range(count, recorded),
-      (dropped) => Effect.map(shard(dropped).census(), (census) => ({ shard: dropped, ...census })),
-      { concurrency: "unbounded" }
-    )
-    const busy = held.filter((census) => census.live > 0 || census.crons > 0)
-    if (busy.length > 0) {
-      const what = busy.map((census) => `shard ${census.shard}: ${census.live} live jobs, ${census.crons} crons`).join("; ")
-      return yield* new InvalidOptions({
-        reason: `shards: ${count} would drop shards ${count} to ${recorded - 1} of instance "${instanceName}", ` +
-          `which still hold work (${what}); keep shards: ${recorded} until they are empty`
-      })
-    }
-    yield* shards[0]!.shards(count, true)
-    return true
-  })
+  const accept = (previous: number | null | undefined) =>
+    Effect.gen(function*() {
+      if (previous === undefined) return
+      if (previous !== null && previous > count) {
+        const held = yield* Effect.forEach(
+          range(count, previous),
+          (dropped) => Effect.map(shard(dropped).census(), (census) => ({ shard: dropped, ...census })),
+          { concurrency: "unbounded" }
+        )
+        const busy = held.filter((census) => census.live > 0 || census.crons > 0)
+        if (busy.length > 0) {
+          const what = busy.map((census) => `shard ${census.shard}: ${census.live} live jobs, ${census.crons} crons`)
+          return yield* new InvalidOptions({
+            reason: `shards: ${count} would drop shards ${count} to ${previous - 1} of instance "${instanceName}", ` +
+              `which still hold work (${what.join("; ")}); keep shards: ${previous} until they are empty`
+          })
+        }
+        yield* shards[0]!.shards(count, true)
+      }
+      confirmed = true
+      claimed?.add()
+    })
   let confirmed = claimed?.has() ?? false
-  const claimOnce = Effect.suspend(() =>
-    confirmed ? Effect.void : Effect.flatMap(claim, (found) =>
-      Effect.sync(() => {
-        if (!found) return
-        confirmed = true
-        claimed?.add()
-      }))
-  )
-  /** `claimOnce` for an operation that cannot be refused: a refused count makes the scheduler unusable from here. */
-  const claimFor = (operation: string) =>
-    Effect.catchTag(claimOnce, "InvalidOptions", (refusal) => new SchedulerUnavailable({ operation, reason: refusal.reason }))
+  const claimOnce = Effect.suspend(() => (confirmed ? Effect.void : Effect.flatMap(recorded, accept)))
+  /** For an operation that cannot be refused: a refused count makes the scheduler unusable from here. */
+  const unusable = (operation: string) => (refusal: InvalidOptions) =>
+    new SchedulerUnavailable({ operation, reason: refusal.reason })
 
   const schedule: Operation<"schedule"> = (jobs) =>
     Effect.gen(function*() {
@@ -137,7 +139,7 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
     })
 
   const list = (query: Parameters<Backend["list"]>[0]) =>
-    Effect.gen(function*() {
+    count === 1 ? shards[0]!.list(query) : Effect.gen(function*() {
       const after = query.after ?? range(0, count).map(() => 0)
       const pages = yield* Effect.forEach(
         shards,
@@ -181,11 +183,9 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
 
   const reconcileCrons: Operation<"reconcileCrons"> = (crons) =>
     Effect.gen(function*() {
-      // crons are removed from the shards a smaller count drops, so the count can shrink
-      const recorded = yield* shards[0]!.shards(count, false).pipe(
-        Effect.catchIf(() => count === 1, () => Effect.succeed(null))
-      )
-      const spread = Math.max(count, recorded ?? 1)
+      // crons are removed from the shards a smaller count drops first, so the count can shrink
+      const previous = confirmed ? count : yield* recorded
+      const spread = Math.max(count, previous ?? 1)
       const subsets = range(0, spread).map((): Array<CronDefinition> => [])
       for (const cron of crons) subsets[shardFor(cron.name, count)]!.push(cron)
       const results = yield* Effect.forEach(
@@ -193,7 +193,7 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
         (subset, placed) => shard(placed).reconcileCrons(subset, placed),
         { concurrency: "unbounded" }
       )
-      yield* claimFor("reconcileCrons")
+      if (!confirmed) yield* Effect.catchTag(accept(previous), "InvalidOptions", unusable("reconcileCrons"))
       const added = new Set(results.flatMap((result) => result.added))
       const removed = new Set(results.flatMap((result) => result.removed))
       // a cron that moved to another shard was removed from one and added to another: it changed
@@ -223,7 +223,10 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
       ),
     triggerCron: (name) => byName(name).triggerCron(name),
     definePool: (name, maxConcurrency) =>
-      Effect.zipRight(claimFor("definePool"), byName(name).definePool(name, maxConcurrency)),
+      Effect.zipRight(
+        Effect.catchTag(claimOnce, "InvalidOptions", unusable("definePool")),
+        byName(name).definePool(name, maxConcurrency)
+      ),
     updatePool: (name, change) => byName(name).updatePool(name, change),
     enqueue: (pool, jobs) => {
       const placed = shardFor(pool, count)
