@@ -114,7 +114,8 @@ export const ListQuery = Schema.Struct({
 export type ListQuery = typeof ListQuery.Type
 
 /**
- * One page of jobs, in the order they were scheduled.
+ * One page of jobs, in the order they were scheduled (over several shards:
+ * to the millisecond, jobs of the same millisecond in shard order).
  *
  * @since 0.1.0
  * @category models
