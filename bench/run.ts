@@ -16,11 +16,13 @@
  * of 25, and one request per job), `drift` (batched at the default, and one
  * request per job), `drain` (5,000 due at once: alarm invocations and jobs/s),
  * `pool` (no-op at each cap, hand-off, saturation), `confirm` (the replay
- * check), `testclock` (the in-memory test layer driving a year of jobs under
- * `TestClock.adjust`, in Node) and `size` (the bundle size report, built
- * without workerd). With none named, all run; named ones run in that order,
- * whatever the order of the arguments. An unknown group or option exits with
- * code 2 before workerd starts; `--help` prints the groups.
+ * check), `shards` (the library over 1, 2, 4 and 8 SchedulerDOs: fire and
+ * schedule throughput, calls per operation, list latency), `testclock` (the
+ * in-memory test layer driving a year of jobs under `TestClock.adjust`, in
+ * Node) and `size` (the bundle size report, built without workerd). With
+ * none named, all run; named ones run in that order, whatever the order of
+ * the arguments. An unknown group or option exits with code 2 before workerd
+ * starts; `--help` prints the groups.
  *
  * The library dispatches in batches (`LUNORA_SCHEDULER_DISPATCH_BATCH`,
  * default 10 jobs per request): the rows labelled "batched" run `SchedulerDO`
@@ -30,6 +32,12 @@
  * throughout; the rows of `fire-batch25`, `fire-single` and `drift-single`
  * run the library only and compare with the baseline of `fire` or `drift`
  * (their `samples.baseline` are that measurement's).
+ *
+ * The `shards` group has no hand-written baseline: it runs the library only,
+ * `Scheduler.make({ shards: N })` over `SchedulerDO` at its default settings,
+ * and each row compares with the same measurement at 1 shard in the same run
+ * (its `baseline` and `samples.baseline` are that measurement's library
+ * values), so a ratio reads N shards / 1 shard.
  *
  * Arguments: vite-node gives the script `process.argv` as
  * `[node, vite-node, ...arguments after the script's path]`, with every `--`
@@ -51,7 +59,7 @@
  *       measurement: string,   // MEASUREMENTS' name ("schedule-single") ...
  *       field: string,         // ... and the field of its result ("p50Ms"): a key that stays when labels change
  *       row: string,           // the label as printed, without the indent of a sub-row
- *       unit: "jobs/s" | "calls/s" | "ms" | "alarms",  // alarms: alarm invocations of one Durable Object
+ *       unit: "jobs/s" | "calls/s" | "ms" | "alarms" | "calls",  // alarms: alarm invocations of one Durable Object; calls: into SchedulerDOs
  *       library: number | null,  // the medians, unrounded (null: n/a)
  *       baseline: number | null, // null also where there is no baseline (testclock)
  *       ratio: number | null,    // library/baseline as printed (2 decimals), null where the table prints "-"
@@ -108,6 +116,17 @@ const SLOW_MS = 20
 const SATURATION_CAP = 8
 const SATURATION_JOBS = 160
 const CALL_TIMEOUT_MS = 120_000
+/** The shard counts of the `shards` group's throughput rows; each row compares with the first, 1. */
+const SHARD_COUNTS = [1, 2, 4, 8] as const
+/** The shard counts whose calls per operation and list latency are measured. */
+const SHARD_EXTREMES = [1, 8] as const
+/** Jobs per submit call of the `shards` group's schedule rows (each split by shard). */
+const SHARD_SUBMIT = 100
+/** Untimed calls before the `shards` group's one-job-per-call rows, so every shard's object is awake at each N. */
+const SHARD_PRIME = 50
+const SHARD_LIST_JOBS = 2000
+const SHARD_LIST_CALLS = 30
+const SHARD_LIST_LIMIT = 100
 const TESTCLOCK_JOBS = [2000, 10_000] as const
 /** Jobs over a year under the bulk driver, `TestScheduler.advance` (the issue's budget: 100,000 in under 5 s). */
 const ADVANCE_JOBS = 100_000
@@ -130,6 +149,11 @@ interface Measurement {
   readonly warm: Record<string, number>
   /** The measurement whose baseline its rows compare with: it runs the library only. */
   readonly baselineOf?: string
+  /**
+   * Or: the measurement whose library results stand as its rows' baseline (the
+   * `shards` group compares N shards with 1): it runs the library only.
+   */
+  readonly relativeTo?: string
 }
 
 /** A measurement of the Worker. */
@@ -196,6 +220,46 @@ const MEASUREMENTS: ReadonlyArray<Measurement> = [
     query: { n: SATURATION_JOBS, max: SATURATION_CAP, sleep: SLOW_MS },
     warm: { n: 2 * SATURATION_CAP, max: SATURATION_CAP, sleep: SLOW_MS }
   },
+  ...SHARD_COUNTS.map((shards) => ({
+    group: "shards",
+    name: `shards-fire-${shards}`,
+    at: "/bench/fire",
+    query: { n: FIRE, lead: LEAD_MS, batch: DEFAULT_DISPATCH_BATCH, shards },
+    warm: { n: 200, lead: 500, batch: DEFAULT_DISPATCH_BATCH, shards },
+    relativeTo: "shards-fire-1"
+  })),
+  ...SHARD_COUNTS.map((shards) => ({
+    group: "shards",
+    name: `shards-single-${shards}`,
+    at: "/bench/schedule-single",
+    query: { n: SINGLE, shards, prime: SHARD_PRIME },
+    warm: { n: 50, shards },
+    relativeTo: "shards-single-1"
+  })),
+  ...SHARD_COUNTS.map((shards) => ({
+    group: "shards",
+    name: `shards-submit-${shards}`,
+    at: "/bench/schedule-batch",
+    query: { batches: FIRE / SHARD_SUBMIT, size: SHARD_SUBMIT, shards },
+    warm: { batches: 2, size: SHARD_SUBMIT, shards },
+    relativeTo: "shards-submit-1"
+  })),
+  ...SHARD_EXTREMES.map((shards) => ({
+    group: "shards",
+    name: `shards-calls-${shards}`,
+    at: "/bench/shard-calls",
+    query: { shards, limit: SHARD_LIST_LIMIT },
+    warm: { shards, limit: SHARD_LIST_LIMIT },
+    relativeTo: "shards-calls-1"
+  })),
+  ...SHARD_EXTREMES.map((shards) => ({
+    group: "shards",
+    name: `shards-list-${shards}`,
+    at: "/bench/shard-list",
+    query: { shards, n: SHARD_LIST_JOBS, calls: SHARD_LIST_CALLS, limit: SHARD_LIST_LIMIT },
+    warm: { shards, n: 200, calls: 5, limit: SHARD_LIST_LIMIT },
+    relativeTo: "shards-list-1"
+  })),
   ...TESTCLOCK_JOBS.map((n) => ({
     group: "testclock",
     name: `testclock-${n}`,
@@ -224,10 +288,19 @@ const isInWorker = (measurement: Measurement): measurement is InWorker => typeof
 
 /** The sides a measurement runs: the library only when it has no baseline of its own. */
 const implsOf = (measurement: Measurement): ReadonlyArray<Impl> =>
-  isInWorker(measurement) && measurement.baselineOf === undefined ? IMPLS : ["library"]
+  isInWorker(measurement) && measurement.baselineOf === undefined && measurement.relativeTo === undefined
+    ? IMPLS
+    : ["library"]
 
-/** What a row counts: rates (higher is better), or milliseconds and alarm invocations (lower is better). */
-type Unit = "jobs/s" | "calls/s" | "ms" | "alarms"
+/** The results its rows' baseline samples come from: its own baseline's, another's baseline, or another's library. */
+const baselineKey = ({ baselineOf, name, relativeTo }: Measurement) =>
+  relativeTo === undefined ? `${baselineOf ?? name} baseline` : `${relativeTo} library`
+
+/**
+ * What a row counts: rates (higher is better), or milliseconds, alarm
+ * invocations and calls into SchedulerDOs (lower is better).
+ */
+type Unit = "jobs/s" | "calls/s" | "ms" | "alarms" | "calls"
 
 /** The groups whose measurements run in the Worker, and those that run here in Node. */
 const WORKER_GROUPS = [...new Set(MEASUREMENTS.filter(isInWorker).map(({ group }) => group))]
@@ -319,6 +392,65 @@ const ROWS: ReadonlyArray<readonly [string, string, string, Unit, number]> = [
     "ms",
     10
   ],
+  ...SHARD_COUNTS.map((shards) =>
+    [
+      shards === 1
+        ? `shards, fire: ${FIRE} due at once, batched dispatch (${DEFAULT_DISPATCH_BATCH} per request), 1 shard (baseline: 1 shard)`
+        : `  ${shards} shards`,
+      `shards-fire-${shards}`,
+      "jobsPerSec",
+      "jobs/s",
+      0
+    ] as const
+  ),
+  ...SHARD_COUNTS.map((shards) =>
+    [
+      shards === 1
+        ? `shards, schedule: ${SINGLE} sequential runAfter, 1 job per call, 1 shard (baseline: 1 shard)`
+        : `  ${shards} shards`,
+      `shards-single-${shards}`,
+      "jobsPerSec",
+      "jobs/s",
+      0
+    ] as const
+  ),
+  ...SHARD_COUNTS.map((shards) =>
+    [
+      shards === 1
+        ? `shards, schedule: ${FIRE} jobs in submit calls of ${SHARD_SUBMIT}, 1 shard (baseline: 1 shard)`
+        : `  ${shards} shards`,
+      `shards-submit-${shards}`,
+      "jobsPerSec",
+      "jobs/s",
+      0
+    ] as const
+  ),
+  ...SHARD_EXTREMES.flatMap((shards) =>
+    ([["get", "get"], ["cancel", "cancel"], ["list", `list({ limit: ${SHARD_LIST_LIMIT} })`]] as const).map((
+      [operation, call],
+      i
+    ) =>
+      [
+        `${i === 0 ? "shards, calls into SchedulerDOs per" : "  per"} ${call}, ${shards} shard${shards === 1 ? "" : "s"} (expected ${
+          operation === "list" ? shards : 1
+        })`,
+        `shards-calls-${shards}`,
+        `${operation}Calls`,
+        "calls",
+        0
+      ] as const
+    )
+  ),
+  [
+    `shards, list({ limit: ${SHARD_LIST_LIMIT} }) latency p50 of ${SHARD_LIST_CALLS}, ${SHARD_LIST_JOBS} pending: ${
+      SHARD_EXTREMES[1]
+    } shards (baseline: 1 shard; ratio ${SHARD_EXTREMES[1]} / 1)`,
+    `shards-list-${SHARD_EXTREMES[1]}`,
+    "p50Ms",
+    "ms",
+    1
+  ],
+  [`  mean (${SHARD_EXTREMES[1]} shards / 1 shard)`, `shards-list-${SHARD_EXTREMES[1]}`, "meanMs", "ms", 0.1],
   ...TESTCLOCK_JOBS.flatMap((n) =>
     [
       [
@@ -421,9 +553,7 @@ const summarize = ({ results, warnings }: Measured) => {
       const compared = isInWorker(measurement)
       const samples = {
         library: (results.get(`${name} library`) ?? []).map((result) => result[field]!),
-        baseline: compared
-          ? (results.get(`${measurement.baselineOf ?? name} baseline`) ?? []).map((result) => result[field]!)
-          : []
+        baseline: compared ? (results.get(baselineKey(measurement)) ?? []).map((result) => result[field]!) : []
       }
       const library = median(samples.library)
       const baseline = compared ? median(samples.baseline) : null
@@ -448,11 +578,22 @@ const summarize = ({ results, warnings }: Measured) => {
     ? undefined
     : { library: mostRunning("library"), baseline: mostRunning("baseline") }
   const overCap = poolMostRunning === undefined ? [] : IMPLS.filter((impl) => poolMostRunning[impl] > SATURATION_CAP)
+  // the calls per operation of the shards group are exact counts: get and cancel reach the job's shard alone, list every shard
+  const miscounted = SHARD_EXTREMES.flatMap((shards) =>
+    (results.get(`shards-calls-${shards} library`) ?? []).flatMap((result) =>
+      ([["get", 1], ["cancel", 1], ["list", shards]] as const)
+        .filter(([operation, expected]) => result[`${operation}Calls`] !== expected)
+        .map(([operation, expected]) =>
+          `shards-calls-${shards}: ${operation} made ${result[`${operation}Calls`]} calls into SchedulerDOs, not ${expected}`
+        )
+    )
+  )
   return {
     rows,
     poolMostRunning,
     warnings: [
       ...overCap.map((impl) => `${impl} ran ${poolMostRunning![impl]} pool handlers at once, over the cap of ${SATURATION_CAP}`),
+      ...new Set(miscounted),
       ...warnings
     ]
   }
@@ -514,6 +655,18 @@ const NOTES = (most: { readonly library: number; readonly baseline: number } | u
     `  requests of ${DEFAULT_DISPATCH_BATCH} jobs; the baseline counts its own, 500 jobs per alarm. Jobs/s: from the instant to the`,
     "  last completion."
   ]],
+  [["shards"], [
+    "Shards: the library only, Scheduler.make({ shards: N }) over SchedulerDO at its default settings, a fresh instance",
+    "  per run (shard 0 the instance, shard k the instance <name>#k); no shardKey, so the jobs' ids spread them over",
+    "  the shards. Its baseline column is the same measurement at 1 shard in the same run: a ratio reads N shards / 1",
+    `  shard. Fire: as the fire rows, ${FIRE} no-op jobs due at once, from that instant to the last completion (every`,
+    "  shard's alarm dispatching at once, 6 requests in flight each). Schedule: jobs due in an hour, one runAfter per call",
+    `  (one call to one shard each, after ${SHARD_PRIME} untimed ones that wake every shard's object), or each submit split by`,
+    "  shard and the parts sent at once (on fresh objects). Calls: RPC calls reaching the SchedulerDO stubs (the namespace given to",
+    "  Scheduler.make wrapped to count them) of one get, cancel and list, after a first write that pays the one-off",
+    `  check of the shard count. List: ${SHARD_LIST_CALLS} sequential calls over ${SHARD_LIST_JOBS} pending jobs, each shard returning up to`,
+    `  ${SHARD_LIST_LIMIT}, merged in the Worker.`
+  ]],
   [["testclock"], [
     `Test layer: in Node, no workerd, no baseline. TestScheduler.layer() (src/testing.ts) with a no-op Job handler under`,
     `  TestContext: N jobs submitted in calls of ${TESTCLOCK_CHUNK}, due uniformly at random (seeded) over ${YEAR_DAYS} days, then`,
@@ -530,7 +683,8 @@ const NOTES = (most: { readonly library: number; readonly baseline: number } | u
 
 const printTable = (summary: ReturnType<typeof summarize>, groups: ReadonlyArray<string>, seconds: number) => {
   const header = ["measure", "library", "baseline", "library/baseline"] as const
-  const withUnit = (n: number, unit: Unit) => `${format(n)} ${unit === "alarms" && Math.abs(n) === 1 ? "alarm" : unit}`
+  const withUnit = (n: number, unit: Unit) =>
+    `${format(n)} ${(unit === "alarms" || unit === "calls") && Math.abs(n) === 1 ? unit.slice(0, -1) : unit}`
   const table = summary.rows.map(({ baseline, label, library, ratio, unit }) => {
     if (baseline === null) return [label, withUnit(library, unit), "-", "-"]
     const shown = ratio === null ? "-" : `${ratio.toFixed(2)}x`

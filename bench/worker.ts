@@ -25,6 +25,13 @@
  * of 64 is not held under the default 6) and a minimal hand-written pool in
  * `BaselineDO`; their handlers (`bench:pool`, `POST /bench/pool-noop`) record
  * when they start and end in this isolate, keyed by the run.
+ *
+ * The shards group runs the library only, over `SchedulerDO` at its default
+ * settings: `/bench/fire` and `/bench/schedule-batch` take a `shards` query
+ * (the library's `Scheduler.make({ shards })`, 1 by default and for the
+ * baseline), `/bench/shard-calls` counts the calls into the Durable Objects
+ * that one `get`, `cancel` and `list` make, and `/bench/shard-list` times
+ * `list` over many stored jobs.
  */
 import { DurableObject } from "cloudflare:workers"
 import { DateTime, Effect, Layer, Option, Schema } from "effect"
@@ -434,9 +441,9 @@ const HOUR = 3_600_000
 /** The library's Durable Objects the fire, drift and drain measurements run in. */
 type LibraryNamespace = DurableObjectNamespace<SchedulerDO> | DurableObjectNamespace<CountingSchedulerDO>
 
-const librarySubject = async (namespace: LibraryNamespace, instanceName: string): Promise<Subject> => {
+const librarySubject = async (namespace: LibraryNamespace, instanceName: string, shards: number): Promise<Subject> => {
   const scheduler = await Effect.runPromise(
-    Scheduler.make({ namespace, binding: "SELF_APP", instanceName })
+    Scheduler.make({ namespace, binding: "SELF_APP", instanceName, shards })
   )
   const millis = (value: Option.Option<DateTime.Utc>) =>
     Option.match(value, { onNone: () => null, onSome: DateTime.toEpochMillis })
@@ -512,13 +519,21 @@ const byBatch = (env: Env, batch: number): DurableObjectNamespace<SchedulerDO> =
   }
 }
 
-const subjectOf = (impl: Impl, library: LibraryNamespace, baseline: DurableObjectNamespace<BaselineDO>) => {
+/** The subject of `impl` on a fresh instance; the library's spread over `shards` SchedulerDOs (the baseline has one). */
+const subjectOf = async (
+  impl: Impl,
+  library: LibraryNamespace,
+  baseline: DurableObjectNamespace<BaselineDO>,
+  shards = 1
+) => {
   const instanceName = `bench-${impl}-${crypto.randomUUID()}`
-  return impl === "library" ? librarySubject(library, instanceName) : Promise.resolve(baselineSubject(baseline, instanceName))
+  if (impl === "baseline" && shards !== 1) throw new Error("the baseline has one Durable Object: shards must be 1")
+  return impl === "library" ? librarySubject(library, instanceName, shards) : baselineSubject(baseline, instanceName)
 }
 
-/** `n` sequential one-job calls. */
-const scheduleSingle = async (subject: Subject, n: number) => {
+/** `n` sequential one-job calls, after `prime` untimed ones (which wake the subject's Durable Objects). */
+const scheduleSingle = async (subject: Subject, n: number, prime = 0) => {
+  for (let i = 0; i < prime; i++) await subject.scheduleOne(-1 - i)
   const latencies: Array<number> = []
   const start = Date.now()
   for (let i = 0; i < n; i++) {
@@ -748,6 +763,81 @@ const pool = async (subject: PoolSubject, run: string, n: number, maxConcurrency
   }
 }
 
+/**
+ * The part of a `DurableObjectNamespace` that `Scheduler.make` uses, over
+ * `namespace`: `idFromName` and `get` pass through, and each method called on
+ * a stub it returns is one call into a `SchedulerDO`, counted in `calls.n`.
+ */
+const countingNamespace = (namespace: DurableObjectNamespace<SchedulerDO>, calls: { n: number }) => ({
+  idFromName: (name: string) => namespace.idFromName(name),
+  get: (id: DurableObjectId) =>
+    new Proxy(namespace.get(id), {
+      get: (stub, property) => {
+        const value: unknown = Reflect.get(stub, property)
+        if (typeof value !== "function") return value
+        return (...args: ReadonlyArray<unknown>) => {
+          calls.n++
+          return Reflect.apply(value, stub, args)
+        }
+      }
+    })
+})
+
+/** The library's scheduler over `shards` SchedulerDOs of `namespace`, on a fresh instance. */
+const shardedScheduler = (namespace: Scheduler.LiveOptions["namespace"], shards: number) =>
+  Effect.runPromise(
+    Scheduler.make({ namespace, binding: "SELF_APP", instanceName: `bench-shards-${crypto.randomUUID()}`, shards })
+  )
+
+/**
+ * The calls into SchedulerDOs of one `get`, one `cancel` and one
+ * `list({ limit })` of a scheduler over `shards`, counted at the stubs of its
+ * namespace. A first write (one job, due in an hour) comes before them: it
+ * pays the one-off check of the shard count (a `shards` call to shard 0),
+ * counted apart in `firstWriteCalls`. The job is the one got and canceled.
+ */
+const shardCalls = async (env: Env, shards: number, limit: number) => {
+  const calls = { n: 0 }
+  const scheduler = await shardedScheduler(countingNamespace(env.SCHEDULER, calls), shards)
+  const callsOf = async <A>(operation: Effect.Effect<A, unknown>) => {
+    const before = calls.n
+    const result = await Effect.runPromise(operation)
+    return [calls.n - before, result] as const
+  }
+  const [firstWriteCalls, id] = await callsOf(scheduler.runAfter("1 hour", Noop, { n: 0 }))
+  const [getCalls] = await callsOf(scheduler.get(id))
+  const [cancelCalls, canceled] = await callsOf(scheduler.cancel(id))
+  if (canceled._tag !== "Canceled") throw new Error(`cancel of a pending job answered ${canceled._tag}`)
+  const [listCalls, page] = await callsOf(scheduler.list({ limit }))
+  if (page.jobs.length !== 1) throw new Error(`list found ${page.jobs.length} jobs, not the 1 scheduled`)
+  return { shards, firstWriteCalls, getCalls, cancelCalls, listCalls }
+}
+
+/**
+ * `n` jobs stored pending (due in an hour, in submit calls of 500) in a
+ * scheduler over `shards`, then `calls` sequential `list({ limit })`: their
+ * latency. Over several shards each returns up to `limit` jobs, merged here.
+ */
+const shardList = async (env: Env, shards: number, n: number, calls: number, limit: number) => {
+  const scheduler = await shardedScheduler(env.SCHEDULER, shards)
+  for (let i = 0; i < n; i += 500) {
+    const at = Date.now() + HOUR
+    await Effect.runPromise(
+      scheduler.submit(Array.from({ length: Math.min(500, n - i) }, (_, k) => ({ job: Noop, payload: { n: i + k }, at })))
+    )
+  }
+  const latencies: Array<number> = []
+  const start = Date.now()
+  for (let i = 0; i < calls; i++) {
+    const before = Date.now()
+    const page = await Effect.runPromise(scheduler.list({ limit }))
+    latencies.push(Date.now() - before)
+    if (page.jobs.length !== Math.min(limit, n)) throw new Error(`list found ${page.jobs.length} of ${n} jobs`)
+  }
+  const elapsedMs = Date.now() - start
+  return { shards, jobs: n, calls, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), meanMs: elapsedMs / calls }
+}
+
 const measure = async (env: Env, url: URL): Promise<unknown> => {
   const impl = url.searchParams.get("impl")
   if (impl !== "library" && impl !== "baseline") throw new Error("impl must be library or baseline")
@@ -769,10 +859,18 @@ const measure = async (env: Env, url: URL): Promise<unknown> => {
   if (url.pathname === "/bench/drain") {
     return drain(await subjectOf(impl, env.COUNTING_SCHEDULER, env.BASELINE), int("n", 5000), int("lead", 3000))
   }
-  const subject = await subjectOf(impl, byBatch(env, int("batch", 10)), env.BASELINE)
+  const shards = int("shards", 1)
+  if (shards < 1) throw new Error("shards must be at least 1")
+  if (url.pathname === "/bench/shard-calls" || url.pathname === "/bench/shard-list") {
+    if (impl !== "library") throw new Error(`${url.pathname} measures the library only`)
+    return url.pathname === "/bench/shard-calls"
+      ? shardCalls(env, shards, int("limit", 100))
+      : shardList(env, shards, int("n", 2000), int("calls", 30), int("limit", 100))
+  }
+  const subject = await subjectOf(impl, byBatch(env, int("batch", 10)), env.BASELINE, shards)
   switch (url.pathname) {
     case "/bench/schedule-single":
-      return scheduleSingle(subject, int("n", 500))
+      return scheduleSingle(subject, int("n", 500), int("prime", 0))
     case "/bench/schedule-batch":
       return scheduleBatch(subject, int("batches", 20), int("size", 500))
     case "/bench/fire":
