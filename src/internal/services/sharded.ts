@@ -84,7 +84,7 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
         const held = yield* Effect.forEach(
           range(count, previous),
           (dropped) => Effect.map(shard(dropped).census(), (census) => ({ shard: dropped, ...census })),
-          { concurrency: "unbounded" }
+          { concurrency: 16 }
         )
         const busy = held.filter((census) => census.live > 0 || census.crons > 0)
         if (busy.length > 0) {
