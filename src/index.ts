@@ -6,6 +6,13 @@
  */
 
 /**
+ * The admin API: an `HttpApi` over live schedulers (jobs, crons, pools, stats) behind a bearer token, and its client.
+ *
+ * @since 0.1.0
+ */
+export * as Admin from "./Admin.js"
+
+/**
  * Cron Triggers codegen: expressions for `wrangler.jsonc`, written keeping its comments.
  *
  * @since 0.1.0

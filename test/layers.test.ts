@@ -67,6 +67,7 @@ const PUBLIC: Record<string, Layer> = {
   "Workpool.ts": "services",
   "CronRegistry.ts": "services",
   "testing.ts": "services",
+  "Admin.ts": "edges",
   "Codegen.ts": "edges",
   "index.ts": "edges"
 }

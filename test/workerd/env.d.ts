@@ -9,6 +9,7 @@ declare module "cloudflare:test" {
     readonly SINGLE_SCHEDULER: DurableObjectNamespace<import("./worker.js").SingleDispatchSchedulerDO>
     readonly NO_SECRET_SCHEDULER: DurableObjectNamespace<import("./worker.js").NoSecretSchedulerDO>
     readonly LUNORA_SCHEDULER_SECRET: string
+    readonly LUNORA_SCHEDULER_ADMIN_TOKEN: string
     /** The Node dispatch endpoint of test/workerd/origin-server.ts. */
     readonly ORIGIN_URL: string
   }

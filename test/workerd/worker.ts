@@ -13,6 +13,7 @@ import {
   SchedulerDO,
   serveCronTriggers
 } from "../../src/cloudflare/index.js"
+import * as Admin from "../../src/Admin.js"
 import * as CronSpec from "../../src/CronSpec.js"
 import * as Dispatch from "../../src/Dispatch.js"
 import * as Job from "../../src/Job.js"
@@ -163,6 +164,7 @@ export const functionTriggers = [
 
 interface TestEnv {
   readonly LUNORA_SCHEDULER_SECRET: string
+  readonly LUNORA_SCHEDULER_ADMIN_TOKEN: string
   readonly SCHEDULER: DurableObjectNamespace<SchedulerDO>
   readonly LONG_LEASE_SCHEDULER: DurableObjectNamespace<LongLeaseSchedulerDO>
   readonly SINGLE_SCHEDULER: DurableObjectNamespace<SingleDispatchSchedulerDO>
@@ -170,6 +172,7 @@ interface TestEnv {
 }
 
 let dispatch: ((request: Request) => Promise<Response>) | undefined
+let admin: ((request: Request) => Promise<Response>) | undefined
 let trigger: CronTrigger | undefined
 let serveTriggers: CronDispatcher | undefined
 
@@ -180,6 +183,10 @@ export default {
     if (url.pathname.startsWith("/requests/")) return Response.json(requestsOf(url.pathname.slice("/requests/".length)))
     if (request.method === "POST") void countRequest(url.pathname, request.clone())
     if (url.pathname.startsWith("/gauges/")) return Response.json(gaugeOf(url.pathname.slice("/gauges/".length)))
+    if (url.pathname.startsWith(Admin.prefix)) {
+      admin ??= Admin.toFetchHandler({ namespace: env.SCHEDULER, binding: "SELF_APP", token: env.LUNORA_SCHEDULER_ADMIN_TOKEN })
+      return admin(request)
+    }
     // every dispatch is confirmed with the SchedulerDO that sent it: a replay runs nothing, whatever the isolate
     dispatch ??= Dispatch.toFetchHandlerWith(handlers, {
       secret: env.LUNORA_SCHEDULER_SECRET,

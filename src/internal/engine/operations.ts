@@ -9,6 +9,9 @@ import * as CronEngine from "./crons.js"
 import * as Engine from "./engine.js"
 import * as PoolEngine from "./pools.js"
 import type { Store } from "./store.js"
+import { type JobState, JobState as JobStates } from "../../Job.js"
+
+const JOB_STATES: ReadonlyArray<JobState> = JobStates.literals
 
 /** What every operation is run with: the time, and where the jobs it stores are dispatched (opaque; none in memory). */
 export interface At {
@@ -33,6 +36,19 @@ const recordShards = (store: Store, count: number, shrink: boolean): number | nu
     }
     return recorded
   })
+
+/** How many jobs are in each state, and how many crons and pools are declared. */
+export interface Stats {
+  readonly jobs: { readonly [S in JobState]: number }
+  readonly crons: number
+  readonly pools: number
+}
+
+const stats = (store: Store): Stats => ({
+  jobs: Object.fromEntries(JOB_STATES.map((state) => [state, store.count(state)])) as Stats["jobs"],
+  crons: store.listCrons().length,
+  pools: store.listPools().length
+})
 
 /** What a shard holds that would be stranded if it were dropped: its live jobs and its crons. */
 export interface Census {
@@ -61,6 +77,8 @@ export const make = (store: Store, config: Engine.EngineConfig) => ({
     PoolEngine.enqueue(store, config, at.now, pool, stamp(jobs, at.target)),
   poolStatus: (at: At, name: string) => PoolEngine.status(store, at.now, name),
   cancelQueued: (at: At, name: string, limit: number) => PoolEngine.cancelQueued(store, config, at.now, name, limit),
+  listPools: (at: At) => store.listPools().map((pool) => PoolEngine.status(store, at.now, pool.name)!),
+  stats: (_: At) => stats(store),
   shards: (_: At, count: number, shrink: boolean) => recordShards(store, count, shrink),
   census: (_: At): Census => ({ live: store.count("pending") + store.count("inProgress"), crons: store.listCrons().length })
 })
@@ -75,7 +93,16 @@ export type Name = keyof Operations
 export const names: ReadonlyArray<Name> = Object.keys(make(undefined as never, undefined as never)) as Array<Name>
 
 /** The operations that cannot change what is due (reads, and the shard count's record): after any other, the runtime re-checks its wake-up. */
-export const reads: ReadonlySet<Name> = new Set<Name>(["get", "list", "listCrons", "poolStatus", "shards", "census"])
+export const reads: ReadonlySet<Name> = new Set<Name>([
+  "get",
+  "list",
+  "listCrons",
+  "poolStatus",
+  "listPools",
+  "stats",
+  "shards",
+  "census"
+])
 
 /** The operations that store jobs or crons, and so are told where they are dispatched. */
 export const targeted = ["schedule", "reconcileCrons", "enqueue"] as const satisfies ReadonlyArray<Name>

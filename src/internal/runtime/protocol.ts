@@ -107,6 +107,8 @@ export const Operations = {
   enqueue: Schema.Tuple(DispatchTarget, PoolName, NewJobs),
   poolStatus: Schema.Tuple(PoolName),
   cancelQueued: Schema.Tuple(PoolName, Limit),
+  listPools: Schema.Tuple(),
+  stats: Schema.Tuple(),
   shards: Schema.Tuple(ShardCount, Schema.Boolean),
   census: Schema.Tuple(),
   confirmDispatch: Schema.Tuple(Schema.String.pipe(Schema.maxLength(128)), LookupId, Schema.Int),

@@ -237,6 +237,19 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
     },
     poolStatus: (name) => byName(name).poolStatus(name),
     cancelQueued: (name, limit) => byName(name).cancelQueued(name, limit),
+    listPools: () =>
+      Effect.map(
+        Effect.forEach(shards, (backend) => backend.listPools(), { concurrency: "unbounded" }),
+        (pools) => pools.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      ),
+    stats: () =>
+      Effect.map(Effect.forEach(shards, (backend) => backend.stats(), { concurrency: "unbounded" }), (all) => ({
+        jobs: Object.fromEntries(
+          Object.keys(all[0]!.jobs).map((state) => [state, all.reduce((n, one) => n + one.jobs[state as never], 0)])
+        ) as (typeof all)[number]["jobs"],
+        crons: all.reduce((n, one) => n + one.crons, 0),
+        pools: all.reduce((n, one) => n + one.pools, 0)
+      })),
     shards: (shardCount, shrink) => shards[0]!.shards(shardCount, shrink),
     census: () =>
       Effect.map(
