@@ -203,4 +203,27 @@ describe("the admin API", () => {
     expect(document.info.title).toBe("@lunora/scheduler admin API")
     expect(Object.keys(document.paths)).toContain(`${Admin.prefix}/instances/{instance}/jobs`)
   })
+
+  it("over a sharded scheduler, lists and counts every shard and gets each job from its own", async () => {
+    const instance = `admin-shards-${crypto.randomUUID()}`
+    const options = { namespace: env.SCHEDULER, binding: "SELF_APP", instanceName: instance, shards: 4 }
+    const scheduler = Effect.runSync(Scheduler.make(options))
+    const ids: Array<string> = []
+    for (let n = 0; n < 12; n++) ids.push(await run(scheduler.runAfter("1 hour", Echo, { text: `s${n}` })))
+    expect(new Set(ids.map((id) => id.split("_")[1])).size).toBeGreaterThan(1)
+    const sharded = Admin.toFetchHandler({ namespace: env.SCHEDULER, binding: "SELF_APP", token: "shard-token", shards: 4 })
+    const call = async (path: string) => {
+      const response = await sharded(new Request(`${base}${path}`, { headers: { authorization: "Bearer shard-token" } }))
+      expect(response.status).toBe(200)
+      return response.json() as Promise<any>
+    }
+    const page = await call(`/instances/${instance}/jobs?limit=100`)
+    expect(page.jobs.map((job: { id: string }) => job.id).sort()).toEqual([...ids].sort())
+    expect((await call(`/instances/${instance}/stats`)).jobs).toMatchObject({ pending: 12 })
+    for (const id of ids) expect((await call(`/instances/${instance}/jobs/${id}`)).id).toBe(id)
+    // the single-shard mount of the same instance sees shard 0 only
+    const single = await (await SELF.fetch(`${base}/instances/${instance}/stats`, { headers: { authorization: `Bearer ${TOKEN}` } }))
+      .json() as { jobs: { pending: number } }
+    expect(single.jobs.pending).toBe(ids.filter((id) => id.startsWith("job_0_")).length)
+  })
 })
