@@ -133,7 +133,7 @@ describe("a scheduler over several SchedulerDOs", () => {
       const names = (await stub(shard).listCrons()).map((cron) => cron.name)
       expect(names).toEqual(["a", "b", "c", "d", "e"].filter((name) => shard < 2 && shardFor(name, 2) === shard))
     }
-    expect(await stub(0).shards(2, false)).toBe(2)
+    expect(await stub(0).shards(2, false)).toEqual({ recorded: 2, highest: 4 })
   })
 
   it("grows its shard count with ids still routing, and shrinks only once the dropped shards are empty", async () => {
@@ -144,7 +144,7 @@ describe("a scheduler over several SchedulerDOs", () => {
     const four = sharded(4, instanceName).scheduler
     const later: Array<string> = []
     for (let n = 0; n < 16; n++) later.push(await run(four.runAfter("1 hour", Echo, { text: `later ${n}` })))
-    expect(await stub(0).shards(4, false)).toBe(4)
+    expect(await stub(0).shards(4, false)).toEqual({ recorded: 4, highest: 4 })
     for (const id of [...early, ...later]) expect((await run(four.get(id))).id).toBe(id)
     expect((await listAll(four, { limit: 5 })).map((job) => job.id)).toEqual([...early, ...later])
     // back to two while shards 2 and 3 hold pending jobs: refused, nothing stored
@@ -159,18 +159,44 @@ describe("a scheduler over several SchedulerDOs", () => {
     for (const id of dropped) expect(await run(shrinking.cancel(id))).toMatchObject({ _tag: "Canceled" })
     const accepted = await run(shrinking.runAfter(0, Echo, { text: "after the shrink" }))
     expect(shardOfId(accepted)).toBeLessThan(2)
-    expect(await stub(0).shards(2, false)).toBe(2)
+    expect(await stub(0).shards(2, false)).toEqual({ recorded: 2, highest: 4 })
     expect((await run(shrinking.get(dropped[0]!))).state).toBe("canceled")
+    // a fresh backend of the smaller count still finds the dropped shard's jobs by id
+    expect((await run(sharded(2, instanceName).scheduler.get(dropped[0]!))).state).toBe("canceled")
   })
 
-  it("records the shard count on shard 0: growth at once, a shrink only when told, and counts what a shard holds", async () => {
+  it("records the shard count on shard 0: growth at once, a shrink only when told, and the most ever", async () => {
     const { stub } = sharded(1)
-    expect(await stub(0).shards(3, false)).toBeNull()
-    expect(await stub(0).shards(2, false)).toBe(3)
-    expect(await stub(0).shards(2, true)).toBe(3)
-    expect(await stub(0).shards(5, false)).toBe(2)
-    expect(await stub(0).shards(1, false)).toBe(5)
+    expect(await stub(0).shards(3, false)).toEqual({ recorded: null, highest: 3 })
+    expect(await stub(0).shards(2, false)).toEqual({ recorded: 3, highest: 3 })
+    expect(await stub(0).shards(2, true)).toEqual({ recorded: 3, highest: 3 })
+    expect(await stub(0).shards(5, false)).toEqual({ recorded: 2, highest: 5 })
+    expect(await stub(0).shards(1, false)).toEqual({ recorded: 5, highest: 5 })
     expect(await stub(0).census()).toEqual({ live: 0, crons: 0 })
+  })
+
+  it("looks a made-up id up on shard 0 unless a count that large was ever recorded: no object is made for it", async () => {
+    const instanceName = `shards-${crypto.randomUUID()}`
+    const asked: Array<string> = []
+    const watched = {
+      idFromName: (name: string) => {
+        asked.push(name)
+        return namespace.idFromName(name)
+      },
+      get: (id: DurableObjectId) => namespace.get(id)
+    }
+    const scheduler = Effect.runSync(Scheduler.make({ namespace: watched, binding: "SELF_APP", instanceName }))
+    await run(scheduler.runAfter("1 hour", Echo, { text: "one shard" }))
+    const forged = "job_7_0mx66vzfzmmgufzvvhz2xqfl8s1"
+    expect(await run(Effect.flip(scheduler.get(forged)))).toMatchObject({ _tag: "JobNotFound" })
+    expect(await run(Effect.flip(scheduler.cancel(forged)))).toMatchObject({ _tag: "JobNotFound" })
+    expect(await run(scheduler.purge({ ids: [forged] }))).toBe(0)
+    expect(new Set(asked)).toEqual(new Set([instanceName]))
+    // once 8 shards were recorded, the same id goes to shard 7
+    await run(Effect.runSync(Scheduler.make({ namespace, binding: "SELF_APP", instanceName, shards: 8 })).runAfter(0, Echo, { text: "eight" }))
+    const later = Effect.runSync(Scheduler.make({ namespace: watched, binding: "SELF_APP", instanceName }))
+    expect(await run(Effect.flip(later.get(forged)))).toMatchObject({ _tag: "JobNotFound" })
+    expect(asked).toContain(shardInstance(instanceName, 7))
   })
 
   it("refuses a shard count out of range when the scheduler is made", () => {

@@ -19,22 +19,33 @@ export interface At {
   readonly target: string | null
 }
 
-/** The setting, on a scheduler's shard 0, of how many shards its jobs are spread over (absent: never recorded). */
+/** The settings, on a scheduler's shard 0, of how many shards its jobs are spread over, and the most ever (absent: never recorded). */
 const SHARDS_SETTING = "shards"
+const HIGHEST_SETTING = "shardsHighest"
+
+/** The shard count recorded on shard 0 before a call (`null`: none), and the largest count ever recorded (with this one). */
+export interface ShardRecord {
+  readonly recorded: number | null
+  readonly highest: number
+}
 
 /**
- * The shard count recorded before this call (`null`: none), recording
- * `count` when there was none, when it grows, or when `shrink` says a smaller
- * count was found safe (the shards it drops hold no live work).
+ * Records `count` when there was none, when it grows, or when `shrink` says
+ * a smaller count was found safe (the shards it drops hold no live work);
+ * the largest count ever recorded is kept apart, since ids of the shards a
+ * shrink dropped still route there.
  */
-const recordShards = (store: Store, count: number, shrink: boolean): number | null =>
+const recordShards = (store: Store, count: number, shrink: boolean): ShardRecord =>
   store.transaction(() => {
     const stored = store.setting(SHARDS_SETTING)
     const recorded = stored === undefined ? null : Number(stored)
     if (recorded === null || count > recorded || (shrink && count !== recorded)) {
       store.putSetting(SHARDS_SETTING, String(count))
     }
-    return recorded
+    const before = Number(store.setting(HIGHEST_SETTING) ?? recorded ?? 0)
+    const highest = Math.max(before, recorded ?? 0, recorded === null || count > recorded || shrink ? count : 0)
+    if (highest !== before) store.putSetting(HIGHEST_SETTING, String(highest))
+    return { recorded, highest }
   })
 
 /** How many jobs are in each state, and how many crons and pools are declared. */

@@ -51,7 +51,19 @@ const before = (a: JobRecord, shardA: number, b: JobRecord, shardB: number) =>
 
 export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): Backend => {
   const shards = range(0, count).map(shard)
-  const byId = (id: string) => shard(shardOfId(id) ?? 0)
+  /**
+   * Runs `f` on the shard an id names. One beyond `count` is asked only when
+   * a count that large was ever recorded (else the id is of no shard, and
+   * shard 0 answers): a lookup of a made-up id creates no object.
+   */
+  const byId = <A, E>(id: string, f: (backend: Backend) => Effect.Effect<A, E>) => {
+    const named = shardOfId(id) ?? 0
+    if (named < count) return f(shards[named]!)
+    const route = (most: number | undefined) => f(named < Math.max(count, most ?? 0) ? shard(named) : shards[0]!)
+    return highest !== undefined
+      ? route(highest)
+      : Effect.flatMap(Effect.orElseSucceed(recorded, () => undefined), () => route(highest))
+  }
   const byName = (name: string) => shards[shardFor(name, count)]!
 
   /** The shard a new job goes to. */
@@ -69,8 +81,14 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
    * would without shards, and the check is made again on the next).
    */
   const recorded = shards[0]!.shards(count, false).pipe(
+    Effect.map((record) => {
+      highest = Math.max(highest ?? 0, record.highest)
+      return record.recorded
+    }),
     Effect.catchIf(() => count === 1, () => Effect.succeed(undefined))
   )
+  /** The largest shard count ever recorded, once read: ids of shards beyond it are of no shard. */
+  let highest: number | undefined
 
   /**
    * Accepts this backend's shard count, before anything is placed by it,
@@ -170,9 +188,17 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
 
   const purge: Operation<"purge"> = ({ ids, ...query }) =>
     Effect.gen(function*() {
+      if (highest === undefined && ids?.some((id) => (shardOfId(id) ?? 0) >= count)) {
+        yield* Effect.orElseSucceed(recorded, () => undefined)
+      }
+      const most = highest ?? count
+      const routed = (id: string) => {
+        const named = shardOfId(id) ?? 0
+        return named < Math.max(count, most) ? named : 0
+      }
       const groups = ids === undefined
         ? shards.map((backend) => [backend, undefined] as const)
-        : [...groupBy(ids, (id) => shardOfId(id) ?? 0)].map(([placed, group]) => [shard(placed), group] as const)
+        : [...groupBy(ids, routed)].map(([placed, group]) => [shard(placed), group] as const)
       let purged = 0
       for (const [backend, group] of groups) {
         if (purged >= query.limit) break
@@ -208,12 +234,12 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
   return {
     now: shards[0]!.now,
     shardCount: count,
-    awaitFinished: (id) => byId(id).awaitFinished(id),
+    awaitFinished: (id) => byId(id, (backend) => backend.awaitFinished(id)),
     schedule,
-    cancel: (id, pool) => byId(id).cancel(id, pool),
-    get: (id) => byId(id).get(id),
+    cancel: (id, pool) => byId(id, (backend) => backend.cancel(id, pool)),
+    get: (id) => byId(id, (backend) => backend.get(id)),
     list,
-    replay: (id) => byId(id).replay(id),
+    replay: (id) => byId(id, (backend) => backend.replay(id)),
     purge,
     reconcileCrons,
     listCrons: () =>
