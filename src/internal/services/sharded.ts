@@ -51,6 +51,10 @@ const before = (a: JobRecord, shardA: number, b: JobRecord, shardB: number) =>
 
 export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): Backend => {
   const shards = range(0, count).map(shard)
+  /** The largest shard count ever recorded, once read: ids of shards beyond it are of no shard. */
+  let highest: number | undefined
+  /** Whether this backend's count was accepted (here, or by an earlier backend of this isolate). */
+  let confirmed = claimed?.has() ?? false
   /**
    * Runs `f` on the shard an id names. One beyond `count` is asked only when
    * a count that large was ever recorded (else the id is of no shard, and
@@ -87,9 +91,6 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
     }),
     Effect.catchIf(() => count === 1, () => Effect.succeed(undefined))
   )
-  /** The largest shard count ever recorded, once read: ids of shards beyond it are of no shard. */
-  let highest: number | undefined
-
   /**
    * Accepts this backend's shard count, before anything is placed by it,
    * given the count recorded: a larger or equal one at once; a smaller one
@@ -117,7 +118,6 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
       confirmed = true
       claimed?.add()
     })
-  let confirmed = claimed?.has() ?? false
   const claimOnce = Effect.suspend(() => (confirmed ? Effect.void : Effect.flatMap(recorded, accept)))
   /** For an operation that cannot be refused: a refused count makes the scheduler unusable from here. */
   const unusable = (operation: string) => (refusal: InvalidOptions) =>
