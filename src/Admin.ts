@@ -41,6 +41,7 @@ import * as Workpool from "./Workpool.js"
 import type { Backend } from "./internal/services/backend.js"
 import { MaxConcurrency, PoolName } from "./internal/domain/names.js"
 import { type LiveOptions, makeRemote } from "./internal/services/remote.js"
+import * as Metrics from "./internal/runtime/metrics.js"
 
 /**
  * Where the admin API is served: every route is under this path.
@@ -215,6 +216,43 @@ const stats = HttpApiGroup.make("stats").add(
   HttpApiEndpoint.get("get", "/instances/:instance/stats").setPath(Instance).addSuccess(Stats)
 )
 
+/**
+ * One shard's metrics (`lunora_scheduler_*`): counters and gauges with their
+ * value, histograms with cumulative buckets, each with its labels.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const MetricSample = Schema.Struct({
+  name: Schema.String,
+  type: Schema.Literal("counter", "gauge", "histogram"),
+  help: Schema.String,
+  labels: Schema.Record({ key: Schema.String, value: Schema.String }),
+  value: Schema.optional(Schema.Number),
+  buckets: Schema.optional(Schema.Array(Schema.Tuple(Schema.NullOr(Schema.Number), Schema.Number))),
+  count: Schema.optional(Schema.Number),
+  sum: Schema.optional(Schema.Number)
+})
+
+/**
+ * An instance's metrics, per shard.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const MetricsReport = Schema.Struct({
+  instance: Schema.String,
+  shards: Schema.Array(Schema.Struct({ shard: Schema.Int, samples: Schema.Array(MetricSample) }))
+})
+
+const metrics = HttpApiGroup.make("metrics")
+  .add(HttpApiEndpoint.get("json", "/instances/:instance/metrics").setPath(Instance).addSuccess(MetricsReport))
+  .add(
+    HttpApiEndpoint.get("prometheus", "/instances/:instance/metrics/prometheus")
+      .setPath(Instance)
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+  )
+
 const meta = HttpApiGroup.make("meta").add(
   HttpApiEndpoint.get("openapi", "/openapi.json").addSuccess(Schema.Unknown)
 )
@@ -232,6 +270,7 @@ export class Api extends HttpApi.make("lunora-scheduler-admin")
   .add(crons)
   .add(pools)
   .add(stats)
+  .add(metrics)
   .add(meta)
   .addError(InvalidOptions, BadRequest)
   .addError(SchedulerUnavailable, Unavailable)
@@ -352,10 +391,26 @@ export const layer = (options: Options): Layer.Layer<HttpApi.Api, InvalidOptions
           Effect.map(backend.stats(), (counts) => new Stats({ instance: path.instance, ...counts }))))
     )
 
+    const report = (instance: string) =>
+      Effect.flatMap(backendOf(instance), (backend) =>
+        backend.metrics === undefined
+          ? Effect.succeed([])
+          : backend.metrics())
+    const MetricsLive = HttpApiBuilder.group(Api, "metrics", (handlers) =>
+      handlers
+        .handle("json", ({ path }) =>
+          Effect.map(report(path.instance), (shards) => ({ instance: path.instance, shards })))
+        .handle("prometheus", ({ path }) =>
+          Effect.map(report(path.instance), (shards) =>
+            Metrics.prometheus(
+              shards.map(({ samples, shard }) => ({ labels: { instance: path.instance, shard: String(shard) }, samples }))
+            )))
+    )
+
     const document = OpenApi.fromApi(Api)
     const MetaLive = HttpApiBuilder.group(Api, "meta", (handlers) => handlers.handle("openapi", () => Effect.succeed(document)))
 
-    const groups = Layer.mergeAll(JobsLive, CronsLive, PoolsLive, StatsLive, MetaLive)
+    const groups = Layer.mergeAll(JobsLive, CronsLive, PoolsLive, StatsLive, MetricsLive, MetaLive)
     return HttpApiBuilder.api(Api).pipe(Layer.provide(groups), Layer.provide(AuthorizationLive))
   }))
 

@@ -226,4 +226,49 @@ describe("the admin API", () => {
       .json() as { jobs: { pending: number } }
     expect(single.jobs.pending).toBe(ids.filter((id) => id.startsWith("job_0_")).length)
   })
+
+  it("serves an instance's metrics as JSON and in the Prometheus text format, counted by its SchedulerDO", async () => {
+    const { instance, scheduler } = fresh()
+    const retry = { retry: { maxAttempts: 3, backoff: "linear", baseMs: 0 } } as const
+    const ids = [
+      ...await Promise.all([0, 1, 2].map((n) => run(scheduler.runAfter(0, Echo, { text: `m${n}` })))),
+      await run(scheduler.runAfter(0, Flaky, { succeedOn: 2 }, retry)),
+      await run(scheduler.runAfter(0, Flaky, { succeedOn: 99 }, { retry: { maxAttempts: 1 } }))
+    ]
+    for (const id of ids) await settled(scheduler, id)
+    const report = await withClient((client) => client.metrics.json({ path: { instance } }))
+    expect(report.instance).toBe(instance)
+    expect(report.shards.map((shard) => shard.shard)).toEqual([0])
+    const samples = report.shards[0]!.samples
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      samples.find((sample) => sample.name === name && Object.entries(labels).every(([k, v]) => sample.labels[k] === v))
+    expect(value("lunora_scheduler_outcomes_total", { function_path: "test:echo", result: "success" })?.value).toBe(3)
+    expect(value("lunora_scheduler_outcomes_total", { function_path: "test:flaky", result: "retry" })?.value).toBe(1)
+    expect(value("lunora_scheduler_outcomes_total", { function_path: "test:flaky", result: "success" })?.value).toBe(1)
+    expect(value("lunora_scheduler_outcomes_total", { function_path: "test:flaky", result: "dead_lettered" })?.value).toBe(1)
+    expect(value("lunora_scheduler_retries_total", { function_path: "test:flaky" })?.value).toBe(1)
+    expect(value("lunora_scheduler_dead_letters_total", { function_path: "test:flaky" })?.value).toBe(1)
+    expect(value("lunora_scheduler_start_drift_ms")).toMatchObject({ type: "histogram", count: 6 })
+    expect(value("lunora_scheduler_alarm_passes_total")?.value).toBeGreaterThan(0)
+    expect(value("lunora_scheduler_alarm_pass_ms")?.count).toBe(value("lunora_scheduler_alarm_passes_total")?.value)
+    expect(value("lunora_scheduler_jobs", { state: "success" })?.value).toBe(4)
+    expect(value("lunora_scheduler_jobs", { state: "deadLettered" })?.value).toBe(1)
+
+    const response = await SELF.fetch(`${base}/instances/${instance}/metrics/prometheus`, {
+      headers: { authorization: `Bearer ${TOKEN}` }
+    })
+    expect(response.status).toBe(200)
+    expect(response.headers.get("content-type")).toContain("text/plain")
+    const text = await response.text()
+    expect(text).toContain("# TYPE lunora_scheduler_outcomes_total counter")
+    expect(text).toContain(
+      `lunora_scheduler_outcomes_total{instance="${instance}",shard="0",function_path="test:echo",result="success"} 3`
+    )
+    expect(text).toContain("# TYPE lunora_scheduler_start_drift_ms histogram")
+    expect(text).toContain(`lunora_scheduler_start_drift_ms_bucket{instance="${instance}",shard="0",le="+Inf"} 6`)
+    expect(text).toContain(`lunora_scheduler_start_drift_ms_count{instance="${instance}",shard="0"} 6`)
+    expect(text).toContain(`lunora_scheduler_jobs{instance="${instance}",shard="0",state="pending"} 0`)
+    // every line is a comment or a sample: name{labels} value
+    for (const line of text.trim().split("\n")) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .*|\w+(\{[^}]*\})? -?[\d.e+]+)$/)
+  })
 })

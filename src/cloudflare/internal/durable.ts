@@ -32,6 +32,7 @@ import * as Operations from "../../internal/engine/operations.js"
 import type { Args, Operation, Result } from "../../internal/runtime/protocol.js"
 import { latestRunAt, TOO_FAR } from "../../internal/domain/time.js"
 import * as Drain from "../../internal/runtime/drain.js"
+import * as Metrics from "../../internal/runtime/metrics.js"
 import { type DispatchBody, dispatchBody, DispatchTarget, MAX_BATCH_JOBS } from "../../internal/runtime/wire.js"
 
 export { DispatchTarget }
@@ -323,7 +324,9 @@ const make = Effect.gen(function*() {
    * until a new lease could outlast the alarm's wall time. Returns whether
    * it failed and whether it did anything.
    */
+  const metrics = Metrics.make(self)
   const drain = Drain.make({
+    observe: metrics,
     store,
     config,
     concurrency: settings.concurrency,
@@ -340,7 +343,10 @@ const make = Effect.gen(function*() {
   })
   const pass = Effect.suspend(() => {
     const startedAt = clock.unsafeCurrentTimeMillis()
-    return drain({ budget: settings.maxPerAlarm, leaseUntil: startedAt + leasingMs })
+    return Effect.tap(
+      drain({ budget: settings.maxPerAlarm, leaseUntil: startedAt + leasingMs }),
+      () => metrics.pass(clock.unsafeCurrentTimeMillis() - startedAt)
+    )
   })
 
   /**
@@ -417,10 +423,18 @@ const make = Effect.gen(function*() {
     return confirm(lease, attempts)
   }
 
+  /** This object's metrics, with its store's gauges now. */
+  const snapshot = () => {
+    const at = { now: clock.unsafeCurrentTimeMillis(), target: null }
+    return metrics.snapshot(Metrics.gauges(engine.stats(at), engine.listPools(at)))
+  }
+
   /** Answers any operation on its decoded arguments. */
   const operation = <K extends Operation>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> =>
     isConfirmation(name)
       ? Effect.sync(() => confirmation(name, args as Args<Confirmation>) as Result<K>)
+      : name === "metrics"
+      ? Effect.sync(() => snapshot() as Result<K>)
       : run(name as Operations.Name, args as never) as Effect.Effect<Result<K>, Refusal>
 
   return { alarm, operation, confirmation }

@@ -60,6 +60,12 @@ export interface Settings {
   readonly onExpired?: ((jobs: ReadonlyArray<JobRecord>) => Effect.Effect<void>) | undefined
   /** After a step that changed the store. */
   readonly onChange?: Effect.Effect<void> | undefined
+  /** Told, plainly, of each batch leased, each write of outcomes and each lease that ran out (the metrics). */
+  readonly observe?: {
+    readonly leased: (jobs: ReadonlyArray<JobRecord>, now: number) => void
+    readonly recorded: (results: ReadonlyArray<Engine.ReportResult>) => void
+    readonly expired: (jobs: ReadonlyArray<JobRecord>) => void
+  } | undefined
 }
 
 export interface PassLimits {
@@ -158,7 +164,8 @@ export const make = (settings: Settings) => {
         progress = true
         const now = clock.unsafeCurrentTimeMillis()
         try {
-          Engine.record(store, config, now, outcomes)
+          const results = Engine.record(store, config, now, outcomes)
+          settings.observe?.recorded(results)
         } catch (error) {
           return Effect.logError(
             "could not record the outcomes; their leases will expire and the attempts be retried",
@@ -202,6 +209,7 @@ export const make = (settings: Settings) => {
           polled = true
           if (swept !== undefined && (swept.expired.length > 0 || swept.swept > 0)) {
             progress = true
+            if (swept.expired.length > 0) settings.observe?.expired(swept.expired)
             if (settings.onExpired !== undefined && swept.expired.length > 0) yield* settings.onExpired(swept.expired)
             yield* onChange
           }
@@ -217,6 +225,7 @@ export const make = (settings: Settings) => {
           if (claimed === undefined) leasingBroken = true
           else if (claimed.length > 0) {
             progress = true
+            settings.observe?.leased(claimed, now)
             const batches = batchesOf(claimed, settings.groupOf, settings.batchSize)
             budget -= batches.length
             inFlight += batches.length

@@ -18,6 +18,7 @@ import { jsonTextProblem } from "../domain/payload.js"
 import { MaxConcurrency, OptionText, PoolName } from "../domain/names.js"
 import { MAX_DELAY_MS } from "../domain/time.js"
 import { MAX_SHARDS, ShardCount } from "../domain/shards.js"
+import type { Sample } from "./metrics.js"
 import { DispatchTarget, MAX_BATCH_JOBS } from "./wire.js"
 
 /** The most jobs one call may store; `submit` and `enqueueMany` send larger batches in several calls. */
@@ -111,6 +112,7 @@ export const Operations = {
   stats: Schema.Tuple(),
   shards: Schema.Tuple(ShardCount, Schema.Boolean),
   census: Schema.Tuple(),
+  metrics: Schema.Tuple(),
   confirmDispatch: Schema.Tuple(Schema.String.pipe(Schema.maxLength(128)), LookupId, Schema.Int),
   confirmDispatches: Schema.Tuple(
     Schema.String.pipe(Schema.maxLength(128)),
@@ -123,8 +125,14 @@ export type Operation = keyof typeof Operations
 /** The decoded arguments of an operation: for an engine operation, its own (`Operations.Args`), after the target if it takes one. */
 export type Args<K extends Operation> = (typeof Operations)[K]["Type"]
 
-/** What an operation answers: the engine's result, or for `confirmDispatch(es)` whether this is the first sight of live attempts. */
-export type Result<K extends Operation> = K extends EngineOperations.Name ? EngineOperations.Result<K> : boolean
+/**
+ * What an operation answers: the engine's result; for `metrics` the
+ * object's metrics; for `confirmDispatch(es)` whether this is the first
+ * sight of live attempts.
+ */
+export type Result<K extends Operation> = K extends EngineOperations.Name ? EngineOperations.Result<K>
+  : K extends "metrics" ? ReadonlyArray<Sample>
+  : boolean
 
 /**
  * The RPC surface of `SchedulerDO`: plain data in, engine results out.

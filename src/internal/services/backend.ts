@@ -11,6 +11,7 @@ import type { Refusal } from "../domain/failure.js"
 import * as Operations from "../engine/operations.js"
 import type * as Engine from "../engine/engine.js"
 import type { JobRecord } from "../engine/store.js"
+import type { Sample } from "../runtime/metrics.js"
 
 /** The operations a remote backend's Durable Object checks again, and may refuse: the ones that store jobs. */
 export const refusable = ["schedule", "enqueue"] as const satisfies ReadonlyArray<Operations.Name>
@@ -68,6 +69,10 @@ export type Backend =
     readonly stepper?: ((now: () => number) => Effect.Effect<Stepper>) | undefined
     /** Completes when the job is finished (or gone). */
     readonly awaitFinished: (id: string) => Effect.Effect<JobRecord | undefined, SchedulerUnavailable>
+    /** Each shard's metrics, from its `SchedulerDO`; the memory runtime keeps none. */
+    readonly metrics?:
+      | (() => Effect.Effect<ReadonlyArray<{ readonly shard: number; readonly samples: ReadonlyArray<Sample> }>, SchedulerUnavailable>)
+      | undefined
   }
   & BackendOperations
 

@@ -59,6 +59,7 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
       // a refusal of a refusable call (the Durable Object's own check of its arguments) is the service's typed error
       return (isRefusable(name) ? attempt(name, send) : call(name, send)) as never
     }),
+    metrics: () => Effect.map(call("metrics", (rpc) => rpc.metrics()), (samples) => [{ shard: 0, samples }]),
     awaitFinished: (id) =>
       Effect.gen(function*() {
         for (let pause = POLL_FIRST_MS;; pause = Math.min(POLL_MAX_MS, pause * 2)) {

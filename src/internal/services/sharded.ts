@@ -235,6 +235,13 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
     now: shards[0]!.now,
     shardCount: count,
     awaitFinished: (id) => byId(id, (backend) => backend.awaitFinished(id)),
+    metrics: shards.every((backend) => backend.metrics !== undefined)
+      ? () =>
+        Effect.map(
+          Effect.forEach(shards, (backend) => backend.metrics!(), { concurrency: "unbounded" }),
+          (all) => all.flatMap((one, shard) => one.map(({ samples }) => ({ shard, samples })))
+        )
+      : undefined,
     schedule,
     cancel: (id, pool) => byId(id, (backend) => backend.cancel(id, pool)),
     get: (id) => byId(id, (backend) => backend.get(id)),
