@@ -17,7 +17,8 @@
  * request per job), `drain` (5,000 due at once: alarm invocations and jobs/s),
  * `pool` (no-op at each cap, hand-off, saturation), `confirm` (the replay
  * check), `shards` (the library over 1, 2, 4 and 8 SchedulerDOs: fire and
- * schedule throughput, calls per operation, list latency), `testclock` (the
+ * schedule throughput, calls per operation, list latency), `metrics` (fire
+ * with the SchedulerDO's metrics off and on), `testclock` (the
  * in-memory test layer driving a year of jobs under `TestClock.adjust`, in
  * Node) and `size` (the bundle size report, built without workerd). With
  * none named, all run; named ones run in that order, whatever the order of
@@ -260,6 +261,14 @@ const MEASUREMENTS: ReadonlyArray<Measurement> = [
     warm: { shards, n: 200, calls: 5, limit: SHARD_LIST_LIMIT },
     relativeTo: "shards-list-1"
   })),
+  ...([["off", 0], ["on", 1]] as const).map(([state, metrics]) => ({
+    group: "metrics",
+    name: `metrics-fire-${state}`,
+    at: "/bench/fire",
+    query: { n: FIRE, lead: LEAD_MS, batch: DEFAULT_DISPATCH_BATCH, metrics },
+    warm: { n: 200, lead: 500, batch: DEFAULT_DISPATCH_BATCH, metrics },
+    relativeTo: "metrics-fire-off"
+  })),
   ...TESTCLOCK_JOBS.map((n) => ({
     group: "testclock",
     name: `testclock-${n}`,
@@ -451,6 +460,14 @@ const ROWS: ReadonlyArray<readonly [string, string, string, Unit, number]> = [
     1
   ],
   [`  mean (${SHARD_EXTREMES[1]} shards / 1 shard)`, `shards-list-${SHARD_EXTREMES[1]}`, "meanMs", "ms", 0.1],
+  [
+    `metrics, fire: ${FIRE} due at once, batches of ${DEFAULT_DISPATCH_BATCH}, metrics off (baseline: off)`,
+    "metrics-fire-off",
+    "jobsPerSec",
+    "jobs/s",
+    0
+  ],
+  ["  metrics on (the default)", "metrics-fire-on", "jobsPerSec", "jobs/s", 0],
   ...TESTCLOCK_JOBS.flatMap((n) =>
     [
       [
@@ -666,6 +683,11 @@ const NOTES = (most: { readonly library: number; readonly baseline: number } | u
     "  Scheduler.make wrapped to count them) of one get, cancel and list, after a first write that pays the one-off",
     `  check of the shard count. List: ${SHARD_LIST_CALLS} sequential calls over ${SHARD_LIST_JOBS} pending jobs, each shard returning up to`,
     `  ${SHARD_LIST_LIMIT}, merged in the Worker.`
+  ]],
+  [["metrics"], [
+    "Metrics: the library only, fire as the fire rows at the default batch of 10, on a SchedulerDO with",
+    "  LUNORA_SCHEDULER_METRICS off (the baseline column) and at its default (on: start drift, outcomes, retries, dead",
+    "  letters, expired leases and alarm passes counted per batch and per write of outcomes), in the same run."
   ]],
   [["testclock"], [
     `Test layer: in Node, no workerd, no baseline. TestScheduler.layer() (src/testing.ts) with a no-op Job handler under`,

@@ -91,8 +91,16 @@ export class CountingSchedulerDO extends SchedulerDO {
   }
 }
 
+/** `SchedulerDO` at its default settings but `LUNORA_SCHEDULER_METRICS` off: the metrics rows' baseline. */
+export class NoMetricsSchedulerDO extends SchedulerDO {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, { ...env, LUNORA_SCHEDULER_METRICS: "false" })
+  }
+}
+
 interface Env {
   readonly SCHEDULER: DurableObjectNamespace<SchedulerDO>
+  readonly NO_METRICS_SCHEDULER: DurableObjectNamespace<NoMetricsSchedulerDO>
   readonly SINGLE_SCHEDULER: DurableObjectNamespace<SingleSchedulerDO>
   readonly BATCH25_SCHEDULER: DurableObjectNamespace<Batch25SchedulerDO>
   readonly COUNTING_SCHEDULER: DurableObjectNamespace<CountingSchedulerDO>
@@ -867,7 +875,8 @@ const measure = async (env: Env, url: URL): Promise<unknown> => {
       ? shardCalls(env, shards, int("limit", 100))
       : shardList(env, shards, int("n", 2000), int("calls", 30), int("limit", 100))
   }
-  const subject = await subjectOf(impl, byBatch(env, int("batch", 10)), env.BASELINE, shards)
+  const library = int("metrics", 1) === 0 ? env.NO_METRICS_SCHEDULER : byBatch(env, int("batch", 10))
+  const subject = await subjectOf(impl, library, env.BASELINE, shards)
   switch (url.pathname) {
     case "/bench/schedule-single":
       return scheduleSingle(subject, int("n", 500), int("prime", 0))
@@ -899,7 +908,14 @@ export default {
     // as the README recommends: each dispatch is confirmed with the SchedulerDO that sent it
     dispatch ??= Dispatch.toFetchHandlerWith(handlers, {
       secret: env.LUNORA_SCHEDULER_SECRET,
-      namespace: [env.SCHEDULER, env.SINGLE_SCHEDULER, env.BATCH25_SCHEDULER, env.COUNTING_SCHEDULER, env.WIDE_SCHEDULER]
+      namespace: [
+        env.SCHEDULER,
+        env.SINGLE_SCHEDULER,
+        env.BATCH25_SCHEDULER,
+        env.COUNTING_SCHEDULER,
+        env.WIDE_SCHEDULER,
+        env.NO_METRICS_SCHEDULER
+      ]
     })
     return dispatch(request)
   }

@@ -27,7 +27,8 @@ import * as Durable from "./internal/durable.js"
  * "5 minutes": how long one attempt may take), `LUNORA_SCHEDULER_RETENTION`
  * ("7 days"), `LUNORA_SCHEDULER_CONCURRENCY` (6 dispatch requests at once, up to
  * 64), `LUNORA_SCHEDULER_DISPATCH_BATCH` (10 due jobs per request, up to 100;
- * 1: one request per job) and `LUNORA_SCHEDULER_MAX_PER_ALARM` (500 requests).
+ * 1: one request per job), `LUNORA_SCHEDULER_MAX_PER_ALARM` (500 requests) and
+ * `LUNORA_SCHEDULER_METRICS` (`true`; `false` keeps no counters or histograms).
  *
  * @since 0.1.0
  * @category durable objects

@@ -60,7 +60,8 @@ export const settingsConfig = Config.all({
   dispatchBatch: Config.integer("LUNORA_SCHEDULER_DISPATCH_BATCH").pipe(
     Config.validate({ message: `between 1 and ${MAX_BATCH_JOBS}`, validation: (n) => n >= 1 && n <= MAX_BATCH_JOBS }),
     Config.withDefault(DEFAULT_DISPATCH_BATCH)
-  )
+  ),
+  metrics: Config.boolean("LUNORA_SCHEDULER_METRICS").pipe(Config.withDefault(true))
 })
 
 /** The platform pieces the runtime needs from its Durable Object. */
@@ -324,7 +325,7 @@ const make = Effect.gen(function*() {
    * until a new lease could outlast the alarm's wall time. Returns whether
    * it failed and whether it did anything.
    */
-  const metrics = Metrics.make(self)
+  const metrics = settings.metrics ? Metrics.make(self) : undefined
   const drain = Drain.make({
     observe: metrics,
     store,
@@ -345,7 +346,7 @@ const make = Effect.gen(function*() {
     const startedAt = clock.unsafeCurrentTimeMillis()
     return Effect.tap(
       drain({ budget: settings.maxPerAlarm, leaseUntil: startedAt + leasingMs }),
-      () => metrics.pass(clock.unsafeCurrentTimeMillis() - startedAt)
+      () => metrics?.pass(clock.unsafeCurrentTimeMillis() - startedAt)
     )
   })
 
@@ -426,7 +427,8 @@ const make = Effect.gen(function*() {
   /** This object's metrics, with its store's gauges now. */
   const snapshot = () => {
     const at = { now: clock.unsafeCurrentTimeMillis(), target: null }
-    return metrics.snapshot(Metrics.gauges(engine.stats(at), engine.listPools(at)))
+    const gauges = Metrics.gauges(engine.stats(at), engine.listPools(at))
+    return metrics === undefined ? gauges : metrics.snapshot(gauges)
   }
 
   /** Answers any operation on its decoded arguments. */
