@@ -13,6 +13,13 @@
 export * as Admin from "./Admin.js"
 
 /**
+ * Alert hooks: a job of your choosing, scheduled by the scheduler on dead letters or an error rate above a threshold.
+ *
+ * @since 0.1.0
+ */
+export * as Alerts from "./Alerts.js"
+
+/**
  * Cron Triggers codegen: expressions for `wrangler.jsonc`, written keeping its comments.
  *
  * @since 0.1.0

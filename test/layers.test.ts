@@ -68,6 +68,7 @@ const PUBLIC: Record<string, Layer> = {
   "CronRegistry.ts": "services",
   "testing.ts": "services",
   "Admin.ts": "edges",
+  "Alerts.ts": "services",
   "Codegen.ts": "edges",
   "index.ts": "edges"
 }

@@ -209,6 +209,8 @@ const messageOf = (error: unknown) => error instanceof Error ? error.message : S
 
 /** The public modules, each an entry of its own (`@lunora/scheduler/Job`, ...), as `package.json` `exports` lists them. */
 export const MODULES = [
+  "Admin",
+  "Alerts",
   "Codegen",
   "CronRegistry",
   "CronSpec",

@@ -10,12 +10,13 @@ import { env, SELF } from "cloudflare:test"
 import { Effect, Layer, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Admin from "../../src/Admin.js"
+import * as Alerts from "../../src/Alerts.js"
 import * as CronRegistry from "../../src/CronRegistry.js"
 import * as CronSpec from "../../src/CronSpec.js"
 import * as Scheduler from "../../src/Scheduler.js"
 import * as Workpool from "../../src/Workpool.js"
 import { settled } from "./support.js"
-import { Echo, Flaky, PoolWork } from "./worker.js"
+import { AlertSink, Echo, Flaky, PoolWork } from "./worker.js"
 
 const TOKEN = "test-admin-token"
 const base = `https://app${Admin.prefix}`
@@ -270,5 +271,26 @@ describe("the admin API", () => {
     expect(text).toContain(`lunora_scheduler_jobs{instance="${instance}",shard="0",state="pending"} 0`)
     // every line is a comment or a sample: name{labels} value
     for (const line of text.trim().split("\n")) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .*|\w+(\{[^}]*\})? -?[\d.e+]+)$/)
+  })
+
+  it("fires an alert declared with Alerts.layer from the SchedulerDO: a dead letter schedules the alert's job", async () => {
+    const { instance, options, scheduler } = fresh()
+    const name = `dead letters ${instance}`
+    await run(Effect.scoped(Layer.build(Alerts.layer({ ...options, alerts: Alerts.make().onDeadLetter(name, AlertSink) }))))
+    const dead = await run(scheduler.runAfter(0, Flaky, { succeedOn: 99 }, { retry: { maxAttempts: 1 } }))
+    expect((await settled(scheduler, dead)).state).toBe("deadLettered")
+    let events: ReadonlyArray<Alerts.Event> = []
+    for (let i = 0; i < 100 && events.length === 0; i++) {
+      events = await (await SELF.fetch(`https://app/alerts/${encodeURIComponent(name)}`)).json()
+      if (events.length === 0) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({ kind: "deadLetter", count: 1, jobs: [{ id: dead, functionPath: "test:flaky" }] })
+    // the alert's job is a job like any other, listed with its key
+    const alertJobs = (await run(scheduler.list({ functionPath: "test:alert" }))).jobs
+    expect(alertJobs).toHaveLength(1)
+    const settledAlert = await settled(scheduler, alertJobs[0]!.id, 3000)
+    expect([settledAlert.state, settledAlert.attempt, Option.getOrNull(settledAlert.lastError)]).toEqual(["success", 1, null])
+    expect(Option.getOrThrow(alertJobs[0]!.key)).toMatch(/^alert:/)
   })
 })

@@ -14,6 +14,7 @@ import {
   serveCronTriggers
 } from "../../src/cloudflare/index.js"
 import * as Admin from "../../src/Admin.js"
+import * as Alerts from "../../src/Alerts.js"
 import * as CronSpec from "../../src/CronSpec.js"
 import * as Dispatch from "../../src/Dispatch.js"
 import * as Job from "../../src/Job.js"
@@ -84,6 +85,9 @@ export const Slow = Job.make("test:slow", { payload: Schema.Struct({ ms: Schema.
 /** Schedules an Echo a minute ahead into `instance` (of the long-lease namespace), works `ms`, then schedules another. */
 export const Parent = Job.make("test:parent", { payload: Schema.Struct({ instance: Schema.String, ms: Schema.Int }) })
 export const PoolWork = Job.make("test:poolWork", { payload: Schema.Struct({ group: Schema.String, ms: Schema.Int }) })
+/** An alert's job: each event it is given is kept, by the alert's name (served at `/alerts/<name>`). */
+export const AlertSink = Job.make("test:alert", { payload: Alerts.Event })
+const alertEvents = new Map<string, Array<Alerts.Event>>()
 
 /**
  * What the pool handlers of one test group saw: how many ran at once, at most,
@@ -124,6 +128,12 @@ const handlers = Layer.mergeAll(
       yield* Effect.sleep(payload.ms)
       yield* scheduler.runAfter("1 minute", Echo, { text: "second child" })
     })
+  ),
+  AlertSink.toLayer((event, { id }) =>
+    Effect.zipRight(
+      ran(id),
+      Effect.sync(() => void alertEvents.set(event.alert, [...(alertEvents.get(event.alert) ?? []), event]))
+    )
   ),
   PoolWork.toLayer((payload, { attempt, id }) =>
     Effect.acquireUseRelease(
@@ -182,6 +192,9 @@ export default {
     if (url.pathname === "/runs") return Response.json(Object.fromEntries(runs))
     if (url.pathname.startsWith("/requests/")) return Response.json(requestsOf(url.pathname.slice("/requests/".length)))
     if (request.method === "POST") void countRequest(url.pathname, request.clone())
+    if (url.pathname.startsWith("/alerts/")) {
+      return Response.json(alertEvents.get(decodeURIComponent(url.pathname.slice("/alerts/".length))) ?? [])
+    }
     if (url.pathname.startsWith("/gauges/")) return Response.json(gaugeOf(url.pathname.slice("/gauges/".length)))
     if (url.pathname.startsWith(Admin.prefix)) {
       admin ??= Admin.toFetchHandler({ namespace: env.SCHEDULER, binding: "SELF_APP", token: env.LUNORA_SCHEDULER_ADMIN_TOKEN })

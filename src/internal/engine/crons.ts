@@ -128,6 +128,9 @@ const nameHash = (name: string): string => fnv1a(name).toString(36).padStart(7, 
 /** The setting that names the shard this store is (base 36), as its crons' jobs' ids carry it; none on shard 0. */
 const SHARD_SETTING = "shard"
 
+/** The shard field of the ids of the jobs this store makes itself (crons' fires, alerts). */
+export const shardField = (store: Store): string => store.setting(SHARD_SETTING) ?? "0"
+
 /**
  * The job of one fire: its id and key both name the cron and the scheduled
  * time, so a fire is stored once; its id names the store's shard, as every
@@ -135,7 +138,7 @@ const SHARD_SETTING = "shard"
  */
 const fireJob = (store: Store, cron: CronRecord, scheduledAt: number, kind: "c" | "m"): Engine.NewJob => ({
   target: cron.target,
-  id: `job_${store.setting(SHARD_SETTING) ?? "0"}_${kind}${scheduledAt.toString(36).padStart(9, "0")}${nameHash(cron.name)}`,
+  id: `job_${shardField(store)}_${kind}${scheduledAt.toString(36).padStart(9, "0")}${nameHash(cron.name)}`,
   functionPath: cron.functionPath,
   args: cron.args,
   runAt: scheduledAt,

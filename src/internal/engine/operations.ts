@@ -5,6 +5,7 @@
  * process, and the services' `Backend` is derived from them.
  */
 import type { CronDefinition } from "../domain/cronSchedule.js"
+import * as AlertEngine from "./alerts.js"
 import * as CronEngine from "./crons.js"
 import * as Engine from "./engine.js"
 import * as PoolEngine from "./pools.js"
@@ -88,6 +89,9 @@ export const make = (store: Store, config: Engine.EngineConfig) => ({
     PoolEngine.enqueue(store, config, at.now, pool, stamp(jobs, at.target)),
   poolStatus: (at: At, name: string) => PoolEngine.status(store, at.now, name),
   cancelQueued: (at: At, name: string, limit: number) => PoolEngine.cancelQueued(store, config, at.now, name, limit),
+  reconcileAlerts: (at: At, alerts: ReadonlyArray<AlertEngine.AlertDefinition>) =>
+    AlertEngine.reconcile(store, alerts, at.target),
+  listAlerts: (_: At) => AlertEngine.list(store),
   listPools: (at: At) => store.listPools().map((pool) => PoolEngine.status(store, at.now, pool.name)!),
   stats: (_: At) => stats(store),
   shards: (_: At, count: number, shrink: boolean) => recordShards(store, count, shrink),
@@ -110,13 +114,14 @@ export const reads: ReadonlySet<Name> = new Set<Name>([
   "listCrons",
   "poolStatus",
   "listPools",
+  "listAlerts",
   "stats",
   "shards",
   "census"
 ])
 
 /** The operations that store jobs or crons, and so are told where they are dispatched. */
-export const targeted = ["schedule", "reconcileCrons", "enqueue"] as const satisfies ReadonlyArray<Name>
+export const targeted = ["schedule", "reconcileCrons", "enqueue", "reconcileAlerts"] as const satisfies ReadonlyArray<Name>
 
 /** An operation that is told where its jobs are dispatched. */
 export type Targeted = (typeof targeted)[number]

@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import type * as Tracer from "effect/Tracer"
+import * as AlertEngine from "../engine/alerts.js"
 import * as CronEngine from "../engine/crons.js"
 import * as Engine from "../engine/engine.js"
 import type { JobRecord, Store } from "../engine/store.js"
@@ -163,8 +164,9 @@ export const make = (settings: Settings) => {
         const outcomes = settled.splice(0)
         progress = true
         const now = clock.unsafeCurrentTimeMillis()
+        let results: ReadonlyArray<Engine.ReportResult>
         try {
-          const results = Engine.record(store, config, now, outcomes)
+          results = Engine.record(store, config, now, outcomes)
           settings.observe?.recorded(results)
         } catch (error) {
           return Effect.logError(
@@ -172,8 +174,20 @@ export const make = (settings: Settings) => {
             error
           ).pipe(Effect.annotateLogs({ jobIds: outcomes.map((outcome) => outcome.id).join(",") }))
         }
-        return onChange
+        const ended = results.flatMap((result) => (result._tag === "Recorded" ? [result.job] : []))
+        return Effect.zipRight(alert(ended, now), onChange)
       })
+
+      /** The alerts the attempts that ended trip (their jobs stored); a failure here costs no outcome. */
+      const alert = (ended: ReadonlyArray<JobRecord>, now: number) =>
+        Effect.suspend(() => {
+          try {
+            AlertEngine.observe(store, config, now, ended)
+            return Effect.void
+          } catch (error) {
+            return Effect.logError("scheduler drain: the alerts could not be checked", error)
+          }
+        })
 
       const start = (batch: ReadonlyArray<JobRecord>, span: Tracer.Span) => {
         let left = batch.length
@@ -209,7 +223,10 @@ export const make = (settings: Settings) => {
           polled = true
           if (swept !== undefined && (swept.expired.length > 0 || swept.swept > 0)) {
             progress = true
-            if (swept.expired.length > 0) settings.observe?.expired(swept.expired)
+            if (swept.expired.length > 0) {
+              settings.observe?.expired(swept.expired)
+              yield* alert(swept.expired, now)
+            }
             if (settings.onExpired !== undefined && swept.expired.length > 0) yield* settings.onExpired(swept.expired)
             yield* onChange
           }

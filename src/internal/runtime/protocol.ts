@@ -70,6 +70,22 @@ const CronDefinition = Schema.Struct({
 
 const Limit = Schema.Int.pipe(Schema.between(1, 1000))
 
+/** An alert as the `Alerts` service declares it. */
+const AlertDefinition = Schema.Struct({
+  name: CronName,
+  trigger: Schema.Union(
+    Schema.TaggedStruct("DeadLetter", { functionPath: Schema.NullOr(Job.FunctionPath) }),
+    Schema.TaggedStruct("ErrorRate", {
+      above: Schema.Number.pipe(Schema.greaterThanOrEqualTo(0), Schema.lessThan(1)),
+      windowMs: Schema.Int.pipe(Schema.between(1_000, 86_400_000)),
+      minAttempts: Schema.Int.pipe(Schema.between(1, 1_000_000)),
+      functionPath: Schema.NullOr(Job.FunctionPath)
+    })
+  ),
+  functionPath: Job.FunctionPath,
+  retryDelaysMs: Schema.Array(Schema.Int.pipe(Schema.between(0, MAX_DELAY_MS))).pipe(Schema.maxItems(Retry.MAX_ATTEMPTS - 1))
+})
+
 /** Every operation, with the Schema of its arguments. */
 export const Operations = {
   schedule: Schema.Tuple(DispatchTarget, NewJobs),
@@ -108,6 +124,14 @@ export const Operations = {
   enqueue: Schema.Tuple(DispatchTarget, PoolName, NewJobs),
   poolStatus: Schema.Tuple(PoolName),
   cancelQueued: Schema.Tuple(PoolName, Limit),
+  reconcileAlerts: Schema.Tuple(
+    DispatchTarget,
+    Schema.Array(AlertDefinition).pipe(
+      Schema.maxItems(100),
+      Schema.filter((alerts) => new Set(alerts.map((alert) => alert.name)).size === alerts.length || "alert names must be unique")
+    )
+  ),
+  listAlerts: Schema.Tuple(),
   listPools: Schema.Tuple(),
   stats: Schema.Tuple(),
   shards: Schema.Tuple(ShardCount, Schema.Boolean),

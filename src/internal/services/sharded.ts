@@ -270,6 +270,13 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
     },
     poolStatus: (name) => byName(name).poolStatus(name),
     cancelQueued: (name, limit) => byName(name).cancelQueued(name, limit),
+    // every shard watches its own outcomes: an alert is declared on each, and an error rate is a shard's
+    reconcileAlerts: (alerts) =>
+      Effect.map(
+        Effect.forEach(shards, (backend) => backend.reconcileAlerts(alerts), { concurrency: "unbounded" }),
+        (all) => all[0]!
+      ),
+    listAlerts: () => shards[0]!.listAlerts(),
     listPools: () =>
       Effect.map(
         Effect.forEach(shards, (backend) => backend.listPools(), { concurrency: "unbounded" }),
