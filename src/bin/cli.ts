@@ -4,10 +4,14 @@
  * `cronJobs()` module, and its one-function triggers (`createCronTrigger({ schedule, fn })`),
  * to Cron Trigger expressions and writes them to `triggers.crons` of the
  * Wrangler config, keeping its comments; with `--handlers` it also checks
- * that every function path they name has a handler.
+ * that every function path they name has a handler. The operator commands
+ * (`jobs`, `crons ls`, `crons trigger`, `pools`, `stats`: see `./admin.ts`)
+ * call the admin API of a running Worker.
  *
- * Exit codes: 0 done or up to date, 1 out of date (`--check`), 2 error
- * (an unknown function path among them).
+ * Exit codes of `crons --module`: 0 done or up to date, 1 out of date
+ * (`--check`), 2 error (an unknown function path among them). Of the
+ * operator commands: 0 done, 2 usage or bad input, 3 not found, 4
+ * unauthorized, 5 conflict, 6 unavailable or unreachable.
  *
  * @since 0.1.0
  */
@@ -36,6 +40,7 @@ import {
   isCronJobs,
   isFunctionTriggers
 } from "../internal/domain/declared.js"
+import * as AdminCommands from "./admin.js"
 import type { HandlersCheck } from "./handlerCheck.js"
 
 const USAGE =
@@ -61,6 +66,19 @@ export class WorkingDirectory extends Context.Reference<WorkingDirectory>()(
 export class MissingCommand extends Data.TaggedError("MissingCommand")<{}> {
   override get message(): string {
     return USAGE
+  }
+}
+
+/**
+ * `crons` was given neither `--module` nor one of its subcommands (`ls`, `trigger`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MissingModule extends Data.TaggedError("MissingModule")<{}> {
+  override get message(): string {
+    return "crons needs --module <crons module> to compile its crons to Cron Triggers, " +
+      "or a subcommand: crons ls, crons trigger <name>"
   }
 }
 
@@ -354,13 +372,15 @@ const declaredIn = (
   return Effect.succeed([...(crons === undefined ? [] : [crons]), ...triggers.flat()])
 }
 
+// optional to the parser, so that `crons ls` and `crons trigger` parse; the handler requires it
 const moduleOption = Options.text("module").pipe(
   Options.withAlias("m"),
   Options.withPseudoName("path"),
+  Options.optional,
   Options.withDescription(
     "The TypeScript or JavaScript module that declares the crons: a cronJobs() value as its default export (or " +
       "export named crons), and/or an array of createCronTrigger({ schedule, fn }) or createCronTrigger({ cron, " +
-      "functionPath }) triggers as its export named triggers (or default export)."
+      "functionPath }) triggers as its export named triggers (or default export). Required without a subcommand."
   )
 )
 
@@ -388,7 +408,8 @@ const checkOption = Options.boolean("check").pipe(
 
 /**
  * `crons`: writes the Cron Trigger expressions of a `cronJobs()` module to
- * `triggers.crons` of the Wrangler config, or with `--check` only compares them.
+ * `triggers.crons` of the Wrangler config, or with `--check` only compares
+ * them. Its subcommands `ls` and `trigger` are operator commands (`./admin.ts`).
  *
  * @since 0.1.0
  * @category commands
@@ -400,7 +421,9 @@ export const crons = Command.make(
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const cwd = yield* WorkingDirectory
-    const modulePath = path.resolve(cwd, options.module)
+    if (Option.isNone(options.module)) return yield* new MissingModule()
+    const module = options.module.value
+    const modulePath = path.resolve(cwd, module)
     const configPath = path.resolve(cwd, options.config)
     const shown = path.relative(cwd, configPath) || configPath
     const exists = (file: string) => Effect.orElseSucceed(fs.exists(file), () => false)
@@ -417,7 +440,7 @@ export const crons = Command.make(
       return yield* new FileNotFound({ what: "handlers module", path: handlers.value.file })
     }
 
-    const declared = yield* declaredIn((yield* loadCronsModule(modulePath)).crons, options.module)
+    const declared = yield* declaredIn((yield* loadCronsModule(modulePath)).crons, module)
     const expressions = yield* triggerExpressions(declared)
 
     if (Option.isSome(handlers)) {
@@ -443,8 +466,10 @@ export const crons = Command.make(
       "array of createCronTrigger({ schedule, fn }) triggers, as triggers or default) to triggers.crons of the " +
       "Wrangler config, keeping its comments. Exit codes: 0 written or up to date, 1 out of date (--check), " +
       "2 an error (a missing or malformed module or config, a cron that cannot be a trigger, and with --handlers " +
-      "a function path without a handler)."
-  )
+      "a function path without a handler). Its subcommands ls and trigger list and run the crons of a running " +
+      "Worker through its admin API."
+  ),
+  Command.withSubcommands([AdminCommands.cronsList, AdminCommands.cronsTrigger])
 )
 
 /**
@@ -454,7 +479,7 @@ export const crons = Command.make(
  * @category commands
  */
 export const command = Command.make("lunora-scheduler", {}, () => new MissingCommand()).pipe(
-  Command.withSubcommands([crons])
+  Command.withSubcommands([crons, AdminCommands.jobs, AdminCommands.pools, AdminCommands.stats])
 )
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { readonly version: string }
@@ -464,7 +489,9 @@ const cli = Command.run(command, { name: "lunora-scheduler", version })
 /**
  * Runs the command line `argv` (as `process.argv`: runtime, script, then
  * arguments) and succeeds with the exit code, having printed what went wrong:
- * 1 for `TriggersOutOfDate`, 2 for any other failure.
+ * 1 for `TriggersOutOfDate`; for the operator commands' errors, their code
+ * (`AdminCommands.exitCodes`: 3 not found, 4 unauthorized, 5 conflict, 6
+ * unavailable, 2 bad input); 2 for any other failure.
  *
  * @since 0.1.0
  * @category running
@@ -477,6 +504,8 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
         ? Effect.succeed(2)
         : error._tag === "TriggersOutOfDate"
         ? Effect.as(Console.error(error.message), 1)
+        : AdminCommands.isAdminError(error)
+        ? AdminCommands.report(error)
         : Effect.as(Console.error(`lunora-scheduler: ${error.message}`), 2)
     ),
     Effect.catchAllCause((cause) => Effect.as(Console.error(`lunora-scheduler: ${Cause.pretty(cause)}`), 2))
