@@ -9,7 +9,7 @@
  * API over real HTTP with `fetch`. Each test seeds its own instance through
  * the Worker's `POST /seed`.
  */
-import { Console, Effect } from "effect"
+import { Effect } from "effect"
 import { realpathSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { createServer } from "node:net"
@@ -17,8 +17,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { snapshot } from "../scripts/snapshot.js"
-import * as Cli from "../src/bin/cli.js"
-import * as Platform from "../src/bin/platform.js"
+import { type Ran, runCli } from "./support/cli.js"
 
 process.env.WRANGLER_SEND_METRICS = "false"
 // no network: use miniflare's placeholder `Request.cf` rather than fetch it
@@ -59,30 +58,8 @@ afterAll(async () => {
   if (directory !== "") await rm(directory, { recursive: true, force: true })
 }, 30_000)
 
-interface Ran {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
 /** Runs `lunora-scheduler ...args` in this process: its exit code and what it printed. */
-const cli = (...args: ReadonlyArray<string>): Promise<Ran> =>
-  Effect.runPromise(Effect.gen(function*() {
-    const stdout: Array<string> = []
-    const stderr: Array<string> = []
-    const base = yield* Effect.console
-    const capture: Console.Console = {
-      ...base,
-      log: (...line) => Effect.sync(() => void stdout.push(line.join(" "))),
-      error: (...line) => Effect.sync(() => void stderr.push(line.join(" ")))
-    }
-    const code = yield* Cli.run(["node", "lunora-scheduler", ...args]).pipe(
-      Effect.withConsole(capture),
-      Effect.provide(Platform.layer)
-    )
-    const text = (lines: ReadonlyArray<string>) => lines.map((line) => `${line}\n`).join("")
-    return { code, stdout: text(stdout), stderr: text(stderr) }
-  }))
+const cli = (...args: ReadonlyArray<string>): Promise<Ran> => Effect.runPromise(runCli(args))
 
 /** `cli` with the Worker's `--url` and the admin `--token`. */
 const admin = (...args: ReadonlyArray<string>) => cli(...args, "--url", origin, "--token", TOKEN)

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { CronSpec, Job } from "@lunora/scheduler"
-import { Console, Effect, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Cli from "../src/bin/cli.js"
-import * as Platform from "../src/bin/platform.js"
+import { runCli } from "./support/cli.js"
 
 const NODE_MODULES = fileURLToPath(new URL("../node_modules", import.meta.url))
 
@@ -131,24 +131,7 @@ const project = Effect.acquireRelease(
       await writeFile(path.join(directory, file), text)
     }),
   read: (file) => Effect.promise(() => readFile(path.join(directory, file), "utf8")),
-  run: (...args) =>
-    Effect.gen(function*() {
-      const stdout: Array<string> = []
-      const stderr: Array<string> = []
-      const base = yield* Effect.console
-      const capture: Console.Console = {
-        ...base,
-        log: (...line) => Effect.sync(() => void stdout.push(line.join(" "))),
-        error: (...line) => Effect.sync(() => void stderr.push(line.join(" ")))
-      }
-      const code = yield* Cli.run(["node", "lunora-scheduler", ...args]).pipe(
-        Effect.withConsole(capture),
-        Effect.provideService(Cli.WorkingDirectory, directory),
-        Effect.provide(Platform.layer)
-      )
-      const text = (lines: ReadonlyArray<string>) => lines.map((line) => `${line}\n`).join("")
-      return { code, stdout: text(stdout), stderr: text(stderr) }
-    })
+  run: (...args) => runCli(args, directory)
 })))
 
 describe("lunora-scheduler crons", () => {
