@@ -41,6 +41,7 @@ import * as Workpool from "./Workpool.js"
 import type { Backend } from "./internal/services/backend.js"
 import { MaxConcurrency, PoolName } from "./internal/domain/names.js"
 import { type LiveOptions, makeRemote } from "./internal/services/remote.js"
+import * as Dashboard from "./internal/runtime/dashboard.js"
 import * as Metrics from "./internal/runtime/metrics.js"
 
 /**
@@ -437,8 +438,35 @@ export const layer = (options: Options): Layer.Layer<HttpApi.Api, InvalidOptions
  */
 export const toFetchHandler = (options: Options): (request: Request) => Promise<Response> => {
   const { handler } = HttpApiBuilder.toWebHandler(Layer.mergeAll(layer(options), HttpServer.layerContext))
-  return (request) => handler(request)
+  let html: string | undefined
+  return (request) => {
+    if (request.method === "GET" && new URL(request.url).pathname === dashboardPath) {
+      html ??= Dashboard.page(prefix)
+      return Promise.resolve(
+        new Response(html, {
+          headers: {
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "no-store",
+            "x-frame-options": "DENY",
+            "content-security-policy":
+              "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'"
+          }
+        })
+      )
+    }
+    return handler(request)
+  }
 }
+
+/**
+ * Where `toFetchHandler` serves the dashboard: one static page, holding no
+ * data, that asks for the token and calls the admin API from the browser
+ * (the only path it answers without the token).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const dashboardPath = `${prefix}/dashboard`
 
 /**
  * A typed client of the admin API at `url` (the Worker's origin), sending

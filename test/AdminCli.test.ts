@@ -10,52 +10,27 @@
  * the Worker's `POST /seed`.
  */
 import { Effect } from "effect"
-import { realpathSync } from "node:fs"
-import { mkdtemp, rm } from "node:fs/promises"
 import { createServer } from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { snapshot } from "../scripts/snapshot.js"
+import { ADMIN_TOKEN, type SeedRequest, startAdminWorker } from "./support/adminWorker.js"
 import { type Ran, runCli } from "./support/cli.js"
 
-process.env.WRANGLER_SEND_METRICS = "false"
-// no network: use miniflare's placeholder `Request.cf` rather than fetch it
-process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false"
 // the commands fall back to these: none from the shell that runs the tests
 delete process.env.LUNORA_SCHEDULER_URL
 delete process.env.LUNORA_SCHEDULER_TOKEN
-const { unstable_startWorker } = await import("wrangler")
 
-/** test/admin/wrangler.jsonc's LUNORA_SCHEDULER_ADMIN_TOKEN. */
-const TOKEN = "admin-cli-test-token"
+const TOKEN = ADMIN_TOKEN
 
-let directory = ""
-let worker: Awaited<ReturnType<typeof unstable_startWorker>> | undefined
+let worker: Awaited<ReturnType<typeof startAdminWorker>> | undefined
 let origin = ""
 
 beforeAll(async () => {
-  directory = realpathSync(await mkdtemp(join(tmpdir(), "lunora-admin-cli-")))
-  await snapshot(directory, join("test", "admin"))
-  worker = await unstable_startWorker({
-    config: join(directory, "test", "admin", "wrangler.jsonc"),
-    sendMetrics: false,
-    dev: {
-      remote: false,
-      persist: join(directory, "state"),
-      watch: false,
-      inspector: false,
-      server: { hostname: "127.0.0.1", port: 0 },
-      logLevel: "warn"
-    }
-  })
-  await worker.ready
-  origin = (await worker.url).origin
+  worker = await startAdminWorker()
+  origin = worker.origin
 }, 60_000)
 
 afterAll(async () => {
   await worker?.dispose()
-  if (directory !== "") await rm(directory, { recursive: true, force: true })
 }, 30_000)
 
 /** Runs `lunora-scheduler ...args` in this process: its exit code and what it printed. */
@@ -74,29 +49,8 @@ const ok = async (...args: ReadonlyArray<string>) => {
 /** Like `ok` with `--json`: the parsed stdout. */
 const json = async <A = any>(...args: ReadonlyArray<string>): Promise<A> => JSON.parse(await ok(...args, "--json")) as A
 
-interface Seeded {
-  readonly pending: ReadonlyArray<string>
-  readonly dead: ReadonlyArray<string>
-  readonly pooled: ReadonlyArray<string>
-}
-
 /** Creates data in `instance` through the Worker's `POST /seed` (dead letters are dead-lettered when it answers). */
-const seed = async (body: {
-  readonly instance: string
-  readonly pending?: number
-  readonly dead?: number
-  readonly crons?: boolean
-  readonly pool?: { readonly name: string; readonly maxConcurrency: number; readonly paused: boolean; readonly queued: number }
-}): Promise<Seeded> => {
-  const response = await fetch(`${origin}/seed`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body)
-  })
-  const text = await response.text()
-  if (!response.ok) throw new Error(`POST /seed: HTTP ${response.status} ${text}`)
-  return JSON.parse(text) as Seeded
-}
+const seed = (body: SeedRequest) => worker!.seed(body)
 
 /** The rows of a table after its header, split on runs of two or more spaces. */
 const rows = (table: string) =>
