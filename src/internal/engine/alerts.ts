@@ -10,8 +10,7 @@
  */
 import type { Store, JobRecord } from "./store.js"
 import * as Engine from "./engine.js"
-import { fnv1a } from "../domain/names.js"
-import { shardField } from "./crons.js"
+import { ownJobId } from "./crons.js"
 
 /** What trips an alert. */
 export type Trigger =
@@ -176,21 +175,19 @@ export const observe = (
   }
   store.putSetting(SETTING, JSON.stringify({ ...stored, states } satisfies Stored))
   if (events.length > 0) {
-    const shard = shardField(store)
     Engine.scheduleMany(
       store,
       config,
       now,
       events.map(([alert, event]) => {
-        const key = `${KEY_PREFIX}${alert.name}:${now}`
         return {
-          id: `job_${shard}_a${now.toString(36).padStart(9, "0")}${fnv1a(key).toString(36).padStart(7, "0")}`,
+          id: ownJobId(store, "a", now, alert.name),
           functionPath: alert.functionPath,
           args: JSON.stringify(event),
           runAt: now,
           retryDelaysMs: alert.retryDelaysMs,
           deadLetter: true,
-          key,
+          key: `${KEY_PREFIX}${alert.name}:${now}`,
           shardKey: null,
           pool: null,
           target: stored.target

@@ -128,8 +128,13 @@ const nameHash = (name: string): string => fnv1a(name).toString(36).padStart(7, 
 /** The setting that names the shard this store is (base 36), as its crons' jobs' ids carry it; none on shard 0. */
 const SHARD_SETTING = "shard"
 
-/** The shard field of the ids of the jobs this store makes itself (crons' fires, alerts). */
-export const shardField = (store: Store): string => store.setting(SHARD_SETTING) ?? "0"
+/**
+ * The id of a job this store makes itself (a cron's fire, an alert's job):
+ * its shard, its kind (one letter), the time it is for, and a hash of the
+ * name it is for; so the same name at the same time makes the same id.
+ */
+export const ownJobId = (store: Store, kind: string, at: number, name: string): string =>
+  `job_${store.setting(SHARD_SETTING) ?? "0"}_${kind}${at.toString(36).padStart(9, "0")}${nameHash(name)}`
 
 /**
  * The job of one fire: its id and key both name the cron and the scheduled
@@ -138,7 +143,7 @@ export const shardField = (store: Store): string => store.setting(SHARD_SETTING)
  */
 const fireJob = (store: Store, cron: CronRecord, scheduledAt: number, kind: "c" | "m"): Engine.NewJob => ({
   target: cron.target,
-  id: `job_${shardField(store)}_${kind}${scheduledAt.toString(36).padStart(9, "0")}${nameHash(cron.name)}`,
+  id: ownJobId(store, kind, scheduledAt, cron.name),
   functionPath: cron.functionPath,
   args: cron.args,
   runAt: scheduledAt,

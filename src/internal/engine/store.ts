@@ -186,7 +186,8 @@ type TimelineKey = readonly [runAt: number, seq: number]
 const timelineOrder = (a: TimelineKey, b: TimelineKey): -1 | 0 | 1 =>
   a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0
 
-const byName = (a: { readonly name: string }, b: { readonly name: string }) =>
+/** The order of crons and pools: by name. */
+export const byName = (a: { readonly name: string }, b: { readonly name: string }): -1 | 0 | 1 =>
   a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 
 /**

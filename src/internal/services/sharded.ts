@@ -16,7 +16,7 @@ import type { CronDefinition } from "../domain/cronSchedule.js"
 import type { Refusal } from "../domain/failure.js"
 import { shardFor, shardOfId, withShard } from "../domain/shards.js"
 import type * as Engine from "../engine/engine.js"
-import type { JobRecord } from "../engine/store.js"
+import { byName, type JobRecord } from "../engine/store.js"
 import { type Backend, type ListPage, type Operation } from "./backend.js"
 
 export interface ShardedOptions {
@@ -38,12 +38,17 @@ const range = (from: number, to: number) => Array.from({ length: Math.max(0, to 
 const groupBy = <A>(items: ReadonlyArray<A>, key: (item: A) => number) => {
   const groups = new Map<number, Array<A>>()
   for (const item of items) {
-    const group = groups.get(key(item))
-    if (group === undefined) groups.set(key(item), [item])
+    const at = key(item)
+    const group = groups.get(at)
+    if (group === undefined) groups.set(at, [item])
     else group.push(item)
   }
   return groups
 }
+
+/** `job` as stored on shard `placed`: its id names that shard. */
+const onShard = (placed: number, job: Engine.NewJob): Engine.NewJob =>
+  placed === 0 ? job : { ...job, id: withShard(job.id, placed) }
 
 /** Whether record `a` comes before `b` in a merged list: by creation time, then shard, then insertion order. */
 const before = (a: JobRecord, shardA: number, b: JobRecord, shardB: number) =>
@@ -60,15 +65,19 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
    * a count that large was ever recorded (else the id is of no shard, and
    * shard 0 answers): a lookup of a made-up id creates no object.
    */
-  const byId = <A, E>(id: string, f: (backend: Backend) => Effect.Effect<A, E>) => {
+  const byId = <A, E>(id: string, f: (backend: Backend) => Effect.Effect<A, E>) =>
+    Effect.flatMap(knowing([id]), () => f(shard(routed(id))))
+  /** The shard an id is looked up on: the one it names, if a count that large was ever recorded (as far as known); else 0. */
+  const routed = (id: string) => {
     const named = shardOfId(id) ?? 0
-    if (named < count) return f(shards[named]!)
-    const route = (most: number | undefined) => f(named < Math.max(count, most ?? 0) ? shard(named) : shards[0]!)
-    return highest !== undefined
-      ? route(highest)
-      : Effect.flatMap(Effect.orElseSucceed(recorded, () => undefined), () => route(highest))
+    return named < Math.max(count, highest ?? 0) ? named : 0
   }
-  const byName = (name: string) => shards[shardFor(name, count)]!
+  /** Reads the highest count ever recorded first, when one of `ids` names a shard beyond `count` and it is not known yet. */
+  const knowing = (ids: ReadonlyArray<string>): Effect.Effect<void> =>
+    highest === undefined && ids.some((id) => (shardOfId(id) ?? 0) >= count)
+      ? Effect.asVoid(Effect.orElseSucceed(recorded, () => undefined))
+      : Effect.void
+  const onShardOf = (name: string) => shards[shardFor(name, count)]!
 
   /** The shard a new job goes to. */
   const placement = (job: Engine.NewJob): number => {
@@ -127,26 +136,20 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
     Effect.gen(function*() {
       yield* claimOnce
       if (count === 1) return yield* shards[0]!.schedule(jobs)
-      const groups = new Map<number, { readonly indices: Array<number>; readonly jobs: Array<Engine.NewJob> }>()
-      jobs.forEach((job, index) => {
-        const placed = placement(job)
-        let group = groups.get(placed)
-        if (group === undefined) groups.set(placed, group = { indices: [], jobs: [] })
-        group.indices.push(index)
-        group.jobs.push(placed === 0 ? job : { ...job, id: withShard(job.id, placed) })
-      })
-      if (groups.size === 1) {
-        const [placed, group] = [...groups][0]!
-        return yield* shards[placed]!.schedule(group.jobs)
-      }
+      const groups = [...groupBy(range(0, jobs.length), (index) => placement(jobs[index]!))].map(([placed, indices]) => ({
+        placed,
+        indices,
+        jobs: indices.map((index) => onShard(placed, jobs[index]!))
+      }))
+      if (groups.length === 1) return yield* shards[groups[0]!.placed]!.schedule(groups[0]!.jobs)
       const outcomes = yield* Effect.forEach(
         groups,
-        ([placed, group]) => Effect.either(shards[placed]!.schedule(group.jobs)),
+        (group) => Effect.either(shards[group.placed]!.schedule(group.jobs)),
         { concurrency: "unbounded" }
       )
       const results: Array<Engine.ScheduleResult | undefined> = Array.from({ length: jobs.length })
       let failure: Refusal | SchedulerUnavailable | undefined
-      ;[...groups.values()].forEach((group, index) => {
+      groups.forEach((group, index) => {
         const outcome = outcomes[index]!
         if (Either.isRight(outcome)) group.indices.forEach((at, i) => results[at] = outcome.right[i])
         else failure ??= outcome.left._tag === "SubmitIncomplete" ? outcome.left.failure : outcome.left
@@ -188,14 +191,7 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
 
   const purge: Operation<"purge"> = ({ ids, ...query }) =>
     Effect.gen(function*() {
-      if (highest === undefined && ids?.some((id) => (shardOfId(id) ?? 0) >= count)) {
-        yield* Effect.orElseSucceed(recorded, () => undefined)
-      }
-      const most = highest ?? count
-      const routed = (id: string) => {
-        const named = shardOfId(id) ?? 0
-        return named < Math.max(count, most) ? named : 0
-      }
+      if (ids !== undefined) yield* knowing(ids)
       const groups = ids === undefined
         ? shards.map((backend) => [backend, undefined] as const)
         : [...groupBy(ids, routed)].map(([placed, group]) => [shard(placed), group] as const)
@@ -252,24 +248,24 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
     listCrons: () =>
       Effect.map(
         Effect.forEach(shards, (backend) => backend.listCrons(), { concurrency: "unbounded" }),
-        (crons) => crons.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        (crons) => crons.flat().sort(byName)
       ),
-    triggerCron: (name) => byName(name).triggerCron(name),
+    triggerCron: (name) => onShardOf(name).triggerCron(name),
     definePool: (name, maxConcurrency) =>
       Effect.zipRight(
         Effect.catchTag(claimOnce, "InvalidOptions", unusable("definePool")),
-        byName(name).definePool(name, maxConcurrency)
+        onShardOf(name).definePool(name, maxConcurrency)
       ),
-    updatePool: (name, change) => byName(name).updatePool(name, change),
+    updatePool: (name, change) => onShardOf(name).updatePool(name, change),
     enqueue: (pool, jobs) => {
       const placed = shardFor(pool, count)
       return Effect.zipRight(
         claimOnce,
-        shards[placed]!.enqueue(pool, placed === 0 ? jobs : jobs.map((job) => ({ ...job, id: withShard(job.id, placed) })))
+        shards[placed]!.enqueue(pool, jobs.map((job) => onShard(placed, job)))
       )
     },
-    poolStatus: (name) => byName(name).poolStatus(name),
-    cancelQueued: (name, limit) => byName(name).cancelQueued(name, limit),
+    poolStatus: (name) => onShardOf(name).poolStatus(name),
+    cancelQueued: (name, limit) => onShardOf(name).cancelQueued(name, limit),
     // every shard watches its own outcomes: an alert is declared on each, and an error rate is a shard's
     reconcileAlerts: (alerts) =>
       Effect.map(
@@ -280,7 +276,7 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
     listPools: () =>
       Effect.map(
         Effect.forEach(shards, (backend) => backend.listPools(), { concurrency: "unbounded" }),
-        (pools) => pools.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        (pools) => pools.flat().sort(byName)
       ),
     stats: () =>
       Effect.map(Effect.forEach(shards, (backend) => backend.stats(), { concurrency: "unbounded" }), (all) => ({
