@@ -70,6 +70,7 @@ const PUBLIC: Record<string, Layer> = {
   "Admin.ts": "edges",
   "Alerts.ts": "services",
   "Codegen.ts": "edges",
+  "Telemetry.ts": "edges",
   "index.ts": "edges"
 }
 const layerOf = (file: string): Layer => {
@@ -173,5 +174,11 @@ describe("the import graph of src/", () => {
     expect(packagesReached("cloudflare/createCronTrigger.ts").has("jsonc-parser")).toBe(false)
     // a check that can fail: codegen does load it
     expect(packagesReached("Codegen.ts").has("jsonc-parser")).toBe(true)
+  })
+
+  it.each(["index.ts", "testing.ts", "cloudflare/index.ts"])("loads no OpenTelemetry exporter (an optional peer) from %s", (entry) => {
+    expect([...packagesReached(entry)].filter((name) => name.startsWith("@effect/opentelemetry"))).toEqual([])
+    // a check that can fail: the Telemetry entry does load it
+    expect(packagesReached("Telemetry.ts").has("@effect/opentelemetry/Otlp")).toBe(true)
   })
 })

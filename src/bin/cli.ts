@@ -239,6 +239,7 @@ export const MODULES = [
   "Retry",
   "Scheduler",
   "SchedulerError",
+  "Telemetry",
   "Workpool"
 ] as const
 

@@ -8,11 +8,30 @@ import { DurableObject } from "cloudflare:workers"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Runtime from "effect/Runtime"
 import { isRefusal, toRpcError } from "../internal/domain/failure.js"
 import * as Protocol from "../internal/runtime/protocol.js"
 import * as Durable from "./internal/durable.js"
+
+/** The telemetry of each class made by `SchedulerDO.withTelemetry`. */
+const telemetries = new WeakMap<object, (env: Record<string, unknown>) => Layer.Layer<never, unknown>>()
+
+/** The telemetry layer of the class `target` or the nearest class it extends; a function that throws is logged and skipped. */
+const telemetryOf = (target: object, env: Record<string, unknown>): Layer.Layer<never, unknown> => {
+  for (let current: object | null = target; current !== null; current = Object.getPrototypeOf(current)) {
+    const make = telemetries.get(current)
+    if (make === undefined) continue
+    try {
+      return make(env)
+    } catch (error) {
+      console.error("SchedulerDO runs without its telemetry layer, which could not be made", error)
+      return Layer.empty
+    }
+  }
+  return Layer.empty
+}
 
 /**
  * Holds pending jobs and workpools in SQLite and wakes on its alarm to
@@ -40,12 +59,32 @@ export class SchedulerDO extends DurableObject<Record<string, unknown>> {
 
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
     super(ctx, env)
-    this.#runtime = ManagedRuntime.make(Durable.layer(ctx.storage as never, env, ctx.id.toString()))
+    this.#runtime = ManagedRuntime.make(
+      Durable.layer(ctx.storage as never, env, ctx.id.toString(), telemetryOf(new.target, env))
+    )
     void ctx.blockConcurrencyWhile(() =>
       this.#runtime.runtime().then((runtime) => {
         this.#scheduler = Runtime.runSync(runtime)(Durable.DurableScheduler)
       })
     )
+  }
+
+  /**
+   * A `SchedulerDO` class whose runtime also builds `telemetry(env)`: a layer
+   * that exports what the object records, usually `Telemetry.layer` from
+   * `@lunora/scheduler/Telemetry`. Export it under the class name that
+   * `wrangler.jsonc` binds. A layer that cannot be made or built is logged,
+   * and the object runs without it.
+   *
+   * @example
+   * export const SchedulerDO = Base.withTelemetry((env) => Telemetry.layer({ baseUrl: String(env.OTLP_URL) }))
+   *
+   * @since 0.1.0
+   */
+  static withTelemetry(telemetry: (env: Record<string, unknown>) => Layer.Layer<never, unknown>): typeof SchedulerDO {
+    const Observed = class SchedulerDO extends this {}
+    telemetries.set(Observed, telemetry)
+    return Observed
   }
 
   // one RPC method per operation of the protocol, on the prototype (where RPC looks for methods)

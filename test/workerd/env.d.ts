@@ -8,6 +8,8 @@ declare module "cloudflare:test" {
     readonly LONG_LEASE_SCHEDULER: DurableObjectNamespace<import("./worker.js").LongLeaseSchedulerDO>
     readonly SINGLE_SCHEDULER: DurableObjectNamespace<import("./worker.js").SingleDispatchSchedulerDO>
     readonly NO_SECRET_SCHEDULER: DurableObjectNamespace<import("./worker.js").NoSecretSchedulerDO>
+    readonly THROWING_TELEMETRY_SCHEDULER: DurableObjectNamespace<import("./worker.js").SchedulerDO>
+    readonly FAILING_TELEMETRY_SCHEDULER: DurableObjectNamespace<import("./worker.js").SchedulerDO>
     readonly LUNORA_SCHEDULER_SECRET: string
     readonly LUNORA_SCHEDULER_ADMIN_TOKEN: string
     /** The Node dispatch endpoint of test/workerd/origin-server.ts. */

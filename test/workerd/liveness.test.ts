@@ -119,6 +119,15 @@ describe("liveness: an instance with due work always wakes", { timeout: 20_000 }
     expect((await settled(scheduler, id)).state).toBe("success")
   })
 
+  it.each([
+    ["throws when made", "THROWING_TELEMETRY_SCHEDULER"],
+    ["fails when built", "FAILING_TELEMETRY_SCHEDULER"]
+  ] as const)("a telemetry layer that %s is left out: the object schedules and runs jobs", async (_, binding) => {
+    const { run, scheduler } = fresh(env[binding])
+    const id = await run((s) => s.runAfter("100 millis", Echo, { text: "without telemetry" }))
+    expect((await settled(scheduler, id)).state).toBe("success")
+  })
+
   it("a failing alarm pass backs off (1 s, 2 s, 4 s) instead of re-arming into the past, and still dispatches", async () => {
     const { run, scheduler, stub } = fresh()
     await run((s) => s.list())

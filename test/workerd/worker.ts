@@ -53,6 +53,14 @@ export class NoSecretSchedulerDO extends SchedulerDO {
   }
 }
 
+/** `SchedulerDO`s whose telemetry cannot be made (it throws) or built (its layer fails): they must run without it. */
+export const ThrowingTelemetrySchedulerDO = SchedulerDO.withTelemetry(() => {
+  throw new Error("no telemetry configured")
+})
+export const FailingTelemetrySchedulerDO = SchedulerDO.withTelemetry(() =>
+  Layer.effectDiscard(Effect.fail(new Error("the exporter is misconfigured")))
+)
+
 /** The dispatch requests each `SchedulerDO` sent here, by its id: how many to each path, and the jobs each carried. */
 const requests = new Map<string, { single: number; batch: number; batchSizes: Array<number> }>()
 const requestsOf = (scheduler: string) => {
@@ -179,6 +187,8 @@ interface TestEnv {
   readonly LONG_LEASE_SCHEDULER: DurableObjectNamespace<LongLeaseSchedulerDO>
   readonly SINGLE_SCHEDULER: DurableObjectNamespace<SingleDispatchSchedulerDO>
   readonly WRONG_SECRET_SCHEDULER: DurableObjectNamespace<WrongSecretSchedulerDO>
+  readonly THROWING_TELEMETRY_SCHEDULER: DurableObjectNamespace<SchedulerDO>
+  readonly FAILING_TELEMETRY_SCHEDULER: DurableObjectNamespace<SchedulerDO>
 }
 
 let dispatch: ((request: Request) => Promise<Response>) | undefined
@@ -203,7 +213,14 @@ export default {
     // every dispatch is confirmed with the SchedulerDO that sent it: a replay runs nothing, whatever the isolate
     dispatch ??= Dispatch.toFetchHandlerWith(handlers, {
       secret: env.LUNORA_SCHEDULER_SECRET,
-      namespace: [env.SCHEDULER, env.LONG_LEASE_SCHEDULER, env.WRONG_SECRET_SCHEDULER, env.SINGLE_SCHEDULER],
+      namespace: [
+        env.SCHEDULER,
+        env.LONG_LEASE_SCHEDULER,
+        env.WRONG_SECRET_SCHEDULER,
+        env.SINGLE_SCHEDULER,
+        env.THROWING_TELEMETRY_SCHEDULER,
+        env.FAILING_TELEMETRY_SCHEDULER
+      ],
       // every declared cron's path has a handler here: a typo would refuse every dispatch
       crons: [triggerCrons, ...functionTriggers]
     })

@@ -460,7 +460,18 @@ const providerFromEnv = (env: Record<string, unknown>) =>
   )
 
 /** Everything one Durable Object needs, built once under `blockConcurrencyWhile`. */
-export const layer = (storage: DurableObjectStorage, env: Record<string, unknown>, id: string) =>
+export const layer = (
+  storage: DurableObjectStorage,
+  env: Record<string, unknown>,
+  id: string,
+  telemetry: Layer.Layer<never, unknown> = Layer.empty
+) =>
   Layer.effect(DurableScheduler, Effect.withConfigProvider(make, providerFromEnv(env))).pipe(
-    Layer.provide(Layer.succeed(DurableContext, { storage, env, id }))
+    Layer.provide(Layer.succeed(DurableContext, { storage, env, id })),
+    Layer.provide(
+      Layer.catchAllCause(
+        telemetry,
+        (cause) => Layer.effectDiscard(Effect.logError("SchedulerDO runs without its telemetry layer, which could not be built", cause))
+      )
+    )
   )
