@@ -10,6 +10,7 @@
  * the Worker's `POST /seed`.
  */
 import { Effect } from "effect"
+import * as Http from "node:http"
 import { createServer } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ADMIN_TOKEN, type SeedRequest, startAdminWorker } from "./support/adminWorker.js"
@@ -265,6 +266,19 @@ describe("lunora-scheduler pools", { timeout: 30_000 }, () => {
     expect(refused.code).toBe(2)
     expect(refused.stderr).toMatch(/^lunora-scheduler: InvalidInput: .*maxConcurrency must be an integer from 1 to 1000\n$/)
   })
+
+  it("cancel-queued cancels a paused pool's queued jobs and prints how many, --json { canceled }, exit 3 for an unknown pool", async () => {
+    const instance = "pools-cancel"
+    const { pooled } = await seed({ instance, pool: { name: "backlog", maxConcurrency: 1, paused: true, queued: 4 } })
+    expect(pooled).toHaveLength(4)
+    expect(await ok("pools", "cancel-queued", "backlog", "--instance", instance)).toBe("canceled 4 queued jobs of backlog\n")
+    expect(await json("pools", "status", "backlog", "--instance", instance)).toMatchObject({ queued: 0, inFlight: 0 })
+    for (const id of pooled) {
+      expect(await json("jobs", "get", id, "--instance", instance)).toMatchObject({ id, state: "canceled" })
+    }
+    expect(await json("pools", "cancel-queued", "backlog", "--instance", instance)).toEqual({ canceled: 0 })
+    expect((await admin("pools", "cancel-queued", "ghost", "--instance", instance)).code).toBe(3)
+  })
 })
 
 describe("lunora-scheduler stats", { timeout: 30_000 }, () => {
@@ -322,6 +336,31 @@ describe("lunora-scheduler operator exit codes", { timeout: 30_000 }, () => {
     expect(ran.code).toBe(6)
     expect(ran.stdout).toBe("")
     expect(ran.stderr).toMatch(new RegExp(`^lunora-scheduler: WorkerUnreachable: cannot reach http://127\\.0\\.0\\.1:${port}: .+\\n$`))
+  })
+
+  it("exits 6 when no answer comes within --timeout, and 2 on a --timeout that is not a positive duration", async () => {
+    // a server that takes the request and never answers it
+    const silent = Http.createServer(() => undefined)
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
+    const port = (silent.address() as { readonly port: number }).port
+    try {
+      const started = Date.now()
+      const ran = await cli("stats", "--url", `http://127.0.0.1:${port}`, "--token", TOKEN, "--timeout", "300 millis")
+      expect(Date.now() - started).toBeLessThan(10_000)
+      expect(ran).toEqual({
+        code: 6,
+        stdout: "",
+        stderr: `lunora-scheduler: WorkerUnreachable: cannot reach http://127.0.0.1:${port}: no answer within 300ms\n`
+      })
+    } finally {
+      silent.closeAllConnections()
+      await new Promise((resolve) => silent.close(resolve))
+    }
+    for (const timeout of ["0 seconds", "soon", "-1 seconds"]) {
+      const ran = await admin("stats", "--timeout", timeout)
+      expect([timeout, ran.code, ran.stdout]).toEqual([timeout, 2, ""])
+    }
+    expect(await json("stats", "--instance", "timed", "--timeout", "10 seconds")).toMatchObject({ instance: "timed" })
   })
 
   it("exits 6 when the Worker at --url does not serve the admin API", async () => {

@@ -2,10 +2,11 @@
  * The operator commands of `lunora-scheduler`: clients of the admin API
  * (`Admin.Api`) that a Worker serves under `Admin.prefix`. `jobs` (ls, get,
  * cancel, replay, purge), `crons ls` and `crons trigger` (subcommands of the
- * codegen command `crons`), `pools` (ls, status, pause, resume, resize) and
- * `stats`, each with `--url` (env `LUNORA_SCHEDULER_URL`), `--token` (env
- * `LUNORA_SCHEDULER_TOKEN`; never printed), `--instance` (default
- * `"default"`) and `--json` (the API's encoded answer on stdout).
+ * codegen command `crons`), `pools` (ls, status, pause, resume, resize,
+ * cancel-queued) and `stats`, each with `--url` (env `LUNORA_SCHEDULER_URL`),
+ * `--token` (env `LUNORA_SCHEDULER_TOKEN`; never printed), `--instance`
+ * (default `"default"`), `--timeout` (per request, default 30 seconds) and
+ * `--json` (the API's encoded answer on stdout).
  *
  * Exit codes: 0 done; 2 usage or bad input (`InvalidOptions`, `InvalidInput`);
  * 3 not found (`JobNotFound`, `PoolNotFound`, `CronNotFound`); 4
@@ -83,7 +84,7 @@ export class InvalidInput extends Data.TaggedError("InvalidInput")<{
 
 /**
  * No answer from the Worker at `--url`: nothing listens there, the name does
- * not resolve, or the connection broke.
+ * not resolve, the connection broke, or no answer came within `--timeout`.
  *
  * @since 0.1.0
  * @category errors
@@ -204,8 +205,20 @@ interface Common {
   readonly url: string
   readonly token: Redacted.Redacted<string>
   readonly instance: string
+  readonly timeout: Duration.Duration
   readonly json: boolean
 }
+
+/** A `--timeout`: a positive, finite Effect duration ("30 seconds", "500 millis"). */
+const TimeoutFromText = Schema.transformOrFail(Schema.String, Schema.DurationFromSelf, {
+  strict: true,
+  decode: (text, _, ast) =>
+    Option.match(Option.filter(Duration.decodeUnknown(text), (d) => Duration.isFinite(d) && Duration.greaterThan(d, Duration.zero)), {
+      onNone: () => ParseResult.fail(new ParseResult.Type(ast, text, `--timeout must be a positive duration such as "30 seconds", got ${JSON.stringify(text)}`)),
+      onSome: ParseResult.succeed
+    }),
+  encode: (duration) => ParseResult.succeed(Duration.format(duration))
+})
 
 const common = {
   url: Options.text("url").pipe(
@@ -228,6 +241,12 @@ const common = {
     Options.withPseudoName("name"),
     Options.withDefault("default"),
     Options.withDescription("The scheduler instance (its instanceName).")
+  ),
+  timeout: Options.text("timeout").pipe(
+    Options.withPseudoName("duration"),
+    Options.withSchema(TimeoutFromText),
+    Options.withDefault(Duration.seconds(30)),
+    Options.withDescription("How long one request of the admin API may take (\"30 seconds\", \"2 minutes\"); default 30 seconds.")
   ),
   json: Options.boolean("json").pipe(
     Options.withDescription("Print the admin API's answer, encoded, as JSON on stdout instead of text.")
@@ -268,6 +287,10 @@ const connect = (options: Common): Effect.Effect<Call, InvalidInput> =>
     const client = yield* Effect.provideService(Admin.client({ url, token: options.token }), HttpClient.HttpClient, http)
     const call: Call = (request) =>
       Effect.zipRight(Ref.set(answered, false), request(client)).pipe(
+        Effect.timeoutFail({
+          duration: options.timeout,
+          onTimeout: () => new WorkerUnreachable({ url, reason: `no answer within ${Duration.format(options.timeout)}` })
+        }),
         Effect.catchTags({
           RequestError: (error) => Effect.fail(new WorkerUnreachable({ url, reason: causeText(error.cause ?? error) })),
           ResponseError: (error) =>
@@ -773,6 +796,29 @@ export const poolsResize = Command.make(
 ).pipe(Command.withDescription("Sets how many of a pool's jobs may run at once. Shows it after."))
 
 /**
+ * `pools cancel-queued <name>`: cancels every queued job of the pool; those in flight finish.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const poolsCancelQueued = Command.make(
+  "cancel-queued",
+  { ...common, name: poolArg },
+  Effect.fn("lunora-scheduler.pools.cancel-queued")(function*(options) {
+    const call = yield* connect(options)
+    const result = yield* call((client) =>
+      client.pools.cancelQueued({ path: { instance: options.instance, name: options.name } })
+    )
+    yield* output(
+      options.json,
+      Schema.Struct({ canceled: Schema.Int }),
+      result,
+      ({ canceled }) => `canceled ${canceled} queued ${canceled === 1 ? "job" : "jobs"} of ${options.name}`
+    )
+  })
+).pipe(Command.withDescription("Cancels every queued job of a pool; the jobs in flight finish. Prints how many."))
+
+/**
  * `pools`: the pool commands.
  *
  * @since 0.1.0
@@ -781,10 +827,13 @@ export const poolsResize = Command.make(
 export const pools = Command.make(
   "pools",
   {},
-  () => new MissingSubcommand({ command: "pools", subcommands: ["ls", "status", "pause", "resume", "resize"] })
+  () =>
+    new MissingSubcommand({ command: "pools", subcommands: ["ls", "status", "pause", "resume", "resize", "cancel-queued"] })
 ).pipe(
-  Command.withDescription("Lists, shows, pauses, resumes and resizes the workpools of a scheduler instance."),
-  Command.withSubcommands([poolsList, poolsStatus, poolsPause, poolsResume, poolsResize])
+  Command.withDescription(
+    "Lists, shows, pauses, resumes and resizes the workpools of a scheduler instance, and cancels their queued jobs."
+  ),
+  Command.withSubcommands([poolsList, poolsStatus, poolsPause, poolsResume, poolsResize, poolsCancelQueued])
 )
 
 // ---------------------------------------------------------------------------
