@@ -32,11 +32,14 @@ import {
   CronNotFound,
   CronRunInProgress,
   InvalidOptions,
+  InvalidPayload,
+  InvalidTime,
   JobNotFound,
   JobNotReplayable,
   PoolNotFound,
   SchedulerUnavailable
 } from "./SchedulerError.js"
+import * as Webhook from "./Webhook.js"
 import * as Workpool from "./Workpool.js"
 import type { Backend } from "./internal/services/backend.js"
 import { MaxConcurrency, PoolName } from "./internal/domain/names.js"
@@ -213,6 +216,40 @@ const pools = HttpApiGroup.make("pools")
       .addError(PoolNotFound, NotFound)
   )
 
+/**
+ * A webhook job to schedule over HTTP: a dedupe `key` (while a job with it
+ * is pending or running, the same request answers that job, `Existing`),
+ * when (`schedule.oneOff.executeAt`: an ISO time or epoch milliseconds),
+ * where (`callback`: `url`, `method` POST by default, `headers`), the JSON
+ * `payload`, and optionally `maxAttempts` (default 5, exponential backoff
+ * from 30 seconds).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const WebhookRequest = Schema.Struct({
+  key: Schema.optional(Schema.String),
+  schedule: Schema.Struct({
+    oneOff: Schema.Struct({ executeAt: Schema.Union(Schema.DateTimeUtc, Schema.Number) })
+  }),
+  callback: Schema.Struct({
+    url: Schema.String,
+    method: Schema.optional(Webhook.Method),
+    headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+  }),
+  payload: Schema.Unknown,
+  maxAttempts: Schema.optional(Schema.Int.pipe(Schema.between(1, 20)))
+})
+
+const webhooks = HttpApiGroup.make("webhooks").add(
+  HttpApiEndpoint.post("schedule", "/instances/:instance/webhooks")
+    .setPath(Instance)
+    .setPayload(WebhookRequest)
+    .addSuccess(Scheduler.Scheduled, { status: 201 })
+    .addError(InvalidTime, BadRequest)
+    .addError(InvalidPayload, BadRequest)
+)
+
 const stats = HttpApiGroup.make("stats").add(
   HttpApiEndpoint.get("get", "/instances/:instance/stats").setPath(Instance).addSuccess(Stats)
 )
@@ -259,8 +296,8 @@ const meta = HttpApiGroup.make("meta").add(
 )
 
 /**
- * The admin API's definition: its groups `jobs`, `crons`, `pools`, `stats`
- * and `meta`, every route behind `Authorization`, and the errors each can
+ * The admin API's definition: its groups `jobs`, `crons`, `pools`, `stats`,
+ * `webhooks`, `metrics` and `meta`, every route behind `Authorization`, and the errors each can
  * answer (the library's typed errors; `SchedulerUnavailable` is 503).
  *
  * @since 0.1.0
@@ -271,6 +308,7 @@ export class Api extends HttpApi.make("lunora-scheduler-admin")
   .add(crons)
   .add(pools)
   .add(stats)
+  .add(webhooks)
   .add(metrics)
   .add(meta)
   .addError(InvalidOptions, BadRequest)
@@ -392,6 +430,25 @@ export const layer = (options: Options): Layer.Layer<HttpApi.Api, InvalidOptions
           Effect.map(backend.stats(), (counts) => new Stats({ instance: path.instance, ...counts }))))
     )
 
+    const WebhooksLive = HttpApiBuilder.group(Api, "webhooks", (handlers) =>
+      handlers.handle("schedule", ({ path, payload: request }) =>
+        Effect.flatMap(scheduler(path.instance), (s) =>
+          s.submit([{
+            job: Webhook.CallbackJob,
+            payload: request.payload,
+            at: request.schedule.oneOff.executeAt,
+            options: {
+              key: request.key,
+              webhook: request.callback,
+              ...(request.maxAttempts === undefined ? {} : { retry: { maxAttempts: request.maxAttempts } })
+            }
+          }])).pipe(
+            Effect.map(([scheduled]) => scheduled!),
+            // one job: a partial outcome cannot be, and its part's failure is the call's
+            Effect.catchTag("SubmitIncomplete", (incomplete) => Effect.fail(incomplete.failure))
+          ))
+    )
+
     const report = (instance: string) =>
       Effect.flatMap(backendOf(instance), (backend) =>
         backend.metrics === undefined
@@ -411,7 +468,7 @@ export const layer = (options: Options): Layer.Layer<HttpApi.Api, InvalidOptions
     const document = OpenApi.fromApi(Api)
     const MetaLive = HttpApiBuilder.group(Api, "meta", (handlers) => handlers.handle("openapi", () => Effect.succeed(document)))
 
-    const groups = Layer.mergeAll(JobsLive, CronsLive, PoolsLive, StatsLive, MetricsLive, MetaLive)
+    const groups = Layer.mergeAll(JobsLive, CronsLive, PoolsLive, StatsLive, WebhooksLive, MetricsLive, MetaLive)
     return HttpApiBuilder.api(Api).pipe(Layer.provide(groups), Layer.provide(AuthorizationLive))
   }))
 

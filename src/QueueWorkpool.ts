@@ -333,6 +333,11 @@ const prepareMessage = (submission: Submission, now: number): Effect.Effect<Prep
       return yield* new InvalidOptions({ reason: "give `after` or `at`, not both" })
     }
     const job = yield* prepare(submission, now)
+    if (job.webhook !== undefined && job.webhook !== null) {
+      return yield* new InvalidOptions({
+        reason: `${job.functionPath} is a webhook job: schedule it with the Scheduler or a Workpool, which the SchedulerDO delivers`
+      })
+    }
     const delayMs = job.runAt - now
     if (delayMs > MAX_DELAY_SECONDS * 1000) {
       return yield* new InvalidTime({

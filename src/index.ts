@@ -93,3 +93,10 @@ export * as SchedulerError from "./SchedulerError.js"
  * @since 0.1.0
  */
 export * as Workpool from "./Workpool.js"
+
+/**
+ * Webhook jobs: delivered by the scheduler to a URL, signed; and `verify` for their receivers.
+ *
+ * @since 0.1.0
+ */
+export * as Webhook from "./Webhook.js"

@@ -62,6 +62,7 @@ const PUBLIC: Record<string, Layer> = {
   "Retry.ts": "domain",
   "SchedulerError.ts": "domain",
   "Dispatch.ts": "runtime",
+  "Webhook.ts": "runtime",
   "QueueWorkpool.ts": "runtime",
   "Scheduler.ts": "services",
   "Workpool.ts": "services",

@@ -240,6 +240,7 @@ export const MODULES = [
   "Scheduler",
   "SchedulerError",
   "Telemetry",
+  "Webhook",
   "Workpool"
 ] as const
 

@@ -46,8 +46,12 @@ const telemetryOf = (target: object, env: Record<string, unknown>): Layer.Layer<
  * "5 minutes": how long one attempt may take), `LUNORA_SCHEDULER_RETENTION`
  * ("7 days"), `LUNORA_SCHEDULER_CONCURRENCY` (6 dispatch requests at once, up to
  * 64), `LUNORA_SCHEDULER_DISPATCH_BATCH` (10 due jobs per request, up to 100;
- * 1: one request per job), `LUNORA_SCHEDULER_MAX_PER_ALARM` (500 requests) and
- * `LUNORA_SCHEDULER_METRICS` (`true`; `false` keeps no counters or histograms).
+ * 1: one request per job), `LUNORA_SCHEDULER_MAX_PER_ALARM` (500 requests),
+ * `LUNORA_SCHEDULER_METRICS` (`true`; `false` keeps no counters or histograms),
+ * and for webhook jobs `LUNORA_SCHEDULER_WEBHOOK_SECRET` (signs them; without
+ * it they are refused), `LUNORA_SCHEDULER_WEBHOOK_LOOPBACK` (`false`; `true`
+ * sends to loopback, for local development) and `LUNORA_SCHEDULER_WEBHOOK_HOSTS`
+ * (an allow-list, comma-separated, `*.example.com` for subdomains).
  *
  * @since 0.1.0
  * @category durable objects

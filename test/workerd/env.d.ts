@@ -10,6 +10,8 @@ declare module "cloudflare:test" {
     readonly NO_SECRET_SCHEDULER: DurableObjectNamespace<import("./worker.js").NoSecretSchedulerDO>
     readonly THROWING_TELEMETRY_SCHEDULER: DurableObjectNamespace<import("./worker.js").SchedulerDO>
     readonly FAILING_TELEMETRY_SCHEDULER: DurableObjectNamespace<import("./worker.js").SchedulerDO>
+    readonly WEBHOOK_SCHEDULER: DurableObjectNamespace<import("./worker.js").WebhookSchedulerDO>
+    readonly ALLOW_LIST_WEBHOOK_SCHEDULER: DurableObjectNamespace<import("./worker.js").AllowListWebhookSchedulerDO>
     readonly LUNORA_SCHEDULER_SECRET: string
     readonly LUNORA_SCHEDULER_ADMIN_TOKEN: string
     /** The Node dispatch endpoint of test/workerd/origin-server.ts. */

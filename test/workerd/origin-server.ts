@@ -12,6 +12,13 @@
  *   /legacy    the endpoint as an app that does not serve the batch path (404 there)
  *   /cut       the endpoint, but a batch answer ends after its first line (a connection lost mid-answer)
  * and GET /hits (requests per path) and GET /runs (handler runs per job id).
+ *
+ * And a webhook receiver, verifying each delivery with `Webhook.verify` (secret "webhook-secret"):
+ *   /hooks/ok         answers 200 {"received":true}
+ *   /hooks/flaky      answers 500 to a job's first two attempts, then 200
+ *   /hooks/gone       answers 404
+ *   /hooks/redirect   answers 307 to /landing
+ * with GET /deliveries (each delivery: path, method, headers, body and what verify said).
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -19,6 +26,7 @@ import type { TestProject } from "vitest/node"
 import { Effect, Schema } from "effect"
 import * as Dispatch from "../../src/Dispatch.js"
 import * as Job from "../../src/Job.js"
+import * as Webhook from "../../src/Webhook.js"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -35,6 +43,7 @@ const Shout = Job.make("origin:shout", {
 const runs = new Map<string, number>()
 const hits = new Map<string, number>()
 let captured: { readonly headers: Record<string, string>; readonly body: string } | undefined
+const deliveries: Array<{ path: string; method: string; headers: Record<string, string>; body: string; verified: unknown }> = []
 
 const dispatch = Dispatch.toFetchHandlerWith(
   Shout.toLayer((payload, { id }) =>
@@ -60,6 +69,22 @@ export default async function setup(project: TestProject) {
       Object.entries(req.headers).flatMap(([name, value]) => (typeof value === "string" ? [[name, value]] : []))
     )
     const prefix = `/${path.split("/")[1] ?? ""}`
+    if (path === "/deliveries") {
+      res.writeHead(200, { "content-type": "application/json" })
+      return res.end(JSON.stringify(deliveries))
+    }
+    if (prefix === "/hooks") {
+      const body = Buffer.concat(chunks).toString("utf8")
+      const verified = await Webhook.verify({ headers: new Headers(headers), text: async () => body }, "webhook-secret")
+        .catch((error: Error) => error.message)
+      deliveries.push({ path, method: req.method ?? "", headers, body, verified })
+      const attempt = Number(headers["x-lunora-attempt"])
+      if (path === "/hooks/flaky" && attempt < 3) return res.writeHead(500).end("down")
+      if (path === "/hooks/gone") return res.writeHead(404).end("no such hook")
+      if (path === "/hooks/redirect") return res.writeHead(307, { location: "/landing" }).end()
+      res.writeHead(200, { "content-type": "application/json" })
+      return res.end(JSON.stringify({ received: true }))
+    }
     if (path === "/hits" || path === "/runs") {
       res.writeHead(200, { "content-type": "application/json" })
       return res.end(JSON.stringify(Object.fromEntries(path === "/hits" ? hits : runs)))

@@ -53,6 +53,24 @@ export class NoSecretSchedulerDO extends SchedulerDO {
   }
 }
 
+/** A `SchedulerDO` that signs webhooks and, for these tests, sends them to loopback. */
+export class WebhookSchedulerDO extends SchedulerDO {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, { ...env, LUNORA_SCHEDULER_WEBHOOK_SECRET: "webhook-secret", LUNORA_SCHEDULER_WEBHOOK_LOOPBACK: "true" })
+  }
+}
+
+/** The same, but only to the hosts of an allow-list that loopback is not on. */
+export class AllowListWebhookSchedulerDO extends SchedulerDO {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, {
+      ...env,
+      LUNORA_SCHEDULER_WEBHOOK_SECRET: "webhook-secret",
+      LUNORA_SCHEDULER_WEBHOOK_HOSTS: "hooks.example.com,*.partner.example"
+    })
+  }
+}
+
 /** `SchedulerDO`s whose telemetry cannot be made (it throws) or built (its layer fails): they must run without it. */
 export const ThrowingTelemetrySchedulerDO = SchedulerDO.withTelemetry(() => {
   throw new Error("no telemetry configured")
@@ -189,10 +207,12 @@ interface TestEnv {
   readonly WRONG_SECRET_SCHEDULER: DurableObjectNamespace<WrongSecretSchedulerDO>
   readonly THROWING_TELEMETRY_SCHEDULER: DurableObjectNamespace<SchedulerDO>
   readonly FAILING_TELEMETRY_SCHEDULER: DurableObjectNamespace<SchedulerDO>
+  readonly WEBHOOK_SCHEDULER: DurableObjectNamespace<WebhookSchedulerDO>
 }
 
 let dispatch: ((request: Request) => Promise<Response>) | undefined
 let admin: ((request: Request) => Promise<Response>) | undefined
+let webhookAdmin: ((request: Request) => Promise<Response>) | undefined
 let trigger: CronTrigger | undefined
 let serveTriggers: CronDispatcher | undefined
 
@@ -207,6 +227,15 @@ export default {
     }
     if (url.pathname.startsWith("/gauges/")) return Response.json(gaugeOf(url.pathname.slice("/gauges/".length)))
     if (url.pathname.startsWith(Admin.prefix)) {
+      // ?scheduler=webhook: the admin API over the SchedulerDO that sends webhooks
+      if (url.searchParams.get("scheduler") === "webhook") {
+        webhookAdmin ??= Admin.toFetchHandler({
+          namespace: env.WEBHOOK_SCHEDULER,
+          binding: "SELF_APP",
+          token: env.LUNORA_SCHEDULER_ADMIN_TOKEN
+        })
+        return webhookAdmin(request)
+      }
       admin ??= Admin.toFetchHandler({ namespace: env.SCHEDULER, binding: "SELF_APP", token: env.LUNORA_SCHEDULER_ADMIN_TOKEN })
       return admin(request)
     }

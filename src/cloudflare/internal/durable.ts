@@ -34,6 +34,14 @@ import { latestRunAt, TOO_FAR } from "../../internal/domain/time.js"
 import * as Drain from "../../internal/runtime/drain.js"
 import * as Metrics from "../../internal/runtime/metrics.js"
 import { type DispatchBody, dispatchBody, DispatchTarget, MAX_BATCH_JOBS } from "../../internal/runtime/wire.js"
+import {
+  isWebhookText,
+  type WebhookPolicy,
+  type WebhookTarget,
+  webhookOf,
+  webhookUrlProblem
+} from "../../internal/domain/webhook.js"
+import { deliverWebhook } from "../../internal/runtime/webhook.js"
 
 export { DispatchTarget }
 
@@ -61,7 +69,10 @@ export const settingsConfig = Config.all({
     Config.validate({ message: `between 1 and ${MAX_BATCH_JOBS}`, validation: (n) => n >= 1 && n <= MAX_BATCH_JOBS }),
     Config.withDefault(DEFAULT_DISPATCH_BATCH)
   ),
-  metrics: Config.boolean("LUNORA_SCHEDULER_METRICS").pipe(Config.withDefault(true))
+  metrics: Config.boolean("LUNORA_SCHEDULER_METRICS").pipe(Config.withDefault(true)),
+  webhookSecret: Config.option(Config.redacted("LUNORA_SCHEDULER_WEBHOOK_SECRET")),
+  webhookLoopback: Config.boolean("LUNORA_SCHEDULER_WEBHOOK_LOOPBACK").pipe(Config.withDefault(false)),
+  webhookHosts: Config.option(Config.array(Config.string(), "LUNORA_SCHEDULER_WEBHOOK_HOSTS"))
 })
 
 /** The platform pieces the runtime needs from its Durable Object. */
@@ -99,11 +110,26 @@ export const alarmTime = (wake: unknown, now: number): number =>
 
 const decodeTarget = Schema.decodeUnknownEither(Schema.parseJson(DispatchTarget))
 
-/** Checks what Schema cannot see in jobs to store: their time against the clock, ids unique, no pool outside `enqueue`. */
-const checkJobs = (jobs: ReadonlyArray<Engine.NewJob>, now: number, pooled: boolean): Effect.Effect<void, Refusal> => {
+/**
+ * Checks what Schema cannot see in jobs to store: their time against the
+ * clock, ids unique, no pool outside `enqueue`, and a webhook's URL against
+ * this object's policy (and a secret to sign it with).
+ */
+const checkJobs = (
+  jobs: ReadonlyArray<Engine.NewJob>,
+  now: number,
+  pooled: boolean,
+  webhooks: { readonly policy: WebhookPolicy; readonly signed: boolean }
+): Effect.Effect<void, Refusal> => {
   const ids = new Set<string>()
   const latest = latestRunAt(now) + CLOCK_SKEW_MS
   for (const job of jobs) {
+    if (job.webhook !== undefined && job.webhook !== null) {
+      const problem = webhooks.signed
+        ? webhookUrlProblem(job.webhook.url, webhooks.policy)
+        : "the SchedulerDO has no LUNORA_SCHEDULER_WEBHOOK_SECRET to sign webhooks with"
+      if (problem !== undefined) return Effect.fail(new InvalidOptions({ reason: `job ${job.id}: webhook: ${problem}` }))
+    }
     if (job.runAt > latest) return Effect.fail(new InvalidTime({ input: new Date(job.runAt).toISOString(), reason: TOO_FAR }))
     if (!pooled && job.pool !== null) {
       return Effect.fail(new InvalidOptions({ reason: `job ${job.id} names pool ${job.pool}: pool jobs are enqueued into their pool` }))
@@ -220,14 +246,34 @@ const make = Effect.gen(function*() {
 
   /** Until when a target gets one request per job: its endpoint did not take a batch. */
   const singleUntil = new Map<string, number>()
+  /** Jobs per request to a target: one to a webhook, one while the endpoint does not take batches. */
   const batchSizeOf = (group: string) =>
-    (singleUntil.get(group) ?? 0) > clock.unsafeCurrentTimeMillis() ? 1 : settings.dispatchBatch
+    isWebhookText(group) || (singleUntil.get(group) ?? 0) > clock.unsafeCurrentTimeMillis() ? 1 : settings.dispatchBatch
   const claimPerSlot = () => {
     const now = clock.unsafeCurrentTimeMillis()
     for (const until of singleUntil.values()) if (until > now) return 1
     return settings.dispatchBatch
   }
   const groupOf = (job: JobRecord) => job.target ?? ""
+  const webhookSecret = Option.getOrUndefined(settings.webhookSecret)
+  const webhooks = {
+    policy: { allowLoopback: settings.webhookLoopback, hosts: Option.getOrUndefined(settings.webhookHosts) },
+    signed: webhookSecret !== undefined
+  }
+
+  /** Delivers each job of a webhook batch in a request of its own, all at once; each lease ends its request. */
+  const sendWebhooks = (
+    target: WebhookTarget,
+    batch: ReadonlyArray<JobRecord>,
+    settle: (job: JobRecord, outcome: Dispatcher.Outcome) => void
+  ) => {
+    const now = clock.unsafeCurrentTimeMillis()
+    for (const job of batch) {
+      void deliverWebhook(webhookSecret, webhooks.policy, target, job, now, job.runAt - now).then((outcome) =>
+        settle(job, outcome)
+      )
+    }
+  }
   const log = (effect: Effect.Effect<void>) => void Runtime.runFork(runtime)(effect)
 
   const timeoutReason = `no response within the lease of ${config.leaseMs} ms`
@@ -263,6 +309,8 @@ const make = Effect.gen(function*() {
    * retry. A request never outlives the earliest lease it carries.
    */
   const send: Drain.Sender = (batch, settle) => {
+    const webhook = webhookOf(batch[0]!.target)
+    if (webhook !== undefined) return sendWebhooks(webhook, batch, settle)
     const ready: Array<{ readonly job: JobRecord; readonly body: DispatchBody }> = []
     let destination: Dispatcher.Destination | undefined
     for (const job of batch) {
@@ -386,7 +434,7 @@ const make = Effect.gen(function*() {
 
   const engine = Operations.make(store, config)
   const checked = (jobs: ReadonlyArray<Engine.NewJob>, pooled: boolean) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => checkJobs(jobs, now, pooled))
+    Effect.flatMap(Clock.currentTimeMillis, (now) => checkJobs(jobs, now, pooled, webhooks))
 
   /** Runs an engine operation on its decoded arguments: the jobs it stores checked against the clock first. */
   const run = <K extends Operations.Name>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> => {

@@ -67,6 +67,12 @@ export interface Any extends Pipeable {
   readonly path: string
   readonly payloadSchema: Schema.Schema.AnyNoContext
   readonly successSchema: Schema.Schema.AnyNoContext
+  /** Set on a webhook reference (`Webhook.make`): the job is delivered to a URL, not to a handler of the app. */
+  readonly webhook?: {
+    readonly url: string | undefined
+    readonly method: "POST" | "PUT" | "PATCH" | "DELETE"
+    readonly headers: Readonly<Record<string, string>>
+  } | undefined
 }
 
 /**

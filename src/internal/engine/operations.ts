@@ -4,6 +4,7 @@
  * checked by `runtime/protocol.ts`), the memory runtime runs them in this
  * process, and the services' `Backend` is derived from them.
  */
+import { targetText } from "../domain/webhook.js"
 import type { CronDefinition } from "../domain/cronSchedule.js"
 import * as AlertEngine from "./alerts.js"
 import * as CronEngine from "./crons.js"
@@ -68,8 +69,15 @@ export interface Census {
   readonly crons: number
 }
 
+/** The jobs with the call's target, or a webhook job's own. */
 const stamp = (jobs: ReadonlyArray<Engine.NewJob>, target: string | null) =>
-  target === null ? jobs : jobs.map((job) => ({ ...job, target }))
+  jobs.map((job) =>
+    job.webhook !== undefined && job.webhook !== null
+      ? { ...job, target: targetText(job.webhook) }
+      : target === null
+      ? job
+      : { ...job, target }
+  )
 
 /** Each operation over `store`: synchronous, pure but for the store, given the time. */
 export const make = (store: Store, config: Engine.EngineConfig) => ({

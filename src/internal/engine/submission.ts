@@ -26,6 +26,7 @@ import type * as Engine from "./engine.js"
 import { invalidOptions } from "../domain/failure.js"
 import { OptionText } from "../domain/names.js"
 import { encodePayload } from "../domain/payload.js"
+import { type Callback, checkTarget, type WebhookTarget } from "../domain/webhook.js"
 import { delayMillis, instantMillis } from "../domain/time.js"
 import { CurrentJob } from "../domain/registry.js"
 
@@ -41,6 +42,11 @@ export interface RunOptions {
   readonly retry?: Retry.Retry | undefined
   /** Whether exhaustion parks the job as `deadLettered` (default) or ends it `failed`. */
   readonly deadLetter?: boolean | undefined
+  /**
+   * For a webhook job (`Webhook.make`) only: this run's URL, method or
+   * headers, over the definition's (its headers merged with these).
+   */
+  readonly webhook?: Partial<Callback> | undefined
 }
 
 export interface Submission<R extends Job.Ref = Job.Ref> {
@@ -58,7 +64,8 @@ const RunOptionsSchema = Schema.Struct({
   key: Schema.optional(OptionText),
   shardKey: Schema.optional(OptionText),
   retry: Schema.optional(Schema.Unknown),
-  deadLetter: Schema.optional(Schema.Boolean)
+  deadLetter: Schema.optional(Schema.Boolean),
+  webhook: Schema.optional(Schema.Unknown)
 })
 
 const decodeRunOptions = Schema.decodeUnknownEither(RunOptionsSchema)
@@ -73,6 +80,31 @@ const jobIdSuffix = Effect.gen(function*() {
 /** `job_<shard>_<time><random>`: unique, and sortable by creation time within a shard. */
 export const makeJobId = (now: number, shard: number): Effect.Effect<string> =>
   Effect.map(jobIdSuffix, (suffix) => `job_${shard.toString(36)}_${now.toString(36).padStart(9, "0")}${suffix}`)
+
+/** The webhook target of a submission: its definition's, with the run's URL, method and headers over it. */
+const webhookTarget = (job: Job.Ref, run: Partial<Callback> | undefined): Effect.Effect<WebhookTarget | null, InvalidOptions> => {
+  const definition = typeof job === "string" ? undefined : job.webhook
+  if (definition === undefined) {
+    return run === undefined
+      ? Effect.succeed(null)
+      : Effect.fail(new InvalidOptions({ reason: "the webhook option is for webhook jobs (Webhook.make) only" }))
+  }
+  const url = run?.url ?? definition.url
+  if (url === undefined) {
+    return Effect.fail(new InvalidOptions({ reason: `the webhook ${Job.pathOf(job)} has no URL: give one with { webhook: { url } }` }))
+  }
+  return Either.match(
+    checkTarget({
+      url,
+      method: run?.method ?? definition.method,
+      headers: { ...definition.headers, ...run?.headers }
+    }),
+    {
+      onLeft: (reason) => Effect.fail(new InvalidOptions({ reason: `webhook: ${reason}` })),
+      onRight: Effect.succeed
+    }
+  )
+}
 
 /** Checks a submission and builds the job the engine stores; `pool` names the workpool it joins, if any. */
 export const prepare = (
@@ -91,6 +123,7 @@ export const prepare = (
     const args = yield* encodePayload(submission.job, submission.payload)
     const options = yield* Either.mapLeft(decodeRunOptions(submission.options ?? {}), invalidOptions)
     const plan = yield* Retry.resolve(submission.options?.retry, runAt)
+    const webhook = yield* webhookTarget(submission.job, submission.options?.webhook)
     const parent = yield* FiberRef.get(CurrentJob)
     return {
       id: yield* makeJobId(now, 0),
@@ -102,7 +135,8 @@ export const prepare = (
       key: options.key ?? null,
       shardKey: options.shardKey ?? null,
       pool,
-      parentId: Option.getOrNull(parent)
+      parentId: Option.getOrNull(parent),
+      ...(webhook === null ? {} : { webhook })
     }
   })
 

@@ -19,6 +19,7 @@ import { MaxConcurrency, OptionText, PoolName } from "../domain/names.js"
 import { MAX_DELAY_MS } from "../domain/time.js"
 import { MAX_SHARDS, ShardCount } from "../domain/shards.js"
 import type { Sample } from "./metrics.js"
+import { WebhookTarget } from "../domain/webhook.js"
 import { DispatchTarget, MAX_BATCH_JOBS } from "./wire.js"
 
 /** The most jobs one call may store; `submit` and `enqueueMany` send larger batches in several calls. */
@@ -56,7 +57,8 @@ const NewJob = Schema.Struct({
   key: Schema.NullOr(OptionText),
   shardKey: Schema.NullOr(OptionText),
   pool: Schema.NullOr(PoolName),
-  parentId: Schema.optional(Schema.NullOr(LookupId))
+  parentId: Schema.optional(Schema.NullOr(LookupId)),
+  webhook: Schema.optional(Schema.NullOr(WebhookTarget))
 })
 
 const NewJobs = Schema.Array(NewJob).pipe(Schema.maxItems(MAX_JOBS_PER_CALL))

@@ -10,6 +10,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
@@ -26,6 +27,8 @@ import * as Engine from "../engine/engine.js"
 import * as Operations from "../engine/operations.js"
 import type { Outcome } from "../runtime/dispatcher.js"
 import * as Drain from "../runtime/drain.js"
+import { deliverWebhook } from "../runtime/webhook.js"
+import { type WebhookTarget, webhookOf } from "../domain/webhook.js"
 
 /** A `Clock` that reads `now()` and whose sleeps end at once: time that `advance` steps, not waits, through. */
 const stepClock = (now: () => number): Clock.Clock => ({
@@ -56,6 +59,17 @@ export interface MemoryOptions {
    * each a store and a loop of its own, on the one `Clock`. Default 1.
    */
   readonly shards?: number | undefined
+  /**
+   * How webhook jobs (`Webhook.make`) are delivered: really, with `fetch`, signed
+   * with `secret` (default `"test-webhook-secret"`), to any URL the
+   * `SchedulerDO` would send to or to loopback (`hosts`: its allow-list).
+   * Give `fetch` to answer them in the test instead.
+   */
+  readonly webhooks?: {
+    readonly secret?: string | undefined
+    readonly hosts?: ReadonlyArray<string> | undefined
+    readonly fetch?: typeof globalThis.fetch | undefined
+  } | undefined
 }
 
 /**
@@ -169,9 +183,28 @@ const makeShard = (options: MemoryOptions) =>
         )
       })
 
-    /** Runs one job's handler in a fiber of its own and settles its outcome, once, however the fiber ends. */
-    const runJob = (job: JobRecord, settle: (job: JobRecord, outcome: Outcome) => void) =>
-      JobRegistry.run(job.functionPath, JSON.parse(job.args), contextOf(job)).pipe(
+    const webhookSecret = Redacted.make(options.webhooks?.secret ?? "test-webhook-secret")
+    const webhookPolicy = { allowLoopback: true, hosts: options.webhooks?.hosts }
+    /** Delivers one attempt of a webhook job, as the `SchedulerDO` does, within its lease. */
+    const deliver = (job: JobRecord, target: WebhookTarget) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.promise(() =>
+          deliverWebhook(webhookSecret, webhookPolicy, target, job, now, job.runAt - now, options.webhooks?.fetch)
+        ))
+
+    /** Runs one job's handler (or delivers its webhook) in a fiber of its own and settles its outcome, once, however the fiber ends. */
+    const runJob = (job: JobRecord, settle: (job: JobRecord, outcome: Outcome) => void) => {
+      const webhook = webhookOf(job.target)
+      if (webhook !== undefined) {
+        return deliver(job, webhook).pipe(
+          Effect.onExit((exit) =>
+            Effect.sync(() =>
+              settle(job, Exit.isSuccess(exit) ? exit.value : { ok: false, retryable: true, error: "the attempt was stopped" })
+            )
+          )
+        )
+      }
+      return JobRegistry.run(job.functionPath, JSON.parse(job.args), contextOf(job)).pipe(
         Effect.provideService(JobRegistry.JobRegistry, registry),
         Effect.tap((outcome) =>
           outcome._tag === "Succeeded"
@@ -194,6 +227,7 @@ const makeShard = (options: MemoryOptions) =>
         ),
         Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath })
       )
+    }
 
     /** The memory sender, forking with `fork`: each job of a batch runs at once, in a fiber of its own (an expired lease stops it). */
     const senderOf = (fork: (effect: Effect.Effect<unknown>) => Fiber.RuntimeFiber<unknown, unknown>): Drain.Sender =>
