@@ -14,6 +14,7 @@
  *
  * @since 0.1.0
  */
+import type { OwnTarget } from "./internal/domain/webhook.js"
 import * as Data from "effect/Data"
 import * as Either from "effect/Either"
 import * as CronParse from "./internal/domain/cronParse.js"
@@ -333,6 +334,16 @@ const intervalMs = (name: string, every: IntervalSpec): number => {
 export const cronJobs = (): CronJobs => {
   const definitions: Array<CronDefinition> = []
 
+  /** A cron's own target, from its job's reference: a Workflow's, or a webhook's with its URL. */
+  const ownOf = (name: string, job: Job.Ref): { readonly own?: OwnTarget } => {
+    if (typeof job === "string") return {}
+    if (job.workflow !== undefined) return { own: { workflow: job.workflow } }
+    if (job.webhook === undefined) return {}
+    const { url, ...rest } = job.webhook
+    if (url === undefined) throw new InvalidCron({ cron: name, reason: `the webhook ${job.path} has no URL: a cron needs one` })
+    return { own: { webhook: { url, ...rest } } }
+  }
+
   const add = (name: string, schedule: Either.Either<CronSchedule, string>, job: Job.Ref, payload: unknown): CronJobs => {
     if (!NAME.test(name)) {
       throw new InvalidCron({ cron: name, reason: "a name is 1 to 128 letters, digits, spaces or . : - / _" })
@@ -343,7 +354,7 @@ export const cronJobs = (): CronJobs => {
     if (Either.isLeft(schedule)) throw new InvalidCron({ cron: name, reason: schedule.left })
     const args = encodePayload(job, payload)
     if (Either.isLeft(args)) throw args.left
-    definitions.push({ name, schedule: schedule.right, functionPath: Job.pathOf(job), args: args.right })
+    definitions.push({ name, schedule: schedule.right, functionPath: Job.pathOf(job), args: args.right, ...ownOf(name, job) })
     return builder
   }
 

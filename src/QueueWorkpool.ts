@@ -333,9 +333,9 @@ const prepareMessage = (submission: Submission, now: number): Effect.Effect<Prep
       return yield* new InvalidOptions({ reason: "give `after` or `at`, not both" })
     }
     const job = yield* prepare(submission, now)
-    if (job.webhook !== undefined && job.webhook !== null) {
+    if (job.own !== undefined && job.own !== null) {
       return yield* new InvalidOptions({
-        reason: `${job.functionPath} is a webhook job: schedule it with the Scheduler or a Workpool, which the SchedulerDO delivers`
+        reason: `${job.functionPath} is a ${"webhook" in job.own ? "webhook" : "workflow"} job: schedule it with the Scheduler or a Workpool, whose SchedulerDO delivers it`
       })
     }
     const delayMs = job.runAt - now

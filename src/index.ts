@@ -100,3 +100,10 @@ export * as Workpool from "./Workpool.js"
  * @since 0.1.0
  */
 export * as Webhook from "./Webhook.js"
+
+/**
+ * Workflow jobs: a job or cron whose attempt starts a Cloudflare Workflow instance.
+ *
+ * @since 0.1.0
+ */
+export * as Workflow from "./Workflow.js"

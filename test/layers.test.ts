@@ -63,6 +63,7 @@ const PUBLIC: Record<string, Layer> = {
   "SchedulerError.ts": "domain",
   "Dispatch.ts": "runtime",
   "Webhook.ts": "runtime",
+  "Workflow.ts": "domain",
   "QueueWorkpool.ts": "runtime",
   "Scheduler.ts": "services",
   "Workpool.ts": "services",

@@ -241,6 +241,7 @@ export const MODULES = [
   "SchedulerError",
   "Telemetry",
   "Webhook",
+  "Workflow",
   "Workpool"
 ] as const
 

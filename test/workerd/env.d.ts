@@ -12,6 +12,7 @@ declare module "cloudflare:test" {
     readonly FAILING_TELEMETRY_SCHEDULER: DurableObjectNamespace<import("./worker.js").SchedulerDO>
     readonly WEBHOOK_SCHEDULER: DurableObjectNamespace<import("./worker.js").WebhookSchedulerDO>
     readonly ALLOW_LIST_WEBHOOK_SCHEDULER: DurableObjectNamespace<import("./worker.js").AllowListWebhookSchedulerDO>
+    readonly REPORTS: Workflow<{ readonly day: string }>
     readonly LUNORA_SCHEDULER_SECRET: string
     readonly LUNORA_SCHEDULER_ADMIN_TOKEN: string
     /** The Node dispatch endpoint of test/workerd/origin-server.ts. */

@@ -106,7 +106,7 @@ describe("webhook jobs in the SchedulerDO", { timeout: 20_000 }, () => {
       key: null,
       shardKey: null,
       pool: null,
-      webhook
+      own: { webhook }
     })
     const target = { binding: "SELF_APP" }
     const refusals = await Promise.all([

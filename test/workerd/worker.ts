@@ -4,7 +4,7 @@
  * Object for the store suites, and an app with a `SchedulerDO` whose
  * dispatches come back, through the `SELF` service binding, to the jobs below.
  */
-import { DurableObject, env as workerEnv } from "cloudflare:workers"
+import { DurableObject, env as workerEnv, WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers"
 import { Effect, Layer, Option, Schema } from "effect"
 import {
   createCronTrigger,
@@ -23,6 +23,13 @@ import * as Scheduler from "../../src/Scheduler.js"
 export { SchedulerDO }
 
 export class StoreTestDO extends DurableObject {}
+
+/** The Workflow the workflow jobs start: one step, whose output is its params. */
+export class ReportWorkflow extends WorkflowEntrypoint<Record<string, unknown>, { readonly day: string }> {
+  override async run(event: WorkflowEvent<{ readonly day: string }>, step: WorkflowStep) {
+    return step.do("report", async () => ({ reported: event.payload.day }))
+  }
+}
 
 /** A `SchedulerDO` that signs with the wrong secret: its dispatches must be refused. */
 export class WrongSecretSchedulerDO extends SchedulerDO {

@@ -9,6 +9,7 @@
  * every call; an alarm pass never throws, isolates what fails for one job or
  * cron, and backs off (1 s doubling to a minute) when a step of its own fails.
  */
+import type { CronDefinition } from "../../internal/domain/cronSchedule.js"
 import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -35,13 +36,16 @@ import * as Drain from "../../internal/runtime/drain.js"
 import * as Metrics from "../../internal/runtime/metrics.js"
 import { type DispatchBody, dispatchBody, DispatchTarget, MAX_BATCH_JOBS } from "../../internal/runtime/wire.js"
 import {
-  isWebhookText,
-  type WebhookPolicy,
+  isOwnTargetText,
+  type OwnTarget,
   type WebhookTarget,
   webhookOf,
-  webhookUrlProblem
+  webhookUrlProblem,
+  type WorkflowTarget,
+  workflowOf
 } from "../../internal/domain/webhook.js"
 import { deliverWebhook } from "../../internal/runtime/webhook.js"
+import { isWorkflowBinding, startWorkflow } from "../../internal/runtime/workflow.js"
 
 export { DispatchTarget }
 
@@ -112,24 +116,20 @@ const decodeTarget = Schema.decodeUnknownEither(Schema.parseJson(DispatchTarget)
 
 /**
  * Checks what Schema cannot see in jobs to store: their time against the
- * clock, ids unique, no pool outside `enqueue`, and a webhook's URL against
- * this object's policy (and a secret to sign it with).
+ * clock, ids unique, no pool outside `enqueue`, and a job's own target
+ * (a webhook's URL against this object's policy, a Workflow binding there).
  */
 const checkJobs = (
   jobs: ReadonlyArray<Engine.NewJob>,
   now: number,
   pooled: boolean,
-  webhooks: { readonly policy: WebhookPolicy; readonly signed: boolean }
+  ownTargetProblem: (own: OwnTarget) => string | undefined
 ): Effect.Effect<void, Refusal> => {
   const ids = new Set<string>()
   const latest = latestRunAt(now) + CLOCK_SKEW_MS
   for (const job of jobs) {
-    if (job.webhook !== undefined && job.webhook !== null) {
-      const problem = webhooks.signed
-        ? webhookUrlProblem(job.webhook.url, webhooks.policy)
-        : "the SchedulerDO has no LUNORA_SCHEDULER_WEBHOOK_SECRET to sign webhooks with"
-      if (problem !== undefined) return Effect.fail(new InvalidOptions({ reason: `job ${job.id}: webhook: ${problem}` }))
-    }
+    const problem = job.own === undefined || job.own === null ? undefined : ownTargetProblem(job.own)
+    if (problem !== undefined) return Effect.fail(new InvalidOptions({ reason: `job ${job.id}: ${problem}` }))
     if (job.runAt > latest) return Effect.fail(new InvalidTime({ input: new Date(job.runAt).toISOString(), reason: TOO_FAR }))
     if (!pooled && job.pool !== null) {
       return Effect.fail(new InvalidOptions({ reason: `job ${job.id} names pool ${job.pool}: pool jobs are enqueued into their pool` }))
@@ -248,7 +248,7 @@ const make = Effect.gen(function*() {
   const singleUntil = new Map<string, number>()
   /** Jobs per request to a target: one to a webhook, one while the endpoint does not take batches. */
   const batchSizeOf = (group: string) =>
-    isWebhookText(group) || (singleUntil.get(group) ?? 0) > clock.unsafeCurrentTimeMillis() ? 1 : settings.dispatchBatch
+    isOwnTargetText(group) || (singleUntil.get(group) ?? 0) > clock.unsafeCurrentTimeMillis() ? 1 : settings.dispatchBatch
   const claimPerSlot = () => {
     const now = clock.unsafeCurrentTimeMillis()
     for (const until of singleUntil.values()) if (until > now) return 1
@@ -259,6 +259,35 @@ const make = Effect.gen(function*() {
   const webhooks = {
     policy: { allowLoopback: settings.webhookLoopback, hosts: Option.getOrUndefined(settings.webhookHosts) },
     signed: webhookSecret !== undefined
+  }
+
+  /** Why this object would not send to a job's own target: a webhook its policy refuses or it cannot sign, a Workflow it has no binding of. */
+  const ownTargetProblem = (own: OwnTarget): string | undefined => {
+    if ("workflow" in own) {
+      return isWorkflowBinding(env[own.workflow.binding])
+        ? undefined
+        : `workflow: the Worker has no Workflow binding ${own.workflow.binding}`
+    }
+    if (!webhooks.signed) return "webhook: the SchedulerDO has no LUNORA_SCHEDULER_WEBHOOK_SECRET to sign webhooks with"
+    const problem = webhookUrlProblem(own.webhook.url, webhooks.policy)
+    return problem === undefined ? undefined : `webhook: ${problem}`
+  }
+
+  /** Starts an instance of the Workflow for each job of a batch, all at once; each lease bounds its call. */
+  const startWorkflows = (
+    target: WorkflowTarget,
+    batch: ReadonlyArray<JobRecord>,
+    settle: (job: JobRecord, outcome: Dispatcher.Outcome) => void
+  ) => {
+    const binding = env[target.binding]
+    const now = clock.unsafeCurrentTimeMillis()
+    for (const job of batch) {
+      if (!isWorkflowBinding(binding)) {
+        settle(job, { ok: false, retryable: false, error: `the Worker has no Workflow binding ${target.binding}` })
+        continue
+      }
+      void startWorkflow(binding, job, job.runAt - now).then((outcome) => settle(job, outcome))
+    }
   }
 
   /** Delivers each job of a webhook batch in a request of its own, all at once; each lease ends its request. */
@@ -311,6 +340,8 @@ const make = Effect.gen(function*() {
   const send: Drain.Sender = (batch, settle) => {
     const webhook = webhookOf(batch[0]!.target)
     if (webhook !== undefined) return sendWebhooks(webhook, batch, settle)
+    const workflow = workflowOf(batch[0]!.target)
+    if (workflow !== undefined) return startWorkflows(workflow, batch, settle)
     const ready: Array<{ readonly job: JobRecord; readonly body: DispatchBody }> = []
     let destination: Dispatcher.Destination | undefined
     for (const job of batch) {
@@ -434,7 +465,7 @@ const make = Effect.gen(function*() {
 
   const engine = Operations.make(store, config)
   const checked = (jobs: ReadonlyArray<Engine.NewJob>, pooled: boolean) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => checkJobs(jobs, now, pooled, webhooks))
+    Effect.flatMap(Clock.currentTimeMillis, (now) => checkJobs(jobs, now, pooled, ownTargetProblem))
 
   /** Runs an engine operation on its decoded arguments: the jobs it stores checked against the clock first. */
   const run = <K extends Operations.Name>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> => {
@@ -447,6 +478,12 @@ const make = Effect.gen(function*() {
       ? rest[1] as ReadonlyArray<Engine.NewJob>
       : undefined
     const apply = (now: number) => (engine[name] as Function)({ now, target }, ...rest) as Result<K>
+    if (name === "reconcileCrons") {
+      for (const cron of rest[0] as ReadonlyArray<CronDefinition>) {
+        const problem = cron.own === undefined ? undefined : ownTargetProblem(cron.own)
+        if (problem !== undefined) return Effect.fail(new InvalidOptions({ reason: `cron ${cron.name}: ${problem}` }))
+      }
+    }
     if (added === undefined) return Operations.reads.has(name) ? read(apply) : mutate(apply)
     return Effect.zipRight(checked(added, name === "enqueue"), mutateAdding(Engine.earliestRunAt(added), apply))
   }

@@ -4,6 +4,7 @@
  * the fields (`cronTime.ts`); parsing the text is the declaring side's work
  * (`CronSpec`), so a Worker that only schedules jobs carries no cron parser.
  */
+import type { OwnTarget } from "./webhook.js"
 import * as Schema from "effect/Schema"
 import * as CronTime from "./cronTime.js"
 
@@ -52,6 +53,8 @@ export interface CronDefinition {
   readonly schedule: CronSchedule
   readonly functionPath: string
   readonly args: string
+  /** The cron's own target: its job is a webhook or a Workflow's (`Webhook.make`, `Workflow.make`). */
+  readonly own?: OwnTarget | undefined
 }
 
 /** The longest interval a cron may have. */

@@ -73,6 +73,8 @@ export interface Any extends Pipeable {
     readonly method: "POST" | "PUT" | "PATCH" | "DELETE"
     readonly headers: Readonly<Record<string, string>>
   } | undefined
+  /** Set on a workflow reference (`Workflow.target`): an attempt creates an instance of the Workflow bound as `binding`. */
+  readonly workflow?: { readonly binding: string } | undefined
 }
 
 /**

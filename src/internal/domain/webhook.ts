@@ -152,9 +152,6 @@ export const checkTarget = (callback: Callback): Either.Either<WebhookTarget, st
     })
   )
 
-/** The JSON of a job's target for a webhook. */
-export const targetText = (target: WebhookTarget): string => JSON.stringify({ webhook: target })
-
 /** Whether a stored target is a webhook's. */
 export const isWebhookText = (target: string | null): boolean => target !== null && target.startsWith("{\"webhook\"")
 
@@ -165,3 +162,36 @@ export const webhookOf = (target: string | null): WebhookTarget | undefined => {
   if (Either.isLeft(parsed)) return undefined
   return Either.getOrUndefined(decodeTarget(parsed.right))
 }
+
+/** A workflow target: the Worker's Workflow binding whose instance a job's attempt creates. */
+export const WorkflowTarget = Schema.Struct({
+  binding: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+    message: () => "binding must be the name of a Workflow binding of the Worker"
+  }))
+})
+export type WorkflowTarget = typeof WorkflowTarget.Type
+
+/**
+ * A job's own target, stored as its target instead of its call's: a
+ * webhook, or a Workflow to start an instance of.
+ */
+export const OwnTarget = Schema.Union(
+  Schema.Struct({ webhook: WebhookTarget }),
+  Schema.Struct({ workflow: WorkflowTarget })
+)
+export type OwnTarget = typeof OwnTarget.Type
+
+/** The JSON of an own target, as a job's (or a cron's) stored target. */
+export const ownTargetText = (target: OwnTarget): string => JSON.stringify(target)
+
+/** The Workflow a stored target names, if it is one. */
+export const workflowOf = (target: string | null): WorkflowTarget | undefined => {
+  if (target === null || !target.startsWith("{\"workflow\"")) return undefined
+  const parsed = Either.try(() => JSON.parse(target).workflow)
+  if (Either.isLeft(parsed)) return undefined
+  return Either.getOrUndefined(Schema.decodeUnknownEither(WorkflowTarget)(parsed.right))
+}
+
+/** Whether a stored target is a job's own (a webhook's or a Workflow's): one job per request, never a batch. */
+export const isOwnTargetText = (target: string | null): boolean =>
+  isWebhookText(target) || (target !== null && target.startsWith("{\"workflow\""))

@@ -6,6 +6,7 @@
  * whose times cannot be computed is recorded as failing and tried again a
  * minute later; it never stops the others.
  */
+import { ownTargetText } from "../domain/webhook.js"
 import { type CronDefinition, type CronSchedule, firstFireAt, latestAtOrBefore, nextAfter } from "../domain/cronSchedule.js"
 import { isTerminal } from "../../Job.js"
 import { fnv1a } from "../domain/names.js"
@@ -53,14 +54,15 @@ const timesOf = (stored: string): string => {
  * likewise), the rest removed. Declaring the same set again changes nothing;
  * the same times written anew (fields added to an older record) keep the
  * next fire.
- * `target` is where the crons' jobs go (opaque to the engine); `shard` is
+ * `callTarget` is where the crons' jobs go (opaque to the engine) unless a
+ * cron has its own (a webhook, a Workflow); `shard` is
  * the shard this store is, named in the ids of its crons' jobs.
  */
 export const reconcile = (
   store: Store,
   now: number,
   declared: ReadonlyArray<CronDefinition>,
-  target: string | null = null,
+  callTarget: string | null = null,
   shard = 0
 ): ReconcileResult =>
   store.transaction(() => {
@@ -73,6 +75,7 @@ export const reconcile = (
     const changed: Array<string> = []
     for (const cron of declared) {
       const schedule = JSON.stringify(cron.schedule)
+      const target = cron.own === undefined ? callTarget : ownTargetText(cron.own)
       const existing = store.getCron(cron.name)
       if (existing === undefined) {
         added.push(cron.name)

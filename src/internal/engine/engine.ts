@@ -6,7 +6,7 @@
 import * as DateTime from "effect/DateTime"
 import * as Option from "effect/Option"
 import { type JobId, JobInfo, type JobState } from "../../Job.js"
-import type { WebhookTarget } from "../domain/webhook.js"
+import type { OwnTarget } from "../domain/webhook.js"
 import type { JobRecord, PoolRecord, Store } from "./store.js"
 
 export interface EngineConfig {
@@ -35,8 +35,8 @@ export interface NewJob {
   readonly pool: string | null
   /** Where the job is dispatched (opaque to the engine); the runtime that stores the job sets it. */
   readonly target?: string | null | undefined
-  /** A webhook job's own target, which the runtime stores as the job's target instead of its call's. */
-  readonly webhook?: WebhookTarget | null | undefined
+  /** A job's own target (a webhook, a Workflow), which the runtime stores as the job's target instead of its call's. */
+  readonly own?: OwnTarget | null | undefined
   /** The job whose handler schedules this one, if any. */
   readonly parentId?: string | null | undefined
 }
@@ -70,7 +70,7 @@ const parentCanceled = (store: Store, parentId: string | null): boolean => {
 }
 
 /** The record of a new job: pending, or canceled at once when its parent was canceled while it runs. */
-const newRecord = (store: Store, config: EngineConfig, now: number, { webhook: _, ...job }: NewJob): Omit<JobRecord, "seq"> => {
+const newRecord = (store: Store, config: EngineConfig, now: number, { own: _, ...job }: NewJob): Omit<JobRecord, "seq"> => {
   const parentId = job.parentId ?? null
   const record: Omit<JobRecord, "seq"> = {
     ...job,

@@ -4,7 +4,7 @@
  * checked by `runtime/protocol.ts`), the memory runtime runs them in this
  * process, and the services' `Backend` is derived from them.
  */
-import { targetText } from "../domain/webhook.js"
+import { ownTargetText } from "../domain/webhook.js"
 import type { CronDefinition } from "../domain/cronSchedule.js"
 import * as AlertEngine from "./alerts.js"
 import * as CronEngine from "./crons.js"
@@ -72,8 +72,8 @@ export interface Census {
 /** The jobs with the call's target, or a webhook job's own. */
 const stamp = (jobs: ReadonlyArray<Engine.NewJob>, target: string | null) =>
   jobs.map((job) =>
-    job.webhook !== undefined && job.webhook !== null
-      ? { ...job, target: targetText(job.webhook) }
+    job.own !== undefined && job.own !== null
+      ? { ...job, target: ownTargetText(job.own) }
       : target === null
       ? job
       : { ...job, target }

@@ -26,7 +26,7 @@ import type * as Engine from "./engine.js"
 import { invalidOptions } from "../domain/failure.js"
 import { OptionText } from "../domain/names.js"
 import { encodePayload } from "../domain/payload.js"
-import { type Callback, checkTarget, type WebhookTarget } from "../domain/webhook.js"
+import { type Callback, checkTarget, type OwnTarget } from "../domain/webhook.js"
 import { delayMillis, instantMillis } from "../domain/time.js"
 import { CurrentJob } from "../domain/registry.js"
 
@@ -81,13 +81,18 @@ const jobIdSuffix = Effect.gen(function*() {
 export const makeJobId = (now: number, shard: number): Effect.Effect<string> =>
   Effect.map(jobIdSuffix, (suffix) => `job_${shard.toString(36)}_${now.toString(36).padStart(9, "0")}${suffix}`)
 
-/** The webhook target of a submission: its definition's, with the run's URL, method and headers over it. */
-const webhookTarget = (job: Job.Ref, run: Partial<Callback> | undefined): Effect.Effect<WebhookTarget | null, InvalidOptions> => {
+/**
+ * A submission's own target: a workflow's binding, or a webhook's target
+ * (its definition's, with the run's URL, method and headers over it).
+ */
+const ownTarget = (job: Job.Ref, run: Partial<Callback> | undefined): Effect.Effect<OwnTarget | null, InvalidOptions> => {
   const definition = typeof job === "string" ? undefined : job.webhook
   if (definition === undefined) {
-    return run === undefined
-      ? Effect.succeed(null)
-      : Effect.fail(new InvalidOptions({ reason: "the webhook option is for webhook jobs (Webhook.make) only" }))
+    if (run !== undefined) {
+      return Effect.fail(new InvalidOptions({ reason: "the webhook option is for webhook jobs (Webhook.make) only" }))
+    }
+    const workflow = typeof job === "string" ? undefined : job.workflow
+    return Effect.succeed(workflow === undefined ? null : { workflow })
   }
   const url = run?.url ?? definition.url
   if (url === undefined) {
@@ -101,7 +106,7 @@ const webhookTarget = (job: Job.Ref, run: Partial<Callback> | undefined): Effect
     }),
     {
       onLeft: (reason) => Effect.fail(new InvalidOptions({ reason: `webhook: ${reason}` })),
-      onRight: Effect.succeed
+      onRight: (webhook) => Effect.succeed({ webhook })
     }
   )
 }
@@ -123,7 +128,7 @@ export const prepare = (
     const args = yield* encodePayload(submission.job, submission.payload)
     const options = yield* Either.mapLeft(decodeRunOptions(submission.options ?? {}), invalidOptions)
     const plan = yield* Retry.resolve(submission.options?.retry, runAt)
-    const webhook = yield* webhookTarget(submission.job, submission.options?.webhook)
+    const own = yield* ownTarget(submission.job, submission.options?.webhook)
     const parent = yield* FiberRef.get(CurrentJob)
     return {
       id: yield* makeJobId(now, 0),
@@ -136,7 +141,7 @@ export const prepare = (
       shardKey: options.shardKey ?? null,
       pool,
       parentId: Option.getOrNull(parent),
-      ...(webhook === null ? {} : { webhook })
+      ...(own === null ? {} : { own })
     }
   })
 

@@ -19,7 +19,7 @@ import { MaxConcurrency, OptionText, PoolName } from "../domain/names.js"
 import { MAX_DELAY_MS } from "../domain/time.js"
 import { MAX_SHARDS, ShardCount } from "../domain/shards.js"
 import type { Sample } from "./metrics.js"
-import { WebhookTarget } from "../domain/webhook.js"
+import { OwnTarget } from "../domain/webhook.js"
 import { DispatchTarget, MAX_BATCH_JOBS } from "./wire.js"
 
 /** The most jobs one call may store; `submit` and `enqueueMany` send larger batches in several calls. */
@@ -58,7 +58,7 @@ const NewJob = Schema.Struct({
   shardKey: Schema.NullOr(OptionText),
   pool: Schema.NullOr(PoolName),
   parentId: Schema.optional(Schema.NullOr(LookupId)),
-  webhook: Schema.optional(Schema.NullOr(WebhookTarget))
+  own: Schema.optional(Schema.NullOr(OwnTarget))
 })
 
 const NewJobs = Schema.Array(NewJob).pipe(Schema.maxItems(MAX_JOBS_PER_CALL))
@@ -67,7 +67,8 @@ const CronDefinition = Schema.Struct({
   name: CronName,
   schedule: CronSchedule.pipe(Schema.filter((schedule) => problemOf(schedule) ?? true)),
   functionPath: Job.FunctionPath,
-  args: JsonText
+  args: JsonText,
+  own: Schema.optional(OwnTarget)
 })
 
 const Limit = Schema.Int.pipe(Schema.between(1, 1000))

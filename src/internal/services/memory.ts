@@ -28,7 +28,8 @@ import * as Operations from "../engine/operations.js"
 import type { Outcome } from "../runtime/dispatcher.js"
 import * as Drain from "../runtime/drain.js"
 import { deliverWebhook } from "../runtime/webhook.js"
-import { type WebhookTarget, webhookOf } from "../domain/webhook.js"
+import { type WebhookTarget, webhookOf, type WorkflowTarget, workflowOf } from "../domain/webhook.js"
+import { startWorkflow, type WorkflowBinding } from "../runtime/workflow.js"
 
 /** A `Clock` that reads `now()` and whose sleeps end at once: time that `advance` steps, not waits, through. */
 const stepClock = (now: () => number): Clock.Clock => ({
@@ -70,6 +71,11 @@ export interface MemoryOptions {
     readonly hosts?: ReadonlyArray<string> | undefined
     readonly fetch?: typeof globalThis.fetch | undefined
   } | undefined
+  /**
+   * The Workflow bindings workflow jobs (`Workflow.make`) start instances of,
+   * by binding name: anything with `create({ id, params })`.
+   */
+  readonly workflows?: Readonly<Record<string, WorkflowBinding>> | undefined
 }
 
 /**
@@ -192,11 +198,21 @@ const makeShard = (options: MemoryOptions) =>
           deliverWebhook(webhookSecret, webhookPolicy, target, job, now, job.runAt - now, options.webhooks?.fetch)
         ))
 
-    /** Runs one job's handler (or delivers its webhook) in a fiber of its own and settles its outcome, once, however the fiber ends. */
+    /** Starts one workflow job's instance, as the `SchedulerDO` does. */
+    const start = (job: JobRecord, target: WorkflowTarget) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const binding = options.workflows?.[target.binding]
+        return binding === undefined
+          ? Effect.succeed<Outcome>({ ok: false, retryable: false, error: `the test layer has no Workflow binding ${target.binding} (its workflows option)` })
+          : Effect.promise(() => startWorkflow(binding, job, job.runAt - now))
+      })
+
+    /** Runs one job's handler (or delivers its webhook, or starts its workflow) in a fiber of its own and settles its outcome, once, however the fiber ends. */
     const runJob = (job: JobRecord, settle: (job: JobRecord, outcome: Outcome) => void) => {
       const webhook = webhookOf(job.target)
-      if (webhook !== undefined) {
-        return deliver(job, webhook).pipe(
+      const workflow = webhook === undefined ? workflowOf(job.target) : undefined
+      if (webhook !== undefined || workflow !== undefined) {
+        return (webhook !== undefined ? deliver(job, webhook) : start(job, workflow!)).pipe(
           Effect.onExit((exit) =>
             Effect.sync(() =>
               settle(job, Exit.isSuccess(exit) ? exit.value : { ok: false, retryable: true, error: "the attempt was stopped" })
