@@ -7,10 +7,10 @@
  * stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Option, Schema } from "effect"
+import { Effect, Exit, Option, Schedule, Schema } from "effect"
 import { createServer, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Scheduler, Webhook } from "@lunora/scheduler"
+import { CronSpec, Scheduler, Webhook } from "@lunora/scheduler"
 import * as TestScheduler from "@lunora/scheduler/testing"
 import { webhookUrlProblem } from "../src/internal/domain/webhook.js"
 
@@ -133,6 +133,28 @@ describe("webhook jobs in the test layer", () => {
       expect((yield* scheduler.await(id)).functionPath).toBe("webhook:callback")
       expect(deliveriesTo("/ok?from=callback")[0]).toMatchObject({ body: "{\"any\":[\"json\"]}", headers: { "x-tenant": "acme" } })
     }).pipe(Effect.provide(TestLayer())))
+})
+
+describe("a cron whose job is a webhook", () => {
+  it.live("delivers each fire to the webhook's URL; a webhook without a URL cannot be a cron's job", () =>
+    Effect.gen(function*() {
+      const scheduler = yield* Scheduler.Scheduler
+      const fired = yield* Effect.retry(
+        Effect.flatMap(scheduler.list({ functionPath: "billing:invoicePaid" }), ({ jobs }) =>
+          jobs.length > 0 && jobs[0]!.state === "success" ? Effect.succeed(jobs[0]!) : Effect.fail("not yet")),
+        { times: 100, schedule: Schedule.spaced("20 millis") }
+      )
+      expect(fired.key).toEqual(Option.some(expect.stringMatching(/^cron:invoice ping:/)))
+      expect(deliveriesTo("/ok?from=cron")[0]).toMatchObject({ body: "{\"invoiceId\":\"cron\"}", verified: { jobId: fired.id } })
+      expect(() => CronSpec.cronJobs().interval("no url", { hours: 1 }, Webhook.CallbackJob, {})).toThrow(/has no URL/)
+    }).pipe(
+      Effect.provide(TestScheduler.layer({
+        webhooks: { secret: SECRET },
+        crons: CronSpec.cronJobs().interval("invoice ping", { hours: 1 }, hook("/ok?from=cron"), { invoiceId: "cron" }, {
+          firstRun: "immediately"
+        })
+      }))
+    ))
 })
 
 describe("webhook refusals: a typed error, nothing stored", () => {
