@@ -5,17 +5,11 @@
  * app's spans and the `SchedulerDO`'s spans and metrics arrive as OTLP JSON.
  * Run it with `npm test` (it is part of the suite).
  */
-import { realpathSync } from "node:fs"
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, expect, it } from "vitest"
-import { snapshot } from "../scripts/snapshot.js"
-
-process.env.WRANGLER_SEND_METRICS = "false"
-process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false"
+import { startSnapshotWorker } from "../test/support/adminWorker.js"
 
 interface Received {
   readonly path: string
@@ -23,7 +17,6 @@ interface Received {
 }
 const received: Array<Received> = []
 let receiver: Server
-let directory: string
 let worker: { readonly dispose: () => Promise<void> } | undefined
 let origin: string
 
@@ -39,32 +32,14 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve))
   const otlpUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`
 
-  const { unstable_startWorker } = await import("wrangler")
-  directory = realpathSync(await mkdtemp(join(tmpdir(), "lunora-telemetry-")))
-  await snapshot(directory, join("examples", "telemetry"))
-  const config = join(directory, "examples", "telemetry", "wrangler.jsonc")
-  await writeFile(config, (await readFile(config, "utf8")).replace("http://127.0.0.1:4318", otlpUrl))
-  const started = await unstable_startWorker({
-    config,
-    sendMetrics: false,
-    dev: {
-      remote: false,
-      persist: join(directory, "state"),
-      watch: false,
-      inspector: false,
-      server: { hostname: "127.0.0.1", port: 0 },
-      logLevel: "warn"
-    }
-  })
-  await started.ready
+  const started = await startSnapshotWorker(join("examples", "telemetry"), (config) => config.replace("http://127.0.0.1:4318", otlpUrl))
   worker = started
-  origin = (await started.url).origin
+  origin = started.origin
 }, 60_000)
 
 afterAll(async () => {
   await worker?.dispose()
   await new Promise((resolve) => receiver.close(resolve))
-  await rm(directory, { recursive: true, force: true })
 })
 
 /** The spans received, with the `service.name` of the resource that sent each. */

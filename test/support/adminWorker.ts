@@ -1,12 +1,13 @@
 /// <reference types="node" />
 /**
- * The Worker of test/admin/ (a SchedulerDO with the admin API mounted) on
+ * A Worker of this repository on local workerd from a snapshot, and the
+ * Worker of test/admin/ (a SchedulerDO with the admin API mounted) on
  * local workerd, started with wrangler's `unstable_startWorker` (local mode,
  * no account) from a snapshot of `src/` and `test/admin/` (an edit to the
  * working tree would otherwise reload it mid-run); and its `POST /seed`.
  */
 import { realpathSync } from "node:fs"
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { snapshot } from "../../scripts/snapshot.js"
@@ -32,13 +33,18 @@ export interface SeedRequest {
   readonly pool?: { readonly name: string; readonly maxConcurrency: number; readonly paused: boolean; readonly queued: number }
 }
 
-/** Starts the Worker; `dispose` stops it and removes its snapshot. */
-export const startAdminWorker = async () => {
+/**
+ * Starts the Worker of `folder` (its `wrangler.jsonc`, as `edit` leaves it)
+ * from a snapshot on local workerd; `dispose` stops it and removes the snapshot.
+ */
+export const startSnapshotWorker = async (folder: string, edit: (config: string) => string = (config) => config) => {
   const { unstable_startWorker } = await import("wrangler")
-  const directory = realpathSync(await mkdtemp(join(tmpdir(), "lunora-admin-")))
-  await snapshot(directory, join("test", "admin"))
+  const directory = realpathSync(await mkdtemp(join(tmpdir(), "lunora-worker-")))
+  await snapshot(directory, folder)
+  const config = join(directory, folder, "wrangler.jsonc")
+  await writeFile(config, edit(await readFile(config, "utf8")))
   const worker = await unstable_startWorker({
-    config: join(directory, "test", "admin", "wrangler.jsonc"),
+    config,
     sendMetrics: false,
     dev: {
       remote: false,
@@ -50,7 +56,19 @@ export const startAdminWorker = async () => {
     }
   })
   await worker.ready
-  const origin = (await worker.url).origin
+  return {
+    origin: (await worker.url).origin,
+    dispose: async () => {
+      await worker.dispose()
+      await rm(directory, { recursive: true, force: true })
+    }
+  }
+}
+
+/** Starts the Worker; `dispose` stops it and removes its snapshot. */
+export const startAdminWorker = async () => {
+  const worker = await startSnapshotWorker(join("test", "admin"))
+  const { origin } = worker
   const seed = async (body: SeedRequest): Promise<Seeded> => {
     const response = await fetch(`${origin}/seed`, {
       method: "POST",
@@ -60,12 +78,5 @@ export const startAdminWorker = async () => {
     if (!response.ok) throw new Error(`seed failed: ${response.status} ${await response.text()}`)
     return response.json() as Promise<Seeded>
   }
-  return {
-    origin,
-    seed,
-    dispose: async () => {
-      await worker.dispose()
-      await rm(directory, { recursive: true, force: true })
-    }
-  }
+  return { origin, seed, dispose: worker.dispose }
 }
