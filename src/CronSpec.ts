@@ -14,7 +14,6 @@
  *
  * @since 0.1.0
  */
-import type { OwnTarget } from "./internal/domain/webhook.js"
 import * as Data from "effect/Data"
 import * as Either from "effect/Either"
 import * as CronParse from "./internal/domain/cronParse.js"
@@ -22,6 +21,7 @@ import * as Domain from "./internal/domain/cronSchedule.js"
 import * as CronTime from "./internal/domain/cronTime.js"
 import { encodePayload } from "./internal/domain/payload.js"
 import * as Job from "./Job.js"
+import type { OwnTarget } from "./internal/domain/targets.js"
 
 /**
  * A cron declaration was refused at authoring time: a malformed expression,

@@ -40,7 +40,7 @@ import {
   MAX_WEBHOOK_RESPONSE_BYTES,
   WebhookMethod,
   type WebhookTarget
-} from "./internal/domain/webhook.js"
+} from "./internal/domain/targets.js"
 import { ATTEMPT_HEADER, JOB_HEADER, verifiedDelivery } from "./internal/runtime/webhook.js"
 import { SIGNATURE_HEADER } from "./internal/runtime/wire.js"
 

@@ -20,7 +20,7 @@ import { pipeArguments } from "effect/Pipeable"
 import * as Schema from "effect/Schema"
 import type * as Job from "./Job.js"
 import { FunctionPath, TypeId } from "./Job.js"
-import { WorkflowTarget } from "./internal/domain/webhook.js"
+import { WorkflowTarget } from "./internal/domain/targets.js"
 
 /**
  * The result of a workflow job: the instance's id, and whether this

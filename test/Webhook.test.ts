@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { CronSpec, Scheduler, Webhook } from "@lunora/scheduler"
 import * as TestScheduler from "@lunora/scheduler/testing"
-import { webhookUrlProblem } from "../src/internal/domain/webhook.js"
+import { webhookUrlProblem } from "../src/internal/domain/targets.js"
 
 const SECRET = "webhook-test-secret"
 

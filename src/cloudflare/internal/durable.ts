@@ -9,7 +9,6 @@
  * every call; an alarm pass never throws, isolates what fails for one job or
  * cron, and backs off (1 s doubling to a minute) when a step of its own fails.
  */
-import type { CronDefinition } from "../../internal/domain/cronSchedule.js"
 import type { DurableObjectStorage } from "@cloudflare/workers-types/latest"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -35,6 +34,7 @@ import { latestRunAt, TOO_FAR } from "../../internal/domain/time.js"
 import * as Drain from "../../internal/runtime/drain.js"
 import * as Metrics from "../../internal/runtime/metrics.js"
 import { type DispatchBody, dispatchBody, DispatchTarget, MAX_BATCH_JOBS } from "../../internal/runtime/wire.js"
+import type { CronDefinition } from "../../internal/domain/cronSchedule.js"
 import {
   isOwnTargetText,
   type OwnTarget,
@@ -43,7 +43,7 @@ import {
   webhookUrlProblem,
   type WorkflowTarget,
   workflowOf
-} from "../../internal/domain/webhook.js"
+} from "../../internal/domain/targets.js"
 import { deliverWebhook } from "../../internal/runtime/webhook.js"
 import { isWorkflowBinding, startWorkflow } from "../../internal/runtime/workflow.js"
 

@@ -4,9 +4,9 @@
  * the fields (`cronTime.ts`); parsing the text is the declaring side's work
  * (`CronSpec`), so a Worker that only schedules jobs carries no cron parser.
  */
-import type { OwnTarget } from "./webhook.js"
 import * as Schema from "effect/Schema"
 import * as CronTime from "./cronTime.js"
+import type { OwnTarget } from "./targets.js"
 
 const values = (min: number, max: number) =>
   Schema.Array(Schema.Int.pipe(Schema.between(min, max))).pipe(Schema.maxItems(max - min + 1))

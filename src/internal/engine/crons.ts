@@ -6,12 +6,12 @@
  * whose times cannot be computed is recorded as failing and tried again a
  * minute later; it never stops the others.
  */
-import { ownTargetText } from "../domain/webhook.js"
 import { type CronDefinition, type CronSchedule, firstFireAt, latestAtOrBefore, nextAfter } from "../domain/cronSchedule.js"
 import { isTerminal } from "../../Job.js"
 import { fnv1a } from "../domain/names.js"
 import type { CronRecord, JobRecord, Store } from "./store.js"
 import * as Engine from "./engine.js"
+import { ownTargetText } from "../domain/targets.js"
 
 export interface ReconcileResult {
   readonly added: ReadonlyArray<string>

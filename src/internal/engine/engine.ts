@@ -6,7 +6,7 @@
 import * as DateTime from "effect/DateTime"
 import * as Option from "effect/Option"
 import { type JobId, JobInfo, type JobState } from "../../Job.js"
-import type { OwnTarget } from "../domain/webhook.js"
+import type { OwnTarget } from "../domain/targets.js"
 import type { JobRecord, PoolRecord, Store } from "./store.js"
 
 export interface EngineConfig {

@@ -4,7 +4,7 @@
  * checked by `runtime/protocol.ts`), the memory runtime runs them in this
  * process, and the services' `Backend` is derived from them.
  */
-import { ownTargetText } from "../domain/webhook.js"
+import { ownTargetText } from "../domain/targets.js"
 import type { CronDefinition } from "../domain/cronSchedule.js"
 import * as AlertEngine from "./alerts.js"
 import * as CronEngine from "./crons.js"

@@ -26,7 +26,7 @@ import type * as Engine from "./engine.js"
 import { invalidOptions } from "../domain/failure.js"
 import { OptionText } from "../domain/names.js"
 import { encodePayload } from "../domain/payload.js"
-import { type Callback, checkTarget, type OwnTarget } from "../domain/webhook.js"
+import { type Callback, checkTarget, type OwnTarget } from "../domain/targets.js"
 import { delayMillis, instantMillis } from "../domain/time.js"
 import { CurrentJob } from "../domain/registry.js"
 

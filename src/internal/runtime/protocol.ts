@@ -19,7 +19,7 @@ import { MaxConcurrency, OptionText, PoolName } from "../domain/names.js"
 import { MAX_DELAY_MS } from "../domain/time.js"
 import { MAX_SHARDS, ShardCount } from "../domain/shards.js"
 import type { Sample } from "./metrics.js"
-import { OwnTarget } from "../domain/webhook.js"
+import { OwnTarget } from "../domain/targets.js"
 import { DispatchTarget, MAX_BATCH_JOBS } from "./wire.js"
 
 /** The most jobs one call may store; `submit` and `enqueueMany` send larger batches in several calls. */

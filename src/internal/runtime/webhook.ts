@@ -10,7 +10,7 @@
  */
 import * as Redacted from "effect/Redacted"
 import { messageOf } from "../domain/failure.js"
-import { MAX_WEBHOOK_RESPONSE_BYTES, type WebhookPolicy, type WebhookTarget, webhookUrlProblem } from "../domain/webhook.js"
+import { MAX_WEBHOOK_RESPONSE_BYTES, type WebhookPolicy, type WebhookTarget, webhookUrlProblem } from "../domain/targets.js"
 import type { Outcome } from "./dispatcher.js"
 import { macHex, SIGNATURE_FUTURE_MS, SIGNATURE_HEADER, SIGNATURE_TOLERANCE_MS, verifyHex } from "./wire.js"
 

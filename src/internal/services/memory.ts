@@ -28,7 +28,7 @@ import * as Operations from "../engine/operations.js"
 import type { Outcome } from "../runtime/dispatcher.js"
 import * as Drain from "../runtime/drain.js"
 import { deliverWebhook } from "../runtime/webhook.js"
-import { type WebhookTarget, webhookOf, type WorkflowTarget, workflowOf } from "../domain/webhook.js"
+import { type WebhookTarget, webhookOf, type WorkflowTarget, workflowOf } from "../domain/targets.js"
 import { startWorkflow, type WorkflowBinding } from "../runtime/workflow.js"
 
 /** A `Clock` that reads `now()` and whose sleeps end at once: time that `advance` steps, not waits, through. */

@@ -1,9 +1,10 @@
 /**
- * Webhook targets: where a webhook job is delivered (a URL, a method,
- * headers), and the rule that keeps the scheduler from being turned
- * against the network it runs in (the SSRF guard). Checked where a job is
- * prepared and again by the `SchedulerDO`, against its own policy, when it
- * stores the job and when it sends it.
+ * A job's own targets, stored as its target instead of its call's: a
+ * webhook (a URL, a method, headers) and a Workflow (a binding); and the
+ * rule that keeps the scheduler from being turned against the network it
+ * runs in (the SSRF guard). Checked where a job is prepared and again by
+ * the `SchedulerDO`, against its own policy, when it stores the job and
+ * when it sends it.
  */
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
