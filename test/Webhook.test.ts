@@ -7,12 +7,13 @@
  * stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Option, Schedule, Schema } from "effect"
+import { Effect, Exit, Option, Redacted, Schedule, Schema } from "effect"
 import { createServer, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { CronSpec, Scheduler, Webhook } from "@lunora/scheduler"
 import * as TestScheduler from "@lunora/scheduler/testing"
 import { webhookUrlProblem } from "../src/internal/domain/targets.js"
+import { deliverWebhook } from "../src/internal/runtime/webhook.js"
 
 const SECRET = "webhook-test-secret"
 
@@ -195,6 +196,17 @@ describe("webhook refusals: a typed error, nothing stored", () => {
       ])
       expect((yield* scheduler.list()).jobs).toEqual([])
     }).pipe(Effect.provide(TestScheduler.layer())))
+
+  it("a stored webhook whose URL the policy no longer allows fails without a retry, and nothing is sent", async () => {
+    const before = received.length
+    const target = { url: `${origin}/ok`, method: "POST", headers: {} } as const
+    const delivery = { id: "job_0_00000000000000000000", attempt: 1, args: "{}" }
+    expect(await deliverWebhook(Redacted.make(SECRET), { allowLoopback: false }, target, delivery, Date.now(), 5_000))
+      .toEqual({ ok: false, retryable: false, error: expect.stringMatching(/^the webhook was not sent: 127\.0\.0\.1 is a loopback address/) })
+    expect(await deliverWebhook(undefined, { allowLoopback: true }, target, delivery, Date.now(), 5_000))
+      .toMatchObject({ ok: false, retryable: false, error: expect.stringMatching(/LUNORA_SCHEDULER_WEBHOOK_SECRET is not set/) })
+    expect(received.length).toBe(before)
+  })
 
   it("the scheduler's own policy: loopback only when allowed, and an allow-list of hosts", () => {
     expect(webhookUrlProblem("http://127.0.0.1:8787/hook", { allowLoopback: false })).toMatch(/loopback/)
