@@ -63,13 +63,16 @@ export {
  * created, or its cap set when the declared cap changed (a cap changed at
  * runtime with `setMaxConcurrency` stays until the declaration changes).
  * Without it the pool must exist already (`PoolNotFound` otherwise).
+ * With `pull: true` (and a `maxConcurrency`) it is a pull pool: the
+ * scheduler never dispatches its jobs; workers lease them (`PullWorker`).
  *
  * @since 0.1.0
  * @category models
  */
 export const PoolOptions = Schema.Struct({
   name: PoolName,
-  maxConcurrency: Schema.optional(MaxConcurrency)
+  maxConcurrency: Schema.optional(MaxConcurrency),
+  pull: Schema.optional(Schema.Boolean)
 })
 
 /**
@@ -156,7 +159,7 @@ const CANCEL_BATCH = 500
  * @category constructors
  */
 export const fromBackend = (backend: Backend, options: PoolOptions): Effect.Effect<Workpool["Type"], InvalidOptions> =>
-  Effect.map(Either.mapLeft(decodePoolOptions(options), invalidOptions), ({ maxConcurrency, name }) => {
+  Effect.map(Either.mapLeft(decodePoolOptions(options), invalidOptions), ({ maxConcurrency, name, pull }) => {
     const found = <A extends { readonly _tag: string }>(
       result: A
     ): Effect.Effect<Exclude<A, { readonly _tag: "PoolNotFound" }>, PoolNotFound> =>
@@ -165,7 +168,7 @@ export const fromBackend = (backend: Backend, options: PoolOptions): Effect.Effe
         : Effect.succeed(result as Exclude<A, { readonly _tag: "PoolNotFound" }>)
     let declared = false
     const declare = Effect.suspend(() =>
-      declared ? Effect.void : backend.definePool(name, maxConcurrency).pipe(
+      declared ? Effect.void : backend.definePool(name, maxConcurrency, pull).pipe(
         Effect.flatMap(found),
         Effect.zipRight(Effect.sync(() => {
           declared = true

@@ -95,6 +95,13 @@ export * as SchedulerError from "./SchedulerError.js"
 export * as Workpool from "./Workpool.js"
 
 /**
+ * Pull-based workers: lease, heartbeat and complete the jobs of a pull pool, and the worker loop.
+ *
+ * @since 0.1.0
+ */
+export * as PullWorker from "./PullWorker.js"
+
+/**
  * Webhook jobs: delivered by the scheduler to a URL, signed; and `verify` for their receivers.
  *
  * @since 0.1.0

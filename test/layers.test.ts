@@ -67,6 +67,7 @@ const PUBLIC: Record<string, Layer> = {
   "QueueWorkpool.ts": "runtime",
   "Scheduler.ts": "services",
   "Workpool.ts": "services",
+  "PullWorker.ts": "services",
   "CronRegistry.ts": "services",
   "testing.ts": "services",
   "Admin.ts": "edges",

@@ -235,6 +235,7 @@ export const MODULES = [
   "Dispatch",
   "Job",
   "JobRegistry",
+  "PullWorker",
   "QueueWorkpool",
   "Retry",
   "Scheduler",

@@ -86,7 +86,8 @@ const MIGRATIONS: ReadonlyArray<ReadonlyArray<string>> = [
     "ALTER TABLE _lunora_jobs ADD COLUMN cancel_requested INTEGER CHECK (cancel_requested IN (0, 1))",
     `CREATE INDEX IF NOT EXISTS _lunora_jobs_pending_children ON _lunora_jobs (parent_id, seq)
       WHERE parent_id IS NOT NULL AND state = 'pending'`
-  ]
+  ],
+  ["ALTER TABLE _lunora_pools ADD COLUMN pull INTEGER NOT NULL DEFAULT 0 CHECK (pull IN (0, 1))"]
 ]
 
 /** The columns a job is inserted with: its id, then `mutableColumns` in their order. */
@@ -179,8 +180,8 @@ const SELECT_NEXT_READY_AT =
 const COUNT_IN_POOL = "SELECT count(*) AS n FROM _lunora_jobs WHERE pool IS ? AND state = ?"
 
 const PUT_POOL = `INSERT OR REPLACE INTO _lunora_pools (
-  name, max_concurrency, declared_max_concurrency, paused, created_at
-) VALUES (?, ?, ?, ?, ?)`
+  name, max_concurrency, declared_max_concurrency, paused, created_at, pull
+) VALUES (?, ?, ?, ?, ?, ?)`
 
 type PoolRow = {
   readonly name: string
@@ -188,6 +189,7 @@ type PoolRow = {
   readonly declared_max_concurrency: number
   readonly paused: number
   readonly created_at: number
+  readonly pull: number
 }
 
 const fromPoolRow = (row: PoolRow): PoolRecord => ({
@@ -195,7 +197,8 @@ const fromPoolRow = (row: PoolRow): PoolRecord => ({
   maxConcurrency: row.max_concurrency,
   declaredMaxConcurrency: row.declared_max_concurrency,
   paused: row.paused !== 0,
-  createdAt: row.created_at
+  createdAt: row.created_at,
+  ...(row.pull !== 0 ? { pull: true } : {})
 })
 
 const LIST = "SELECT * FROM _lunora_jobs WHERE seq > ? ORDER BY seq LIMIT ?"
@@ -444,7 +447,15 @@ export const make = (storage: DurableObjectStorage): Store => {
     nextReadyAt: (pool) => sql.exec<{ run_at: number }>(SELECT_NEXT_READY_AT, pool).toArray()[0]?.run_at,
     countInPool: (pool, state) => sql.exec<{ n: number }>(COUNT_IN_POOL, pool, state).one().n,
     putPool: (pool) => {
-      sql.exec(PUT_POOL, pool.name, pool.maxConcurrency, pool.declaredMaxConcurrency, pool.paused ? 1 : 0, pool.createdAt)
+      sql.exec(
+        PUT_POOL,
+        pool.name,
+        pool.maxConcurrency,
+        pool.declaredMaxConcurrency,
+        pool.paused ? 1 : 0,
+        pool.createdAt,
+        pool.pull === true ? 1 : 0
+      )
     },
     getPool: (name) =>
       sql.exec<PoolRow>("SELECT * FROM _lunora_pools WHERE name = ?", name).toArray().map(fromPoolRow)[0],

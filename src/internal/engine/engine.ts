@@ -193,7 +193,7 @@ interface Lane {
 }
 
 /** How many more of a pool's jobs may start now: none while paused, else its cap less its jobs in flight. */
-const openSlots = (pool: PoolRecord, inFlight: number) => (pool.paused ? 0 : pool.maxConcurrency - inFlight)
+export const openSlots = (pool: PoolRecord, inFlight: number) => (pool.paused ? 0 : pool.maxConcurrency - inFlight)
 
 const before = (a: JobRecord, b: JobRecord) => a.runAt < b.runAt || (a.runAt === b.runAt && a.seq < b.seq)
 
@@ -225,6 +225,7 @@ export const claim = (store: Store, config: EngineConfig, now: number, limit: nu
     const scheduled = store.ready(null, now, limit)
     if (scheduled.length > 0) lanes.push({ inFlight: store.countInPool(null, "inProgress"), candidates: scheduled, next: 0 })
     for (const pool of store.listPools()) {
+      if (pool.pull === true) continue
       const inFlight = store.countInPool(pool.name, "inProgress")
       const candidates = store.ready(pool.name, now, Math.min(openSlots(pool, inFlight), limit))
       if (candidates.length > 0) lanes.push({ inFlight, candidates, next: 0 })
@@ -442,6 +443,7 @@ export const earliest = (a: number | undefined, b: number | undefined) =>
 export const nextClaimAt = (store: Store): number | undefined => {
   let at = store.nextReadyAt(null)
   for (const pool of store.listPools()) {
+    if (pool.pull === true) continue
     if (openSlots(pool, store.countInPool(pool.name, "inProgress")) > 0) at = earliest(at, store.nextReadyAt(pool.name))
   }
   return at

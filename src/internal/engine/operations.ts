@@ -91,12 +91,17 @@ export const make = (store: Store, config: Engine.EngineConfig) => ({
     CronEngine.reconcile(store, at.now, crons, at.target, shard),
   listCrons: (_: At) => CronEngine.list(store),
   triggerCron: (at: At, name: string) => CronEngine.trigger(store, config, at.now, name),
-  definePool: (at: At, name: string, maxConcurrency?: number) => PoolEngine.define(store, at.now, name, maxConcurrency),
+  definePool: (at: At, name: string, maxConcurrency?: number, pull?: boolean) =>
+    PoolEngine.define(store, at.now, name, maxConcurrency, pull),
   updatePool: (_: At, name: string, change: PoolEngine.PoolChange) => PoolEngine.update(store, name, change),
   enqueue: (at: At, pool: string, jobs: ReadonlyArray<Engine.NewJob>) =>
     PoolEngine.enqueue(store, config, at.now, pool, stamp(jobs, at.target)),
   poolStatus: (at: At, name: string) => PoolEngine.status(store, at.now, name),
   cancelQueued: (at: At, name: string, limit: number) => PoolEngine.cancelQueued(store, config, at.now, name, limit),
+  leasePulled: (at: At, name: string, limit: number, leaseMs: number) => PoolEngine.lease(store, at.now, name, limit, leaseMs),
+  heartbeatPulled: (at: At, name: string, id: string, attempt: number, leaseMs: number) =>
+    PoolEngine.heartbeat(store, at.now, name, id, attempt, leaseMs),
+  reportPulled: (at: At, name: string, outcome: Engine.AttemptOutcome) => PoolEngine.report(store, config, at.now, name, outcome),
   reconcileAlerts: (at: At, alerts: ReadonlyArray<AlertEngine.AlertDefinition>) =>
     AlertEngine.reconcile(store, alerts, at.target),
   listAlerts: (_: At) => AlertEngine.list(store),

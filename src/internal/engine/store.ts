@@ -97,6 +97,8 @@ export interface PoolRecord {
   readonly declaredMaxConcurrency: number
   readonly paused: boolean
   readonly createdAt: number
+  /** A pull pool: its jobs are leased by workers (`leasePulled`), never dispatched by the scheduler. */
+  readonly pull?: boolean | undefined
 }
 
 /**

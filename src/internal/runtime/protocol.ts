@@ -5,6 +5,7 @@
  * version, or a direct call on the stub) is refused with a typed error and
  * stores nothing.
  */
+import { MAX_PULL_LEASE_MS, MIN_PULL_LEASE_MS } from "../engine/pools.js"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -73,6 +74,9 @@ const CronDefinition = Schema.Struct({
 
 const Limit = Schema.Int.pipe(Schema.between(1, 1000))
 
+/** How long a pulled job's lease lasts (ms). */
+const PullLease = Schema.Int.pipe(Schema.between(MIN_PULL_LEASE_MS, MAX_PULL_LEASE_MS))
+
 /** An alert as the `Alerts` service declares it. */
 const AlertDefinition = Schema.Struct({
   name: CronName,
@@ -116,7 +120,11 @@ export const Operations = {
   ),
   listCrons: Schema.Tuple(),
   triggerCron: Schema.Tuple(CronName),
-  definePool: Schema.Tuple(PoolName, Schema.optionalElement(Schema.UndefinedOr(MaxConcurrency))),
+  definePool: Schema.Tuple(
+    PoolName,
+    Schema.optionalElement(Schema.UndefinedOr(MaxConcurrency)),
+    Schema.optionalElement(Schema.UndefinedOr(Schema.Boolean))
+  ),
   updatePool: Schema.Tuple(
     PoolName,
     Schema.Struct({
@@ -127,6 +135,21 @@ export const Operations = {
   enqueue: Schema.Tuple(DispatchTarget, PoolName, NewJobs),
   poolStatus: Schema.Tuple(PoolName),
   cancelQueued: Schema.Tuple(PoolName, Limit),
+  leasePulled: Schema.Tuple(PoolName, Schema.Int.pipe(Schema.between(1, 100)), PullLease),
+  heartbeatPulled: Schema.Tuple(PoolName, LookupId, Schema.Int.pipe(Schema.positive()), PullLease),
+  reportPulled: Schema.Tuple(
+    PoolName,
+    Schema.Union(
+      Schema.Struct({ id: LookupId, attempt: Schema.Int, ok: Schema.Literal(true), result: Schema.NullOr(JsonText) }),
+      Schema.Struct({
+        id: LookupId,
+        attempt: Schema.Int,
+        ok: Schema.Literal(false),
+        retryable: Schema.Boolean,
+        error: Schema.String.pipe(Schema.maxLength(16_384))
+      })
+    )
+  ),
   reconcileAlerts: Schema.Tuple(
     DispatchTarget,
     Schema.Array(AlertDefinition).pipe(

@@ -251,10 +251,10 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
         (crons) => crons.flat().sort(byName)
       ),
     triggerCron: (name) => onShardOf(name).triggerCron(name),
-    definePool: (name, maxConcurrency) =>
+    definePool: (name, maxConcurrency, pull) =>
       Effect.zipRight(
         Effect.catchTag(claimOnce, "InvalidOptions", unusable("definePool")),
-        onShardOf(name).definePool(name, maxConcurrency)
+        onShardOf(name).definePool(name, maxConcurrency, pull)
       ),
     updatePool: (name, change) => onShardOf(name).updatePool(name, change),
     enqueue: (pool, jobs) => {
@@ -266,6 +266,9 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
     },
     poolStatus: (name) => onShardOf(name).poolStatus(name),
     cancelQueued: (name, limit) => onShardOf(name).cancelQueued(name, limit),
+    leasePulled: (name, limit, leaseMs) => onShardOf(name).leasePulled(name, limit, leaseMs),
+    heartbeatPulled: (name, id, attempt, leaseMs) => onShardOf(name).heartbeatPulled(name, id, attempt, leaseMs),
+    reportPulled: (name, outcome) => onShardOf(name).reportPulled(name, outcome),
     // every shard watches its own outcomes: an alert is declared on each, and an error rate is a shard's
     reconcileAlerts: (alerts) =>
       Effect.map(

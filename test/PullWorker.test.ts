@@ -1,0 +1,53 @@
+/**
+ * Pull pools in the test layer, on `TestClock`: the loop never runs their
+ * jobs; a worker leases them within the cap; a lease left to run out is a
+ * failed attempt, leased again; the late token is refused.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option, Schema, TestClock } from "effect"
+import { Job, PullWorker, Scheduler, Workpool } from "@lunora/scheduler"
+import * as TestScheduler from "@lunora/scheduler/testing"
+
+const Encode = Job.make("video:encode", { payload: Schema.Struct({ clip: Schema.String }) })
+
+const TestLayer = Workpool.layerMemory({ name: "encoders", maxConcurrency: 1, pull: true }).pipe(
+  Layer.provideMerge(TestScheduler.layer())
+)
+
+describe("pull pools in the test layer", () => {
+  it.effect("hold their jobs for workers, within the cap; a lease that runs out is retried and the late token refused", () =>
+    Effect.gen(function*() {
+      const pool = yield* Workpool.Workpool
+      const scheduler = yield* Scheduler.Scheduler
+      const worker = yield* PullWorker.fromEngine("encoders")
+      const a = (yield* pool.enqueue(Encode, { clip: "a" }, { retry: { maxAttempts: 2, backoff: "linear", baseMs: 0 } })).id
+      yield* TestClock.adjust("1 minute")
+      expect((yield* scheduler.get(a)).state).toBe("pending")
+
+      const [held] = yield* worker.lease(5, "10 seconds")
+      expect([held!.id, held!.payload]).toEqual([a, { clip: "a" }])
+      // the cap (1) holds: b waits while a's lease is held
+      const b = (yield* pool.enqueue(Encode, { clip: "b" })).id
+      expect(yield* worker.lease(5, "10 seconds")).toEqual([])
+      yield* TestClock.adjust("11 seconds")
+      // the lease ran out: a failed attempt, a is due again (after b, which was due first)
+      expect(yield* scheduler.get(a)).toMatchObject({ state: "pending", attempt: 1 })
+      expect((yield* Effect.flip(worker.complete(held!, "late")))._tag).toBe("LeaseLost")
+      const [first] = yield* worker.lease(5, "10 seconds")
+      expect(first!.id).toBe(b)
+      yield* worker.complete(first!)
+      const [again] = yield* worker.lease(5, "10 seconds")
+      expect([again!.id, again!.attempt]).toEqual([a, 2])
+      yield* worker.complete(again!, { encoded: true })
+      expect(yield* scheduler.get(a)).toMatchObject({ state: "success", attempt: 2, result: Option.some({ encoded: true }) })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.effect("refuses a lease outside 1 second to 1 hour and more than 100 jobs at once", () =>
+    Effect.gen(function*() {
+      yield* Workpool.Workpool
+      const worker = yield* PullWorker.fromEngine("encoders")
+      for (const call of [worker.lease(5, "10 millis"), worker.lease(5, "2 hours"), worker.lease(101), worker.lease(0)]) {
+        expect((yield* Effect.flip(call))._tag).toBe("InvalidOptions")
+      }
+    }).pipe(Effect.provide(TestLayer)))
+})
