@@ -21,6 +21,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as OpenApi from "@effect/platform/OpenApi"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -39,6 +40,7 @@ import {
   PoolNotFound,
   SchedulerUnavailable
 } from "./SchedulerError.js"
+import * as PullWorker from "./PullWorker.js"
 import * as Webhook from "./Webhook.js"
 import * as Workpool from "./Workpool.js"
 import type { Backend } from "./internal/services/backend.js"
@@ -241,6 +243,39 @@ export const WebhookRequest = Schema.Struct({
   maxAttempts: Schema.optional(Schema.Int.pipe(Schema.between(1, 20)))
 })
 
+const HeldPath = Schema.Struct({ instance: InstanceName, name: PoolName, id: Schema.String.pipe(Schema.maxLength(128)) })
+const LeaseMs = Schema.Int.pipe(Schema.between(1_000, 3_600_000))
+
+const pull = HttpApiGroup.make("pull")
+  .add(
+    HttpApiEndpoint.post("lease", "/instances/:instance/pools/:name/lease")
+      .setPath(PoolPath)
+      .setPayload(Schema.Struct({ max: Schema.Int.pipe(Schema.between(1, 100)), leaseMs: Schema.optional(LeaseMs) }))
+      .addSuccess(Schema.Array(PullWorker.PulledJob))
+      .addError(PoolNotFound, NotFound)
+  )
+  .add(
+    HttpApiEndpoint.post("heartbeat", "/instances/:instance/pools/:name/jobs/:id/heartbeat")
+      .setPath(HeldPath)
+      .setPayload(Schema.Struct({ token: Schema.String, leaseMs: Schema.optional(LeaseMs) }))
+      .addSuccess(Schema.Struct({ leaseUntil: Schema.DateTimeUtc }))
+      .addError(PullWorker.LeaseLost, { status: 409 })
+  )
+  .add(
+    HttpApiEndpoint.post("complete", "/instances/:instance/pools/:name/jobs/:id/complete")
+      .setPath(HeldPath)
+      .setPayload(Schema.Struct({ token: Schema.String, result: Schema.optional(Schema.Unknown) }))
+      .addSuccess(Schema.Struct({}))
+      .addError(PullWorker.LeaseLost, { status: 409 })
+  )
+  .add(
+    HttpApiEndpoint.post("fail", "/instances/:instance/pools/:name/jobs/:id/fail")
+      .setPath(HeldPath)
+      .setPayload(Schema.Struct({ token: Schema.String, error: Schema.String, retry: Schema.optional(Schema.Boolean) }))
+      .addSuccess(Schema.Struct({}))
+      .addError(PullWorker.LeaseLost, { status: 409 })
+  )
+
 const webhooks = HttpApiGroup.make("webhooks").add(
   HttpApiEndpoint.post("schedule", "/instances/:instance/webhooks")
     .setPath(Instance)
@@ -297,7 +332,7 @@ const meta = HttpApiGroup.make("meta").add(
 
 /**
  * The admin API's definition: its groups `jobs`, `crons`, `pools`, `stats`,
- * `webhooks`, `metrics` and `meta`, every route behind `Authorization`, and the errors each can
+ * `webhooks`, `pull`, `metrics` and `meta`, every route behind `Authorization`, and the errors each can
  * answer (the library's typed errors; `SchedulerUnavailable` is 503).
  *
  * @since 0.1.0
@@ -309,6 +344,7 @@ export class Api extends HttpApi.make("lunora-scheduler-admin")
   .add(pools)
   .add(stats)
   .add(webhooks)
+  .add(pull)
   .add(metrics)
   .add(meta)
   .addError(InvalidOptions, BadRequest)
@@ -449,6 +485,30 @@ export const layer = (options: Options): Layer.Layer<HttpApi.Api, InvalidOptions
           ))
     )
 
+    const puller = (instance: string, name: string) =>
+      Effect.map(backendOf(instance), (backend) => PullWorker.fromBackend(backend, name))
+    const PullLive = HttpApiBuilder.group(Api, "pull", (handlers) =>
+      handlers
+        .handle("lease", ({ path, payload }) =>
+          Effect.flatMap(puller(path.instance, path.name), (worker) =>
+            worker.lease(payload.max, payload.leaseMs === undefined ? undefined : Duration.millis(payload.leaseMs))))
+        .handle("heartbeat", ({ path, payload }) =>
+          Effect.flatMap(puller(path.instance, path.name), (worker) =>
+            Effect.map(
+              worker.heartbeat(
+                { id: path.id as Job.JobId, token: payload.token },
+                payload.leaseMs === undefined ? undefined : Duration.millis(payload.leaseMs)
+              ),
+              (leaseUntil) => ({ leaseUntil })
+            )))
+        .handle("complete", ({ path, payload }) =>
+          Effect.flatMap(puller(path.instance, path.name), (worker) =>
+            Effect.as(worker.complete({ id: path.id as Job.JobId, token: payload.token }, payload.result), {})))
+        .handle("fail", ({ path, payload }) =>
+          Effect.flatMap(puller(path.instance, path.name), (worker) =>
+            Effect.as(worker.fail({ id: path.id as Job.JobId, token: payload.token }, payload.error, { retry: payload.retry }), {})))
+    )
+
     const report = (instance: string) =>
       Effect.flatMap(backendOf(instance), (backend) =>
         backend.metrics === undefined
@@ -468,7 +528,7 @@ export const layer = (options: Options): Layer.Layer<HttpApi.Api, InvalidOptions
     const document = OpenApi.fromApi(Api)
     const MetaLive = HttpApiBuilder.group(Api, "meta", (handlers) => handlers.handle("openapi", () => Effect.succeed(document)))
 
-    const groups = Layer.mergeAll(JobsLive, CronsLive, PoolsLive, StatsLive, WebhooksLive, MetricsLive, MetaLive)
+    const groups = Layer.mergeAll(JobsLive, CronsLive, PoolsLive, StatsLive, WebhooksLive, PullLive, MetricsLive, MetaLive)
     return HttpApiBuilder.api(Api).pipe(Layer.provide(groups), Layer.provide(AuthorizationLive))
   }))
 
@@ -538,6 +598,49 @@ export const client = (options: { readonly url: string; readonly token: string |
   HttpApiClient.make(Api, {
     baseUrl: options.url,
     transformClient: HttpClient.mapRequest(HttpClientRequest.bearerToken(options.token))
+  })
+
+/**
+ * A pull worker's calls over the admin API (for a worker outside
+ * Cloudflare: a container, a process), on the pull pool `pool` of the
+ * instance `instance`: give it to `PullWorker.run`.
+ *
+ * @since 0.1.0
+ * @category client
+ */
+export const pullWorker = (options: {
+  readonly url: string
+  readonly token: string | Redacted.Redacted<string>
+  readonly instance: string
+  readonly pool: string
+}): Effect.Effect<PullWorker.Client, never, HttpClient.HttpClient> =>
+  Effect.map(client(options), (api): PullWorker.Client => {
+    const path = { instance: options.instance, name: options.pool }
+    const unavailable = (error: { readonly message: string }) =>
+      new SchedulerUnavailable({ operation: "pull", reason: `the admin API at ${options.url}: ${error.message}` })
+    const leaseMs = (lease: Duration.DurationInput | undefined) =>
+      lease === undefined ? undefined : Math.round(Duration.toMillis(lease))
+    const lift = <A, E extends { readonly _tag: string; readonly message: string }>(effect: Effect.Effect<A, E>) =>
+      Effect.catchIf(
+        effect,
+        (error): error is Exclude<E, { readonly _tag: "LeaseLost" | "PoolNotFound" | "InvalidOptions" | "SchedulerUnavailable" }> =>
+          !["LeaseLost", "PoolNotFound", "InvalidOptions", "SchedulerUnavailable"].includes(error._tag),
+        (error) => Effect.fail(unavailable(error))
+      ) as Effect.Effect<A, Extract<E, { readonly _tag: "LeaseLost" | "PoolNotFound" | "InvalidOptions" | "SchedulerUnavailable" }> | SchedulerUnavailable>
+    return {
+      pool: options.pool,
+      lease: (max, lease) => lift(api.pull.lease({ path, payload: { max, leaseMs: leaseMs(lease) } })),
+      heartbeat: (job, lease) =>
+        lift(api.pull.heartbeat({ path: { ...path, id: job.id }, payload: { token: job.token, leaseMs: leaseMs(lease) } }))
+          .pipe(Effect.map(({ leaseUntil }) => leaseUntil)),
+      complete: (job, result) =>
+        lift(api.pull.complete({ path: { ...path, id: job.id }, payload: { token: job.token, result } })).pipe(Effect.asVoid),
+      fail: (job, error, failOptions) =>
+        lift(api.pull.fail({
+          path: { ...path, id: job.id },
+          payload: { token: job.token, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error), retry: failOptions?.retry }
+        })).pipe(Effect.asVoid)
+    }
   })
 
 /**

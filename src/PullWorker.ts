@@ -26,7 +26,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
-import type * as Job from "./Job.js"
+import { JobId } from "./Job.js"
 import { InvalidOptions, PoolNotFound, type SchedulerUnavailable } from "./SchedulerError.js"
 import { describeCause } from "./internal/domain/failure.js"
 import { MAX_PULL_LEASE_MS, MIN_PULL_LEASE_MS } from "./internal/engine/pools.js"
@@ -58,14 +58,41 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
  * @since 0.1.0
  * @category models
  */
-export interface PulledJob {
-  readonly id: Job.JobId
-  readonly functionPath: string
-  readonly payload: unknown
-  readonly attempt: number
-  readonly scheduledFor: DateTime.Utc
-  readonly leaseUntil: DateTime.Utc
-  readonly token: string
+export const PulledJob = Schema.Struct({
+  id: JobId,
+  functionPath: Schema.String,
+  payload: Schema.Unknown,
+  attempt: Schema.Int,
+  scheduledFor: Schema.DateTimeUtc,
+  leaseUntil: Schema.DateTimeUtc,
+  token: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PulledJob extends Schema.Schema.Type<typeof PulledJob> {}
+
+/**
+ * What `heartbeat`, `complete` and `fail` need of a leased job: its id and
+ * lease token (`<id>@<attempt>`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Held = Pick<PulledJob, "id" | "token">
+
+/**
+ * The attempt a lease token names, if it is one of `id`'s.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const attemptOf = (held: { readonly id: string; readonly token: string }): number | undefined => {
+  const at = held.token.lastIndexOf("@")
+  const attempt = Number(held.token.slice(at + 1))
+  return held.token.slice(0, at) === held.id && Number.isInteger(attempt) && attempt >= 1 ? attempt : undefined
 }
 
 /**
@@ -83,14 +110,14 @@ export interface Client {
   ) => Effect.Effect<ReadonlyArray<PulledJob>, PoolNotFound | InvalidOptions | SchedulerUnavailable>
   /** Extends a job's lease to `lease` from now; when it now ends. */
   readonly heartbeat: (
-    job: PulledJob,
+    job: Held,
     lease?: Duration.DurationInput
   ) => Effect.Effect<DateTime.Utc, LeaseLost | InvalidOptions | SchedulerUnavailable>
   /** Records the attempt's success with its result (JSON). */
-  readonly complete: (job: PulledJob, result?: unknown) => Effect.Effect<void, LeaseLost | InvalidOptions | SchedulerUnavailable>
+  readonly complete: (job: Held, result?: unknown) => Effect.Effect<void, LeaseLost | InvalidOptions | SchedulerUnavailable>
   /** Records the attempt's failure: retried on the job's policy, unless `retry: false`. */
   readonly fail: (
-    job: PulledJob,
+    job: Held,
     error: unknown,
     options?: { readonly retry?: boolean | undefined }
   ) => Effect.Effect<void, LeaseLost | InvalidOptions | SchedulerUnavailable>
@@ -119,7 +146,7 @@ const errorText = (error: unknown): string =>
  */
 export const fromBackend = (backend: Backend, pool: string): Client => {
   const pulled = (job: JobRecord): PulledJob => ({
-    id: job.id as Job.JobId,
+    id: job.id as JobId,
     functionPath: job.functionPath,
     payload: JSON.parse(job.args),
     attempt: job.attempt,
@@ -127,9 +154,16 @@ export const fromBackend = (backend: Backend, pool: string): Client => {
     leaseUntil: DateTime.unsafeMake(job.runAt),
     token: tokenOf(job)
   })
-  const report = (job: PulledJob, outcome: Parameters<Backend["reportPulled"]>[1]) =>
-    Effect.flatMap(backend.reportPulled(pool, outcome), (result) =>
-      result._tag === "Recorded" ? Effect.void : Effect.fail(new LeaseLost({ jobId: job.id, token: job.token })))
+  const lost = (job: Held) => new LeaseLost({ jobId: job.id, token: job.token })
+  /** The attempt `job`'s token names; a token that names none is a lost lease. */
+  const held = (job: Held) => {
+    const attempt = attemptOf(job)
+    return attempt === undefined ? Effect.fail(lost(job)) : Effect.succeed(attempt)
+  }
+  const report = (job: Held, outcome: (attempt: number) => Parameters<Backend["reportPulled"]>[1]) =>
+    Effect.flatMap(held(job), (attempt) =>
+      Effect.flatMap(backend.reportPulled(pool, outcome(attempt)), (result) =>
+        result._tag === "Recorded" ? Effect.void : Effect.fail(lost(job))))
   return {
     pool,
     lease: (max, lease) =>
@@ -146,16 +180,19 @@ export const fromBackend = (backend: Backend, pool: string): Client => {
       }).pipe(Effect.withSpan("PullWorker.lease", { attributes: { pool, max } })),
     heartbeat: (job, lease) =>
       Effect.gen(function*() {
-        const result = yield* backend.heartbeatPulled(pool, job.id, job.attempt, yield* leaseMillis(lease))
-        if (result._tag === "Stale") return yield* new LeaseLost({ jobId: job.id, token: job.token })
+        const result = yield* backend.heartbeatPulled(pool, job.id, yield* held(job), yield* leaseMillis(lease))
+        if (result._tag === "Stale") return yield* lost(job)
         return DateTime.unsafeMake(result.until)
       }),
     complete: (job, result) =>
-      Effect.suspend(() =>
-        report(job, { id: job.id, attempt: job.attempt, ok: true, result: result === undefined ? null : JSON.stringify(result) })
-      ).pipe(Effect.withSpan("PullWorker.complete", { attributes: { pool, jobId: job.id } })),
+      report(job, (attempt) => ({
+        id: job.id,
+        attempt,
+        ok: true,
+        result: result === undefined ? null : JSON.stringify(result)
+      })).pipe(Effect.withSpan("PullWorker.complete", { attributes: { pool, jobId: job.id } })),
     fail: (job, error, options) =>
-      report(job, { id: job.id, attempt: job.attempt, ok: false, retryable: options?.retry ?? true, error: errorText(error) })
+      report(job, (attempt) => ({ id: job.id, attempt, ok: false, retryable: options?.retry ?? true, error: errorText(error) }))
         .pipe(Effect.withSpan("PullWorker.fail", { attributes: { pool, jobId: job.id } }))
   }
 }

@@ -8,7 +8,8 @@
  *        `pending` echo jobs due in an hour; `dead` jobs that fail on their one
  *        attempt (answered once all are dead-lettered); with `crons`, the
  *        crons below; with `pool` { name, maxConcurrency, paused, queued }, a
- *        pool (paused or not) holding `queued` echo jobs. Answers their ids.
+ *        pool (paused or not; a pull pool with `pull`) holding `queued` echo jobs
+ *        (retried at once, 3 attempts). Answers their ids.
  *   /_lunora/scheduler/admin/...       the admin API (bearer LUNORA_SCHEDULER_ADMIN_TOKEN)
  *   POST /_lunora/scheduler/dispatch   the SchedulerDO's calls (signed)
  */
@@ -54,7 +55,8 @@ const SeedRequest = Schema.Struct({
     name: Schema.String,
     maxConcurrency: Schema.Int,
     paused: Schema.Boolean,
-    queued: Schema.Int.pipe(Schema.between(0, 100))
+    queued: Schema.Int.pipe(Schema.between(0, 100)),
+    pull: Schema.optional(Schema.Boolean)
   }))
 })
 const decodeSeed = Schema.decodeUnknown(SeedRequest)
@@ -77,11 +79,13 @@ const seed = (env: Env, body: unknown) =>
     if (request.crons) yield* Effect.provide(CronRegistry.CronRegistry, CronRegistry.layer({ ...options, crons }))
     const pooled: Array<string> = []
     if (request.pool !== undefined) {
-      const { maxConcurrency, name, paused, queued } = request.pool
-      const pool = yield* Workpool.make({ ...options, name, maxConcurrency })
+      const { maxConcurrency, name, paused, pull, queued } = request.pool
+      const pool = yield* Workpool.make({ ...options, name, maxConcurrency, pull })
       if (paused) yield* pool.pause
       else yield* pool.status
-      for (let n = 0; n < queued; n++) pooled.push((yield* pool.enqueue(Echo, { text: `pooled ${n}` })).id)
+      for (let n = 0; n < queued; n++) {
+        pooled.push((yield* pool.enqueue(Echo, { text: `pooled ${n}` }, { retry: { maxAttempts: 3, backoff: "linear", baseMs: 0 } })).id)
+      }
     }
     return { pending: pending.map((job) => job.id), dead: dead.map((job) => job.id), pooled }
   })

@@ -30,7 +30,13 @@ export interface SeedRequest {
   readonly pending?: number
   readonly dead?: number
   readonly crons?: boolean
-  readonly pool?: { readonly name: string; readonly maxConcurrency: number; readonly paused: boolean; readonly queued: number }
+  readonly pool?: {
+    readonly name: string
+    readonly maxConcurrency: number
+    readonly paused: boolean
+    readonly queued: number
+    readonly pull?: boolean
+  }
 }
 
 /**
