@@ -11,6 +11,7 @@ import { env, SELF } from "cloudflare:test"
 import { Effect, Option, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Admin from "../../src/Admin.js"
+import { createScheduler } from "../../src/cloudflare/createScheduler.js"
 import * as Scheduler from "../../src/Scheduler.js"
 import * as Webhook from "../../src/Webhook.js"
 import { fast, fresh, settled } from "./support.js"
@@ -51,6 +52,19 @@ describe("webhook jobs in the SchedulerDO", { timeout: 20_000 }, () => {
       headers: { authorization: "Bearer receiver", "content-type": "application/json", "x-lunora-attempt": "1" },
       verified: { jobId: id, attempt: 1 }
     })
+  })
+
+  it("is scheduled through the Promise facade too, with a per-run URL for the callback job", async () => {
+    const instanceName = `webhook-facade-${crypto.randomUUID()}`
+    const facade = createScheduler({ namespace: env.WEBHOOK_SCHEDULER, binding: "SELF_APP", instanceName })
+    const { id } = await facade.runAfter(0, Webhook.CallbackJob, { via: "facade" }, {
+      webhook: { url: `${env.ORIGIN_URL}/hooks/ok`, headers: { "x-from": "facade" } }
+    })
+    const { scheduler } = fresh(env.WEBHOOK_SCHEDULER, { binding: "SELF_APP" }, instanceName)
+    expect(await settled(scheduler, id)).toMatchObject({ state: "success", functionPath: "webhook:callback" })
+    expect(await deliveriesOf(id)).toEqual([
+      expect.objectContaining({ body: "{\"via\":\"facade\"}", headers: expect.objectContaining({ "x-from": "facade" }) })
+    ])
   })
 
   it("retries a receiver that answers 500 until it recovers, and dead-letters a 404 and a redirect at once", async () => {
