@@ -254,7 +254,11 @@ export const poll = (
 ): PollResult =>
   store.transaction(() => {
     const expired = store.due("inProgress", now, limit).map((job) => {
-      const next = failed(config, now, job, `lease expired: no outcome within ${config.leaseMs} ms`, true)
+      const pulled = job.pool !== null && store.getPool(job.pool)?.pull === true
+      const reason = pulled
+        ? `lease expired: the worker sent no outcome or heartbeat within its lease of ${job.runAt - (job.startedAt ?? job.runAt)} ms`
+        : `lease expired: no outcome within ${config.leaseMs} ms`
+      const next = failed(config, now, job, reason, true)
       store.update(next)
       return next
     })
