@@ -267,8 +267,16 @@ export const run = (
           return yield* client.fail(job, `no handler for ${job.functionPath} in this worker`, { retry: false })
         }
         const work = yield* Effect.fork(handler(job.payload, job))
+        // a heartbeat that does not get through is tried again at the next beat; a lost lease stops the attempt
+        const beat = client.heartbeat(job, lease).pipe(
+          Effect.asVoid,
+          Effect.catchTags({
+            SchedulerUnavailable: (error) => Effect.logWarning("pull worker: a heartbeat did not get through", error),
+            InvalidOptions: (error) => Effect.logWarning("pull worker: a heartbeat was refused", error)
+          })
+        )
         const beats = yield* Effect.fork(
-          Effect.forever(Effect.zipRight(Effect.sleep(beatEvery), client.heartbeat(job, lease))).pipe(
+          Effect.forever(Effect.zipRight(Effect.sleep(beatEvery), beat)).pipe(
             Effect.catchTag("LeaseLost", () => Fiber.interrupt(work))
           )
         )

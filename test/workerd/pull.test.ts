@@ -72,6 +72,17 @@ describe("pull pools", { timeout: 20_000 }, () => {
     expect(await settled(scheduler, id)).toMatchObject({ state: "success", attempt: 2, result: Option.some("on time") })
   })
 
+  it("PullWorker.run heartbeats a job that outlasts its lease: it succeeds on its first attempt", async () => {
+    const { enqueue, scheduler, worker } = await setUp(1)
+    const id = await enqueue(9)
+    const fiber = Effect.runFork(PullWorker.run(worker, {
+      "render:frame": () => Effect.as(Effect.sleep("2500 millis"), "slow but alive")
+    }, { concurrency: 1, lease: "1 second", idle: "50 millis" }))
+    const job = await settled(scheduler, id, 15_000)
+    await Effect.runPromise(Fiber.interrupt(fiber))
+    expect(job).toMatchObject({ state: "success", attempt: 1, result: Option.some("slow but alive") })
+  })
+
   it("PullWorker.run drains the pool within its concurrency, and a pool that is not a pull pool is refused", async () => {
     const { enqueue, exec, scheduler, worker } = await setUp(3)
     const ids = await Promise.all([1, 2, 3, 4, 5].map(enqueue))
