@@ -42,6 +42,21 @@ describe("pull pools in the test layer", () => {
       expect(yield* scheduler.get(a)).toMatchObject({ state: "success", attempt: 2, result: Option.some({ encoded: true }) })
     }).pipe(Effect.provide(TestLayer)))
 
+  it.effect("a pull pool declared again without pull is dispatched again: its queued jobs run with their handler", () =>
+    Effect.gen(function*() {
+      const pulled = yield* Workpool.Workpool
+      const worker = yield* PullWorker.fromEngine("encoders")
+      const id = (yield* pulled.enqueue(Encode, { clip: "c" })).id
+      yield* TestClock.adjust("1 minute")
+      const scheduler = yield* Scheduler.Scheduler
+      expect((yield* scheduler.get(id)).state).toBe("pending")
+      const pushed = yield* Workpool.fromBackend(yield* Scheduler.SchedulerEngine, { name: "encoders", maxConcurrency: 1 })
+      yield* pushed.status
+      yield* TestClock.adjust("1 second")
+      expect(yield* scheduler.get(id)).toMatchObject({ state: "success", attempt: 1 })
+      expect((yield* Effect.flip(worker.lease(1)))._tag).toBe("InvalidOptions")
+    }).pipe(Effect.provide(Encode.toLayer(() => Effect.void).pipe(Layer.provideMerge(TestLayer)))))
+
   it.effect("refuses a lease outside 1 second to 1 hour and more than 100 jobs at once", () =>
     Effect.gen(function*() {
       yield* Workpool.Workpool
