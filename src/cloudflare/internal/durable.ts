@@ -35,17 +35,9 @@ import * as Drain from "../../internal/runtime/drain.js"
 import * as Metrics from "../../internal/runtime/metrics.js"
 import { type DispatchBody, dispatchBody, DispatchTarget, MAX_BATCH_JOBS } from "../../internal/runtime/wire.js"
 import type { CronDefinition } from "../../internal/domain/cronSchedule.js"
-import {
-  isOwnTargetText,
-  type OwnTarget,
-  type WebhookTarget,
-  webhookOf,
-  webhookUrlProblem,
-  type WorkflowTarget,
-  workflowOf
-} from "../../internal/domain/targets.js"
-import { deliverWebhook } from "../../internal/runtime/webhook.js"
-import { isWorkflowBinding, startWorkflow } from "../../internal/runtime/workflow.js"
+import { isOwnTargetText, type OwnTarget, ownTargetOf, webhookUrlProblem } from "../../internal/domain/targets.js"
+import { type OwnTargetSender, sendToOwnTarget } from "../../internal/runtime/ownTarget.js"
+import { isWorkflowBinding } from "../../internal/runtime/workflow.js"
 
 export { DispatchTarget }
 
@@ -261,47 +253,34 @@ const make = Effect.gen(function*() {
     signed: webhookSecret !== undefined
   }
 
+  const ownTargets: OwnTargetSender = {
+    secret: webhookSecret,
+    policy: webhooks.policy,
+    workflow: (name) => {
+      const binding = env[name]
+      return isWorkflowBinding(binding) ? binding : `the Worker has no Workflow binding ${name}`
+    }
+  }
+
   /** Why this object would not send to a job's own target: a webhook its policy refuses or it cannot sign, a Workflow it has no binding of. */
   const ownTargetProblem = (own: OwnTarget): string | undefined => {
     if ("workflow" in own) {
-      return isWorkflowBinding(env[own.workflow.binding])
-        ? undefined
-        : `workflow: the Worker has no Workflow binding ${own.workflow.binding}`
+      const binding = ownTargets.workflow(own.workflow.binding)
+      return typeof binding === "string" ? `workflow: ${binding}` : undefined
     }
     if (!webhooks.signed) return "webhook: the SchedulerDO has no LUNORA_SCHEDULER_WEBHOOK_SECRET to sign webhooks with"
     const problem = webhookUrlProblem(own.webhook.url, webhooks.policy)
     return problem === undefined ? undefined : `webhook: ${problem}`
   }
 
-  /** Starts an instance of the Workflow for each job of a batch, all at once; each lease bounds its call. */
-  const startWorkflows = (
-    target: WorkflowTarget,
-    batch: ReadonlyArray<JobRecord>,
-    settle: (job: JobRecord, outcome: Dispatcher.Outcome) => void
-  ) => {
-    const binding = env[target.binding]
-    const now = clock.unsafeCurrentTimeMillis()
-    for (const job of batch) {
-      if (!isWorkflowBinding(binding)) {
-        settle(job, { ok: false, retryable: false, error: `the Worker has no Workflow binding ${target.binding}` })
-        continue
-      }
-      void startWorkflow(binding, job, job.runAt - now).then((outcome) => settle(job, outcome))
-    }
-  }
-
-  /** Delivers each job of a webhook batch in a request of its own, all at once; each lease ends its request. */
-  const sendWebhooks = (
-    target: WebhookTarget,
+  /** Sends each job of a batch to their own target (a webhook, a Workflow) in a call of its own, all at once; each lease bounds its call. */
+  const sendToOwn = (
+    target: OwnTarget,
     batch: ReadonlyArray<JobRecord>,
     settle: (job: JobRecord, outcome: Dispatcher.Outcome) => void
   ) => {
     const now = clock.unsafeCurrentTimeMillis()
-    for (const job of batch) {
-      void deliverWebhook(webhookSecret, webhooks.policy, target, job, now, job.runAt - now).then((outcome) =>
-        settle(job, outcome)
-      )
-    }
+    for (const job of batch) void sendToOwnTarget(ownTargets, target, job, now).then((outcome) => settle(job, outcome))
   }
   const log = (effect: Effect.Effect<void>) => void Runtime.runFork(runtime)(effect)
 
@@ -338,10 +317,8 @@ const make = Effect.gen(function*() {
    * retry. A request never outlives the earliest lease it carries.
    */
   const send: Drain.Sender = (batch, settle) => {
-    const webhook = webhookOf(batch[0]!.target)
-    if (webhook !== undefined) return sendWebhooks(webhook, batch, settle)
-    const workflow = workflowOf(batch[0]!.target)
-    if (workflow !== undefined) return startWorkflows(workflow, batch, settle)
+    const own = ownTargetOf(batch[0]!.target)
+    if (own !== undefined) return sendToOwn(own, batch, settle)
     const ready: Array<{ readonly job: JobRecord; readonly body: DispatchBody }> = []
     let destination: Dispatcher.Destination | undefined
     for (const job of batch) {

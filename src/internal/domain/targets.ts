@@ -153,17 +153,6 @@ export const checkTarget = (callback: Callback): Either.Either<WebhookTarget, st
     })
   )
 
-/** Whether a stored target is a webhook's. */
-export const isWebhookText = (target: string | null): boolean => target !== null && target.startsWith("{\"webhook\"")
-
-/** The webhook a job's stored target names, if it is one. */
-export const webhookOf = (target: string | null): WebhookTarget | undefined => {
-  if (!isWebhookText(target)) return undefined
-  const parsed = Either.try(() => JSON.parse(target!).webhook)
-  if (Either.isLeft(parsed)) return undefined
-  return Either.getOrUndefined(decodeTarget(parsed.right))
-}
-
 /** A workflow target: the Worker's Workflow binding whose instance a job's attempt creates. */
 export const WorkflowTarget = Schema.Struct({
   binding: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/, {
@@ -185,14 +174,12 @@ export type OwnTarget = typeof OwnTarget.Type
 /** The JSON of an own target, as a job's (or a cron's) stored target. */
 export const ownTargetText = (target: OwnTarget): string => JSON.stringify(target)
 
-/** The Workflow a stored target names, if it is one. */
-export const workflowOf = (target: string | null): WorkflowTarget | undefined => {
-  if (target === null || !target.startsWith("{\"workflow\"")) return undefined
-  const parsed = Either.try(() => JSON.parse(target).workflow)
-  if (Either.isLeft(parsed)) return undefined
-  return Either.getOrUndefined(Schema.decodeUnknownEither(WorkflowTarget)(parsed.right))
-}
-
 /** Whether a stored target is a job's own (a webhook's or a Workflow's): one job per request, never a batch. */
 export const isOwnTargetText = (target: string | null): boolean =>
-  isWebhookText(target) || (target !== null && target.startsWith("{\"workflow\""))
+  target !== null && (target.startsWith("{\"webhook\"") || target.startsWith("{\"workflow\""))
+
+const decodeOwnTarget = Schema.decodeUnknownEither(Schema.parseJson(OwnTarget))
+
+/** The own target a job's stored target is, if it is one (a damaged one is none: the job cannot be sent). */
+export const ownTargetOf = (target: string | null): OwnTarget | undefined =>
+  isOwnTargetText(target) ? Either.getOrUndefined(decodeOwnTarget(target)) : undefined

@@ -27,9 +27,9 @@ import * as Engine from "../engine/engine.js"
 import * as Operations from "../engine/operations.js"
 import type { Outcome } from "../runtime/dispatcher.js"
 import * as Drain from "../runtime/drain.js"
-import { deliverWebhook } from "../runtime/webhook.js"
-import { type WebhookTarget, webhookOf, type WorkflowTarget, workflowOf } from "../domain/targets.js"
-import { startWorkflow, type WorkflowBinding } from "../runtime/workflow.js"
+import { type OwnTargetSender, sendToOwnTarget } from "../runtime/ownTarget.js"
+import { ownTargetOf } from "../domain/targets.js"
+import type { WorkflowBinding } from "../runtime/workflow.js"
 
 /** A `Clock` that reads `now()` and whose sleeps end at once: time that `advance` steps, not waits, through. */
 const stepClock = (now: () => number): Clock.Clock => ({
@@ -189,36 +189,18 @@ const makeShard = (options: MemoryOptions) =>
         )
       })
 
-    const webhookSecret = Redacted.make(options.webhooks?.secret ?? "test-webhook-secret")
-    const webhookPolicy = { allowLoopback: true, hosts: options.webhooks?.hosts }
-    /** Delivers one attempt of a webhook job, as the `SchedulerDO` does, within its lease. */
-    const deliver = (job: JobRecord, target: WebhookTarget) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.promise(() =>
-          deliverWebhook(webhookSecret, webhookPolicy, target, job, now, job.runAt - now, options.webhooks?.fetch)
-        ))
+    const ownTargets: OwnTargetSender = {
+      secret: Redacted.make(options.webhooks?.secret ?? "test-webhook-secret"),
+      policy: { allowLoopback: true, hosts: options.webhooks?.hosts },
+      fetch: options.webhooks?.fetch,
+      workflow: (name) => options.workflows?.[name] ?? `the test layer has no Workflow binding ${name} (its workflows option)`
+    }
 
-    /** Starts one workflow job's instance, as the `SchedulerDO` does. */
-    const start = (job: JobRecord, target: WorkflowTarget) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const binding = options.workflows?.[target.binding]
-        return binding === undefined
-          ? Effect.succeed<Outcome>({ ok: false, retryable: false, error: `the test layer has no Workflow binding ${target.binding} (its workflows option)` })
-          : Effect.promise(() => startWorkflow(binding, job, job.runAt - now))
-      })
-
-    /** Runs one job's handler (or delivers its webhook, or starts its workflow) in a fiber of its own and settles its outcome, once, however the fiber ends. */
-    const runJob = (job: JobRecord, settle: (job: JobRecord, outcome: Outcome) => void) => {
-      const webhook = webhookOf(job.target)
-      const workflow = webhook === undefined ? workflowOf(job.target) : undefined
-      if (webhook !== undefined || workflow !== undefined) {
-        return (webhook !== undefined ? deliver(job, webhook) : start(job, workflow!)).pipe(
-          Effect.onExit((exit) =>
-            Effect.sync(() =>
-              settle(job, Exit.isSuccess(exit) ? exit.value : { ok: false, retryable: true, error: "the attempt was stopped" })
-            )
-          )
-        )
+    /** One attempt's outcome: its handler's, or (a webhook, a Workflow) its own target's, sent as the `SchedulerDO` sends it. */
+    const outcomeOf = (job: JobRecord): Effect.Effect<Outcome> => {
+      const own = ownTargetOf(job.target)
+      if (own !== undefined) {
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.promise(() => sendToOwnTarget(ownTargets, own, job, now)))
       }
       return JobRegistry.run(job.functionPath, JSON.parse(job.args), contextOf(job)).pipe(
         Effect.provideService(JobRegistry.JobRegistry, registry),
@@ -235,7 +217,13 @@ const makeShard = (options: MemoryOptions) =>
               retryable: outcome._tag === "Failed",
               error: outcome._tag === "Failed" ? outcome.error : outcome.reason
             }
-        ),
+        )
+      )
+    }
+
+    /** Runs one attempt in a fiber of its own and settles its outcome, once, however the fiber ends. */
+    const runJob = (job: JobRecord, settle: (job: JobRecord, outcome: Outcome) => void) =>
+      outcomeOf(job).pipe(
         Effect.onExit((exit) =>
           Effect.sync(() =>
             settle(job, Exit.isSuccess(exit) ? exit.value : { ok: false, retryable: true, error: "the attempt was stopped" })
@@ -243,7 +231,6 @@ const makeShard = (options: MemoryOptions) =>
         ),
         Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath })
       )
-    }
 
     /** The memory sender, forking with `fork`: each job of a batch runs at once, in a fiber of its own (an expired lease stops it). */
     const senderOf = (fork: (effect: Effect.Effect<unknown>) => Fiber.RuntimeFiber<unknown, unknown>): Drain.Sender =>
