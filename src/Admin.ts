@@ -43,6 +43,7 @@ import {
 import * as PullWorker from "./PullWorker.js"
 import * as Webhook from "./Webhook.js"
 import * as Workpool from "./Workpool.js"
+import { describeFailure } from "./internal/domain/failure.js"
 import type { Backend } from "./internal/services/backend.js"
 import { MaxConcurrency, PoolName } from "./internal/domain/names.js"
 import { type LiveOptions, makeRemote } from "./internal/services/remote.js"
@@ -638,7 +639,7 @@ export const pullWorker = (options: {
       fail: (job, error, failOptions) =>
         lift(api.pull.fail({
           path: { ...path, id: job.id },
-          payload: { token: job.token, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error), retry: failOptions?.retry }
+          payload: { token: job.token, error: describeFailure(error), retry: failOptions?.retry }
         })).pipe(Effect.asVoid)
     }
   })

@@ -17,7 +17,6 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -28,7 +27,7 @@ import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import { JobId } from "./Job.js"
 import { InvalidOptions, PoolNotFound, type SchedulerUnavailable } from "./SchedulerError.js"
-import { describeCause } from "./internal/domain/failure.js"
+import { describeFailure } from "./internal/domain/failure.js"
 import { MAX_PULL_LEASE_MS, MIN_PULL_LEASE_MS } from "./internal/engine/pools.js"
 import type { JobRecord } from "./internal/engine/store.js"
 import { type Backend, SchedulerEngine } from "./internal/services/backend.js"
@@ -134,9 +133,6 @@ const leaseMillis = (lease: Duration.DurationInput | undefined): Effect.Effect<n
     : Effect.fail(new InvalidOptions({ reason: `a lease is from 1 second to 1 hour, not ${Duration.format(lease ?? DEFAULT_LEASE)}` }))
 }
 
-const errorText = (error: unknown): string =>
-  Cause.isCause(error) ? describeCause(error) : error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-
 /**
  * The pull worker's calls over a backend (a live scheduler's, or the test
  * layer's engine).
@@ -192,7 +188,7 @@ export const fromBackend = (backend: Backend, pool: string): Client => {
         result: result === undefined ? null : JSON.stringify(result)
       })).pipe(Effect.withSpan("PullWorker.complete", { attributes: { pool, jobId: job.id } })),
     fail: (job, error, options) =>
-      report(job, (attempt) => ({ id: job.id, attempt, ok: false, retryable: options?.retry ?? true, error: errorText(error) }))
+      report(job, (attempt) => ({ id: job.id, attempt, ok: false, retryable: options?.retry ?? true, error: describeFailure(error) }))
         .pipe(Effect.withSpan("PullWorker.fail", { attributes: { pool, jobId: job.id } }))
   }
 }

@@ -42,6 +42,10 @@ export const describeCause = (cause: Cause.Cause<unknown>): string => {
   return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH - 1)}…` : text
 }
 
+/** `describeCause` of a failure given as a `Cause` or as the error itself (a pull worker's `fail`). */
+export const describeFailure = (failure: unknown): string =>
+  describeCause(Cause.isCause(failure) ? failure : Cause.fail(failure))
+
 /** Options that failed their Schema, as the typed refusal. */
 export const invalidOptions = (error: ParseResult.ParseError): InvalidOptions =>
   new InvalidOptions({ reason: TreeFormatter.formatErrorSync(error) })
