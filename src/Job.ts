@@ -10,7 +10,7 @@ import * as Schema from "effect/Schema"
 import type { Pipeable } from "effect/Pipeable"
 import { pipeArguments } from "effect/Pipeable"
 import type { JobContext } from "./internal/domain/job.js"
-import { type Any, JobId, type Ref, TypeId } from "./internal/domain/job.js"
+import { type Any, FUNCTION_PATH_PATTERN, JobId, type Ref, TypeId } from "./internal/domain/job.js"
 import { type Handler, type JobRegistry, register } from "./internal/domain/registry.js"
 
 export {
@@ -98,7 +98,7 @@ export const isTerminal = (state: JobState): boolean => state !== "pending" && s
  * @category models
  */
 export const FunctionPath = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9_./-]{1,100}:[A-Za-z0-9_./-]{1,100}$/)
+  Schema.pattern(FUNCTION_PATH_PATTERN)
 ).annotations({ identifier: "FunctionPath", description: "a function path such as \"email:sendReminder\"" })
 
 /**

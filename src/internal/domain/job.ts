@@ -27,8 +27,14 @@ export type TypeId = typeof TypeId
  * @since 0.1.0
  * @category models
  */
+/** What a function path looks like: `namespace:function`, each part 1 to 100 letters, digits, `_`, `-`, `.` or `/`. */
+export const FUNCTION_PATH_PATTERN = /^[A-Za-z0-9_./-]{1,100}:[A-Za-z0-9_./-]{1,100}$/
+
+/** What a job id looks like: `job_<shard>_<time><random>`, in base 36. */
+export const JOB_ID_PATTERN = /^job_[0-9a-z]{1,8}_[0-9a-z]{8,40}$/
+
 export const JobId = Schema.String.pipe(
-  Schema.pattern(/^job_[0-9a-z]{1,8}_[0-9a-z]{8,40}$/),
+  Schema.pattern(JOB_ID_PATTERN),
   Schema.brand("@lunora/scheduler/JobId")
 ).annotations({ identifier: "JobId", description: "a job id such as job_0_lq2x8c1f9d3k0a7b2c" })
 

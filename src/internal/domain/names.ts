@@ -2,8 +2,11 @@
 import * as Schema from "effect/Schema"
 
 /** A pool's name: letters, digits, `_`, `-`, `.` and `:`, 1 to 64 characters. */
+/** What a pool name looks like. */
+export const POOL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/
+
 export const PoolName = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, {
+  Schema.pattern(POOL_NAME_PATTERN, {
     message: () => "a pool name is 1 to 64 letters, digits, _, -, . or :, starting with a letter or digit"
   })
 )

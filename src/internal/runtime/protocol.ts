@@ -16,20 +16,24 @@ import { InvalidOptions, InvalidPayload, InvalidTime } from "../../SchedulerErro
 import type { Refusal } from "../domain/failure.js"
 import type * as EngineOperations from "../engine/operations.js"
 import { jsonTextProblem } from "../domain/payload.js"
-import { MaxConcurrency, OptionText, PoolName } from "../domain/names.js"
+import { MaxConcurrency, OptionText, POOL_NAME_PATTERN, PoolName } from "../domain/names.js"
+import { FUNCTION_PATH_PATTERN, JOB_ID_PATTERN } from "../domain/job.js"
 import { MAX_DELAY_MS } from "../domain/time.js"
 import { MAX_SHARDS, ShardCount } from "../domain/shards.js"
 import type { Sample } from "./metrics.js"
 import { OwnTarget } from "../domain/targets.js"
-import { DispatchTarget, MAX_BATCH_JOBS } from "./wire.js"
+import { BINDING_PATTERN, DispatchTarget, MAX_BATCH_JOBS, ORIGIN_URL_PATTERN } from "./wire.js"
 
 /** The most jobs one call may store; `submit` and `enqueueMany` send larger batches in several calls. */
 export const MAX_JOBS_PER_CALL = 10_000
 
+/** The furthest epoch milliseconds from 0 that make a valid `Date`. */
+const MAX_EPOCH_MILLIS = 8_640_000_000_000_000
+
 /** Epoch milliseconds that make a valid `Date`. */
 const EpochMillis = Schema.Number.pipe(
   Schema.int({ message: () => "a time is an integer number of epoch milliseconds" }),
-  Schema.between(-8_640_000_000_000_000, 8_640_000_000_000_000, { message: () => "a time must be a valid Date" })
+  Schema.between(-MAX_EPOCH_MILLIS, MAX_EPOCH_MILLIS, { message: () => "a time must be a valid Date" })
 )
 
 /** JSON text the engine can keep: within the payload's size and depth limits. */
@@ -231,12 +235,78 @@ const refusalOf = (operation: Operation, error: ParseResult.ParseError): Refusal
   return new InvalidOptions({ reason: `${where}: ${message}` })
 }
 
+/** The properties of a job to store, each required (`true`) or optional (`false`), as `NewJob` declares them. */
+const NEW_JOB_KEYS: Readonly<Record<string, boolean>> = Object.fromEntries(
+  Object.entries(NewJob.fields).map(([name, field]) => [name, !Schema.isPropertySignature(field)])
+)
+
+const isOptionText = (value: unknown) => typeof value === "string" && value.length >= 1 && value.length <= 256
+const isNullOr = (value: unknown, is: (value: unknown) => boolean) => value === null || is(value)
+const isRetryDelay = (delay: unknown) => Number.isSafeInteger(delay) && (delay as number) >= 0 && (delay as number) <= MAX_DELAY_MS
+
+/**
+ * Whether `value` is a job the `NewJob` Schema takes exactly as it is, by
+ * plain checks of the same rules: no property it would drop, and no own
+ * target (which only the Schema checks). False says nothing: the Schema
+ * decides, and gives the refusal. `test/protocol.test.ts` holds the two to
+ * agreement.
+ */
+const isPlainNewJob = (value: unknown): boolean => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false
+  const job = value as Record<string, unknown>
+  let required = 0
+  for (const key in job) {
+    const isRequired = NEW_JOB_KEYS[key]
+    if (isRequired === undefined || !Object.hasOwn(job, key)) return false
+    if (isRequired) required++
+  }
+  const { args, deadLetter, functionPath, id, key, own, parentId, pool, retryDelaysMs, runAt, shardKey } = job
+  return required === REQUIRED_JOB_KEYS &&
+    typeof id === "string" && JOB_ID_PATTERN.test(id) &&
+    typeof functionPath === "string" && FUNCTION_PATH_PATTERN.test(functionPath) &&
+    typeof args === "string" && jsonTextProblem(args) === undefined &&
+    Number.isSafeInteger(runAt) && Math.abs(runAt as number) <= MAX_EPOCH_MILLIS &&
+    Array.isArray(retryDelaysMs) && retryDelaysMs.length <= Retry.MAX_ATTEMPTS - 1 && retryDelaysMs.every(isRetryDelay) &&
+    typeof deadLetter === "boolean" &&
+    isNullOr(key, isOptionText) && isNullOr(shardKey, isOptionText) &&
+    isNullOr(pool, (name) => typeof name === "string" && POOL_NAME_PATTERN.test(name)) &&
+    (parentId === undefined || isNullOr(parentId, (id) => typeof id === "string" && id.length <= 128)) &&
+    (own === undefined || own === null)
+}
+const REQUIRED_JOB_KEYS = Object.values(NEW_JOB_KEYS).filter(Boolean).length
+
+/** Whether `value` is a `DispatchTarget` as it is, by plain checks (false: the Schema decides). */
+const isPlainTarget = (value: unknown): boolean => {
+  if (typeof value !== "object" || value === null) return false
+  const keys = Object.keys(value)
+  const text = (value as Record<string, unknown>)[keys[0]!]
+  return keys.length === 1 && typeof text === "string" &&
+    (keys[0] === "binding" ? BINDING_PATTERN.test(text) : keys[0] === "originUrl" && ORIGIN_URL_PATTERN.test(text))
+}
+
+/**
+ * The arguments of `schedule` or `enqueue` when plain checks find them
+ * valid as they are, with no Schema decode: jobs are stored per call in the
+ * hundreds, and the checks cost a fraction of a decode. `undefined` for any
+ * other operation, or arguments the Schema must look at.
+ */
+const plainArgs = (operation: Operation, args: ReadonlyArray<unknown>): ReadonlyArray<unknown> | undefined => {
+  const jobsAt = operation === "schedule" ? 1 : operation === "enqueue" ? 2 : undefined
+  if (jobsAt === undefined || args.length !== jobsAt + 1 || !isPlainTarget(args[0])) return undefined
+  if (jobsAt === 2 && !(typeof args[1] === "string" && POOL_NAME_PATTERN.test(args[1]))) return undefined
+  const jobs = args[jobsAt]
+  return Array.isArray(jobs) && jobs.length <= MAX_JOBS_PER_CALL && jobs.every(isPlainNewJob) ? args : undefined
+}
+
 /** Decodes `args` as the arguments of `operation`, or says why they are refused. */
 export const decode = <K extends Operation>(operation: K, args: ReadonlyArray<unknown>): Either.Either<Args<K>, Refusal> => {
   // a trailing `undefined` is an argument left out
   let length = args.length
   while (length > 0 && args[length - 1] === undefined) length--
-  return Either.mapBoth(decoders[operation](args.slice(0, length)), {
+  const given = args.slice(0, length)
+  const plain = plainArgs(operation, given)
+  if (plain !== undefined) return Either.right(plain as Args<K>)
+  return Either.mapBoth(decoders[operation](given), {
     onLeft: (error) => refusalOf(operation, error),
     onRight: (decoded) => decoded as Args<K>
   })

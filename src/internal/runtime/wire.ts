@@ -29,15 +29,21 @@ export const MAX_REQUEST_BYTES = 1_048_576 + 65_536
 /** The largest answer the sender reads: a result at its limit and the rest of the reply. */
 export const MAX_REPLY_BYTES = 1_048_576 + 65_536
 
+/** What a target's `originUrl` looks like: an http(s) URL without query or fragment. */
+export const ORIGIN_URL_PATTERN = /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/
+
+/** What a target's `binding` looks like: the name of a binding. */
+export const BINDING_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/
+
 /** Where a scheduler instance sends due jobs: an origin over HTTP, or a service binding of the Worker. */
 export const DispatchTarget = Schema.Union(
   Schema.Struct({
-    originUrl: Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, {
+    originUrl: Schema.String.pipe(Schema.pattern(ORIGIN_URL_PATTERN, {
       message: () => "originUrl must be an http(s) URL without query or fragment"
     }))
   }),
   Schema.Struct({
-    binding: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+    binding: Schema.String.pipe(Schema.pattern(BINDING_PATTERN, {
       message: () => "binding must be the name of a service binding of the Worker"
     }))
   })
