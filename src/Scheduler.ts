@@ -22,7 +22,7 @@ import { makeBackend, type MemoryOptions } from "./internal/services/memory.js"
 import { type LiveOptions, makeRemote } from "./internal/services/remote.js"
 import {
   CancelResult,
-  prepare,
+  prepareAll,
   type RunOptions,
   Scheduled,
   type ScheduleError,
@@ -193,6 +193,9 @@ export class Scheduler extends Context.Tag("@lunora/scheduler/Scheduler")<Schedu
 }>() {}
 
 const decodeListQuery = Schema.decodeUnknownEither(ListQuery)
+
+/** The spans of the scheduling calls capture no stack trace: each call would pay for one. */
+const SPAN = { captureStackTrace: false } as const
 const decodePurgeQuery = Schema.decodeUnknownEither(PurgeQuery)
 
 /**
@@ -256,15 +259,18 @@ const resolveListQuery = (
  * @category constructors
  */
 export const fromBackend = (backend: Backend): Scheduler["Type"] => {
-  const submit = Effect.fn("Scheduler.submit")(function*(submissions: ReadonlyArray<Submission>) {
-    const now = yield* backend.now
-    const jobs = yield* Effect.forEach(submissions, (submission) => prepare(submission, now))
-    const results = yield* backend.schedule(jobs)
-    return results.map(toScheduled)
-  })
+  const scheduleAll = (submissions: ReadonlyArray<Submission>) =>
+    backend.now.pipe(
+      Effect.flatMap((now) => prepareAll(submissions, now)),
+      Effect.flatMap(backend.schedule),
+      Effect.map((results) => results.map(toScheduled))
+    )
+  const submit = (submissions: ReadonlyArray<Submission>) =>
+    scheduleAll(submissions).pipe(Effect.withSpan("Scheduler.submit", SPAN))
 
+  // under the span of runAfter or runAt alone
   const submitOne = (submission: Submission) =>
-    Effect.map(submit([submission]), (scheduled) => scheduled[0]!.id).pipe(
+    Effect.map(scheduleAll([submission]), (scheduled) => scheduled[0]!.id).pipe(
       Effect.annotateLogs({ functionPath: Job.pathOf(submission.job) })
     )
 
@@ -276,9 +282,9 @@ export const fromBackend = (backend: Backend): Scheduler["Type"] => {
 
   return Scheduler.of({
     runAfter: (delay, job, ...[payload = {}, options]: RunArgs<Job.Ref>) =>
-      submitOne({ job, payload, after: delay, options }).pipe(Effect.withSpan("Scheduler.runAfter")),
+      submitOne({ job, payload, after: delay, options }).pipe(Effect.withSpan("Scheduler.runAfter", SPAN)),
     runAt: (at, job, ...[payload = {}, options]: RunArgs<Job.Ref>) =>
-      submitOne({ job, payload, at, options }).pipe(Effect.withSpan("Scheduler.runAt")),
+      submitOne({ job, payload, at, options }).pipe(Effect.withSpan("Scheduler.runAt", SPAN)),
     submit,
     cancel: Effect.fn("Scheduler.cancel")(function*(id: string) {
       return yield* toCancelResult(id, yield* backend.cancel(id))

@@ -25,7 +25,7 @@ import type * as PoolEngine from "./internal/engine/pools.js"
 import { type LiveOptions, makeRemote } from "./internal/services/remote.js"
 import {
   type CancelResult,
-  prepare,
+  prepareAll,
   type RunOptions,
   type Scheduled,
   type ScheduleError,
@@ -180,9 +180,10 @@ export const fromBackend = (backend: Backend, options: PoolOptions): Effect.Effe
 
     const enqueueMany = Effect.fn("Workpool.enqueueMany")(function*(items: ReadonlyArray<Enqueue>) {
       const now = yield* backend.now
-      const jobs = yield* Effect.forEach(
-        items,
-        (item) => prepare({ job: item.job, payload: item.payload, options: item.options } satisfies Submission, now, name)
+      const jobs = yield* prepareAll(
+        items.map((item): Submission => ({ job: item.job, payload: item.payload, options: item.options })),
+        now,
+        name
       )
       yield* declare
       const { results } = yield* Effect.flatMap(backend.enqueue(name, jobs), found)

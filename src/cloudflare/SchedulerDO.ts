@@ -58,7 +58,7 @@ const telemetryOf = (target: object, env: Record<string, unknown>): Layer.Layer<
  */
 export class SchedulerDO extends DurableObject<Record<string, unknown>> {
   readonly #runtime: ManagedRuntime.ManagedRuntime<Durable.DurableScheduler, unknown>
-  /** The runtime's scheduler, once built: the dispatch endpoint's confirmations are answered on it directly. */
+  /** The runtime's scheduler, once built: what it can answer at once (`immediate`) is answered without a fiber. */
   #scheduler: Durable.DurableScheduler["Type"] | undefined
 
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
@@ -119,8 +119,10 @@ export class SchedulerDO extends DurableObject<Record<string, unknown>> {
   async #answer<K extends Protocol.Operation>(operation: K, args: ReadonlyArray<unknown>): Promise<Protocol.Result<K>> {
     const decoded = Protocol.decode(operation, args)
     if (decoded._tag === "Left") throw toRpcError(decoded.left)
-    if (this.#scheduler !== undefined && Durable.isConfirmation(operation)) {
-      return this.#scheduler.confirmation(operation, decoded.right as never) as Protocol.Result<K>
+    const now = this.#scheduler?.immediate(operation, decoded.right)
+    if (now !== undefined) {
+      if (now._tag === "Left") throw toRpcError(now.left)
+      return now.right
     }
     const exit = await this.#runtime.runPromiseExit(
       Effect.flatMap(Durable.DurableScheduler, (scheduler) => scheduler.operation(operation, decoded.right))

@@ -107,29 +107,29 @@ export const alarmTime = (wake: unknown, now: number): number =>
 const decodeTarget = Schema.decodeUnknownEither(Schema.parseJson(DispatchTarget))
 
 /**
- * Checks what Schema cannot see in jobs to store: their time against the
- * clock, ids unique, no pool outside `enqueue`, and a job's own target
- * (a webhook's URL against this object's policy, a Workflow binding there).
+ * What Schema cannot see in jobs to store, if any is wrong: their time
+ * against the clock, ids unique, no pool outside `enqueue`, and a job's own
+ * target (a webhook's URL against this object's policy, a Workflow binding there).
  */
-const checkJobs = (
+const jobsProblem = (
   jobs: ReadonlyArray<Engine.NewJob>,
   now: number,
   pooled: boolean,
   ownTargetProblem: (own: OwnTarget) => string | undefined
-): Effect.Effect<void, Refusal> => {
+): Refusal | undefined => {
   const ids = new Set<string>()
   const latest = latestRunAt(now) + CLOCK_SKEW_MS
   for (const job of jobs) {
     const problem = job.own === undefined || job.own === null ? undefined : ownTargetProblem(job.own)
-    if (problem !== undefined) return Effect.fail(new InvalidOptions({ reason: `job ${job.id}: ${problem}` }))
-    if (job.runAt > latest) return Effect.fail(new InvalidTime({ input: new Date(job.runAt).toISOString(), reason: TOO_FAR }))
+    if (problem !== undefined) return new InvalidOptions({ reason: `job ${job.id}: ${problem}` })
+    if (job.runAt > latest) return new InvalidTime({ input: new Date(job.runAt).toISOString(), reason: TOO_FAR })
     if (!pooled && job.pool !== null) {
-      return Effect.fail(new InvalidOptions({ reason: `job ${job.id} names pool ${job.pool}: pool jobs are enqueued into their pool` }))
+      return new InvalidOptions({ reason: `job ${job.id} names pool ${job.pool}: pool jobs are enqueued into their pool` })
     }
-    if (ids.has(job.id)) return Effect.fail(new InvalidOptions({ reason: `job id ${job.id} appears twice in one call` }))
+    if (ids.has(job.id)) return new InvalidOptions({ reason: `job id ${job.id} appears twice in one call` })
     ids.add(job.id)
   }
-  return Effect.void
+  return undefined
 }
 
 const make = Effect.gen(function*() {
@@ -208,9 +208,11 @@ const make = Effect.gen(function*() {
   const mutateAdding = <A>(earliest: number, f: (now: number) => A) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const result = f(now)
-      const ahead = typeof armedAt === "number" && armedAt > now && armedAt <= alarmTime(earliest, now)
-      return (ahead ? wakeAlarm : Effect.zipRight(ensureAlarm(false), wakeAlarm)).pipe(Effect.as(result))
+      return (armedAhead(earliest, now) ? wakeAlarm : Effect.zipRight(ensureAlarm(false), wakeAlarm)).pipe(Effect.as(result))
     })
+  /** Whether the alarm this object set is still ahead at `now`, and no later than work due at `earliest`. */
+  const armedAhead = (earliest: number, now: number) =>
+    typeof armedAt === "number" && armedAt > now && armedAt <= alarmTime(earliest, now)
   const read = <A>(f: (now: number) => A) => Clock.currentTimeMillis.pipe(Effect.map(f), Effect.tap(ensureAlarm(false)))
 
   // -- dispatch --------------------------------------------------------------
@@ -442,7 +444,10 @@ const make = Effect.gen(function*() {
 
   const engine = Operations.make(store, config)
   const checked = (jobs: ReadonlyArray<Engine.NewJob>, pooled: boolean) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => checkJobs(jobs, now, pooled, ownTargetProblem))
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const problem = jobsProblem(jobs, now, pooled, ownTargetProblem)
+      return problem === undefined ? Effect.void : Effect.fail(problem)
+    })
 
   /** Runs an engine operation on its decoded arguments: the jobs it stores checked against the clock first. */
   const run = <K extends Operations.Name>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> => {
@@ -486,6 +491,29 @@ const make = Effect.gen(function*() {
     return confirm(lease, attempts)
   }
 
+  /**
+   * Answers at once, without a fiber, what needs no storage call: a
+   * confirmation, and jobs to store (`schedule`, `enqueue`) while the alarm
+   * this object set is ahead of all of them, so neither the wake time nor the
+   * stored alarm is read (they are checked and stored, and a running loop
+   * woken). `undefined` for anything else: `operation` answers it.
+   */
+  const immediate = <K extends Operation>(name: K, args: Args<K>): Either.Either<Result<K>, Refusal> | undefined => {
+    if (isConfirmation(name)) return Either.right(confirmation(name, args as Args<Confirmation>) as Result<K>)
+    if (name !== "schedule" && name !== "enqueue") return undefined
+    const jobs = (name === "schedule" ? args[1] : args[2]) as ReadonlyArray<Engine.NewJob>
+    const now = clock.unsafeCurrentTimeMillis()
+    if (jobs.length === 0 || !armedAhead(Engine.earliestRunAt(jobs), now)) return undefined
+    const problem = jobsProblem(jobs, now, name === "enqueue", ownTargetProblem)
+    if (problem !== undefined) return Either.left(problem)
+    const at = { now, target: JSON.stringify(args[0]) }
+    const result = name === "schedule"
+      ? engine.schedule(at, jobs)
+      : engine.enqueue(at, (args as Args<"enqueue">)[1], jobs)
+    signal.unsafeOffer(undefined)
+    return Either.right(result as Result<K>)
+  }
+
   /** This object's metrics, with its store's gauges now. */
   const snapshot = () => {
     const at = { now: clock.unsafeCurrentTimeMillis(), target: null }
@@ -501,7 +529,7 @@ const make = Effect.gen(function*() {
       ? Effect.sync(() => snapshot() as Result<K>)
       : run(name as Operations.Name, args as never) as Effect.Effect<Result<K>, Refusal>
 
-  return { alarm, operation, confirmation }
+  return { alarm, operation, immediate }
 })
 
 /** The operations the dispatch endpoint calls, once per dispatch request. */

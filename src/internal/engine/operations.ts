@@ -10,7 +10,7 @@ import * as AlertEngine from "./alerts.js"
 import * as CronEngine from "./crons.js"
 import * as Engine from "./engine.js"
 import * as PoolEngine from "./pools.js"
-import type { Store } from "./store.js"
+import type { JobRecord, Store } from "./store.js"
 import { type JobState, JobState as JobStates } from "../../Job.js"
 
 const JOB_STATES: ReadonlyArray<JobState> = JobStates.literals
@@ -79,9 +79,31 @@ const stamp = (jobs: ReadonlyArray<Engine.NewJob>, target: string | null) =>
       : { ...job, target }
   )
 
+/**
+ * What storing a job answers: created, or the live job that holds its key,
+ * with that job's id and time only (not its whole record, which a call
+ * from another object would carry back for nothing).
+ */
+export interface Stored {
+  readonly _tag: Engine.ScheduleResult["_tag"]
+  readonly job: Pick<JobRecord, "id" | "scheduledFor">
+}
+
+const stored = (results: ReadonlyArray<Engine.ScheduleResult>): ReadonlyArray<Stored> =>
+  results.map(({ _tag, job }) => ({ _tag, job: { id: job.id, scheduledFor: job.scheduledFor } }))
+
+/** What `enqueue` answers: the pool's jobs stored, or that there is no such pool. */
+export type Enqueued =
+  | { readonly _tag: "Enqueued"; readonly results: ReadonlyArray<Stored> }
+  | { readonly _tag: "PoolNotFound" }
+
+const enqueued = (result: PoolEngine.EnqueueResult): Enqueued =>
+  result._tag === "Enqueued" ? { _tag: "Enqueued", results: stored(result.results) } : result
+
 /** Each operation over `store`: synchronous, pure but for the store, given the time. */
 export const make = (store: Store, config: Engine.EngineConfig) => ({
-  schedule: (at: At, jobs: ReadonlyArray<Engine.NewJob>) => Engine.scheduleMany(store, config, at.now, stamp(jobs, at.target)),
+  schedule: (at: At, jobs: ReadonlyArray<Engine.NewJob>) =>
+    stored(Engine.scheduleMany(store, config, at.now, stamp(jobs, at.target))),
   cancel: (at: At, id: string, pool?: string) => Engine.cancel(store, config, at.now, id, pool),
   get: (_: At, id: string) => store.get(id),
   list: (_: At, query: Engine.ListQuery) => Engine.list(store, query),
@@ -95,7 +117,7 @@ export const make = (store: Store, config: Engine.EngineConfig) => ({
     PoolEngine.define(store, at.now, name, maxConcurrency, pull),
   updatePool: (_: At, name: string, change: PoolEngine.PoolChange) => PoolEngine.update(store, name, change),
   enqueue: (at: At, pool: string, jobs: ReadonlyArray<Engine.NewJob>) =>
-    PoolEngine.enqueue(store, config, at.now, pool, stamp(jobs, at.target)),
+    enqueued(PoolEngine.enqueue(store, config, at.now, pool, stamp(jobs, at.target))),
   poolStatus: (at: At, name: string) => PoolEngine.status(store, at.now, name),
   cancelQueued: (at: At, name: string, limit: number) => PoolEngine.cancelQueued(store, config, at.now, name, limit),
   leasePulled: (at: At, name: string, limit: number, leaseMs: number) => PoolEngine.lease(store, at.now, name, limit, leaseMs),

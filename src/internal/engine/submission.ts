@@ -10,7 +10,6 @@ import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Either from "effect/Either"
-import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import * as Job from "../../Job.js"
 import * as Retry from "../../Retry.js"
@@ -23,6 +22,7 @@ import {
   type SubmitIncomplete
 } from "../../SchedulerError.js"
 import type * as Engine from "./engine.js"
+import type { Stored } from "./operations.js"
 import { invalidOptions } from "../domain/failure.js"
 import { OptionText } from "../domain/names.js"
 import { encodePayload } from "../domain/payload.js"
@@ -71,79 +71,148 @@ const RunOptionsSchema = Schema.Struct({
 const decodeRunOptions = Schema.decodeUnknownEither(RunOptionsSchema)
 const isFunctionPath = Schema.is(Job.FunctionPath)
 
-const jobIdSuffix = Effect.gen(function*() {
-  let suffix = ""
-  for (let i = 0; i < 3; i++) suffix += (yield* Random.nextIntBetween(0, 36 ** 6)).toString(36).padStart(6, "0")
-  return suffix
-})
+const ID_DIGITS = 36 ** 6
 
-/** `job_<shard>_<time><random>`: unique, and sortable by creation time within a shard. */
-export const makeJobId = (now: number, shard: number): Effect.Effect<string> =>
-  Effect.map(jobIdSuffix, (suffix) => `job_${shard.toString(36)}_${now.toString(36).padStart(9, "0")}${suffix}`)
+/**
+ * `count` job ids for `now` on shard 0, `job_0_<time><random>`: unique, and
+ * sortable by creation time within a shard. The random part is 18 base-36
+ * digits from the platform's `crypto.getRandomValues`, read once per call.
+ */
+export const makeJobIds = (now: number, count: number): Array<string> => {
+  const random = crypto.getRandomValues(new Uint32Array(count * 3))
+  const prefix = `job_0_${now.toString(36).padStart(9, "0")}`
+  const ids = new Array<string>(count)
+  for (let i = 0; i < count; i++) {
+    let suffix = ""
+    for (let k = 0; k < 3; k++) suffix += (random[i * 3 + k]! % ID_DIGITS).toString(36).padStart(6, "0")
+    ids[i] = prefix + suffix
+  }
+  return ids
+}
 
 /**
  * A submission's own target: a workflow's binding, or a webhook's target
  * (its definition's, with the run's URL, method and headers over it).
  */
-const ownTarget = (job: Job.Ref, run: Partial<Callback> | undefined): Effect.Effect<OwnTarget | null, InvalidOptions> => {
+const ownTarget = (job: Job.Ref, run: Partial<Callback> | undefined): Either.Either<OwnTarget | null, InvalidOptions> => {
   const definition = typeof job === "string" ? undefined : job.webhook
   if (definition === undefined) {
     if (run !== undefined) {
-      return Effect.fail(new InvalidOptions({ reason: "the webhook option is for webhook jobs (Webhook.make) only" }))
+      return Either.left(new InvalidOptions({ reason: "the webhook option is for webhook jobs (Webhook.make) only" }))
     }
     const workflow = typeof job === "string" ? undefined : job.workflow
-    return Effect.succeed(workflow === undefined ? null : { workflow })
+    return Either.right(workflow === undefined ? null : { workflow })
   }
   const url = run?.url ?? definition.url
   if (url === undefined) {
-    return Effect.fail(new InvalidOptions({ reason: `the webhook ${Job.pathOf(job)} has no URL: give one with { webhook: { url } }` }))
+    return Either.left(new InvalidOptions({ reason: `the webhook ${Job.pathOf(job)} has no URL: give one with { webhook: { url } }` }))
   }
-  return Either.match(
+  return Either.mapBoth(
     checkTarget({
       url,
       method: run?.method ?? definition.method,
       headers: { ...definition.headers, ...run?.headers }
     }),
     {
-      onLeft: (reason) => Effect.fail(new InvalidOptions({ reason: `webhook: ${reason}` })),
-      onRight: (webhook) => Effect.succeed({ webhook })
+      onLeft: (reason) => new InvalidOptions({ reason: `webhook: ${reason}` }),
+      onRight: (webhook) => ({ webhook })
     }
   )
 }
+
+/** What a submission without options is checked with. */
+const NO_OPTIONS: RunOptions = {}
+
+/** The default retry policy's plan, once stepped: its delays do not depend on when the job starts. */
+let defaultPlan: Retry.Plan | undefined
+
+/**
+ * Checks one submission and builds its job, in plain code: every rule but
+ * the retry plan, which `plan` gives (or, `undefined`, is left for a
+ * `Schedule` to be stepped).
+ */
+const check = (
+  submission: Submission,
+  now: number,
+  pool: string | null,
+  parentId: string | null,
+  id: string,
+  plan: Retry.Plan | undefined
+): Either.Either<Engine.NewJob, ScheduleError> => {
+  const runAt = submission.at !== undefined
+    ? instantMillis(submission.at, now)
+    : delayMillis(submission.after ?? 0, now)
+  if (Either.isLeft(runAt)) return Either.left(runAt.left)
+  const functionPath = Job.pathOf(submission.job)
+  if (!isFunctionPath(functionPath)) {
+    return Either.left(new InvalidOptions({ reason: `"${functionPath}" is not a function path of the form "namespace:function"` }))
+  }
+  const args = encodePayload(submission.job, submission.payload)
+  if (Either.isLeft(args)) return Either.left(args.left)
+  const given = submission.options ?? NO_OPTIONS
+  const options = given === NO_OPTIONS ? Either.right(given) : Either.mapLeft(decodeRunOptions(given), invalidOptions)
+  if (Either.isLeft(options)) return Either.left(options.left)
+  const own = ownTarget(submission.job, given.webhook)
+  if (Either.isLeft(own)) return Either.left(own.left)
+  return Either.right({
+    id,
+    functionPath,
+    args: args.right,
+    runAt: runAt.right,
+    retryDelaysMs: plan?.delaysMs ?? [],
+    deadLetter: options.right.deadLetter ?? true,
+    key: options.right.key ?? null,
+    shardKey: options.right.shardKey ?? null,
+    pool,
+    parentId,
+    ...(own.right === null ? {} : { own: own.right })
+  })
+}
+
+/**
+ * Checks submissions and builds the jobs the engine stores, in one Effect
+ * for the whole call (no fiber or generator per job); `pool` names the
+ * workpool they join, if any. The first refused submission fails the call.
+ * A retry given in the options (a `Schedule`, or the data form) is stepped
+ * in Effect once the job's other checks passed; the default one once.
+ */
+export const prepareAll = (
+  submissions: ReadonlyArray<Submission>,
+  now: number,
+  pool: string | null = null
+): Effect.Effect<ReadonlyArray<Engine.NewJob>, ScheduleError> =>
+  Effect.flatMap(FiberRef.get(CurrentJob), (parent) => {
+    const parentId = Option.getOrNull(parent)
+    const ids = makeJobIds(now, submissions.length)
+    const jobs = new Array<Engine.NewJob>(submissions.length)
+    // in order: a plain loop until a job's retry is a Schedule, stepped in Effect before the loop goes on
+    const from = (start: number): Effect.Effect<ReadonlyArray<Engine.NewJob>, ScheduleError> => {
+      for (let i = start; i < submissions.length; i++) {
+        const submission = submissions[i]!
+        const retry = submission.options?.retry
+        const plan = retry === undefined ? defaultPlan : undefined
+        const job = check(submission, now, pool, parentId, ids[i]!, plan)
+        if (Either.isLeft(job)) return Effect.fail(job.left)
+        if (plan === undefined) {
+          return Effect.flatMap(Retry.resolve(retry, job.right.runAt), (stepped) => {
+            if (retry === undefined && !stepped.capped) defaultPlan = stepped
+            jobs[i] = { ...job.right, retryDelaysMs: stepped.delaysMs }
+            return from(i + 1)
+          })
+        }
+        jobs[i] = job.right
+      }
+      return Effect.succeed(jobs)
+    }
+    return from(0)
+  })
 
 /** Checks a submission and builds the job the engine stores; `pool` names the workpool it joins, if any. */
 export const prepare = (
   submission: Submission,
   now: number,
   pool: string | null = null
-): Effect.Effect<Engine.NewJob, ScheduleError> =>
-  Effect.gen(function*() {
-    const runAt = submission.at !== undefined
-      ? yield* instantMillis(submission.at, now)
-      : yield* delayMillis(submission.after ?? 0, now)
-    const functionPath = Job.pathOf(submission.job)
-    if (!isFunctionPath(functionPath)) {
-      return yield* new InvalidOptions({ reason: `"${functionPath}" is not a function path of the form "namespace:function"` })
-    }
-    const args = yield* encodePayload(submission.job, submission.payload)
-    const options = yield* Either.mapLeft(decodeRunOptions(submission.options ?? {}), invalidOptions)
-    const plan = yield* Retry.resolve(submission.options?.retry, runAt)
-    const own = yield* ownTarget(submission.job, submission.options?.webhook)
-    const parent = yield* FiberRef.get(CurrentJob)
-    return {
-      id: yield* makeJobId(now, 0),
-      functionPath,
-      args,
-      runAt,
-      retryDelaysMs: plan.delaysMs,
-      deadLetter: options.deadLetter ?? true,
-      key: options.key ?? null,
-      shardKey: options.shardKey ?? null,
-      pool,
-      parentId: Option.getOrNull(parent),
-      ...(own === null ? {} : { own })
-    }
-  })
+): Effect.Effect<Engine.NewJob, ScheduleError> => Effect.map(prepareAll([submission], now, pool), (jobs) => jobs[0]!)
 
 export class Scheduled extends Schema.Class<Scheduled>("@lunora/scheduler/Scheduled")({
   _tag: Schema.Literal("Created", "Existing"),
@@ -162,7 +231,7 @@ export const CancelResult = Schema.Union(
 export type CancelResult = typeof CancelResult.Type
 
 /** Built from the engine's own records, so the constructor's validation is skipped. */
-export const toScheduled = (result: Engine.ScheduleResult): Scheduled =>
+export const toScheduled = (result: Stored): Scheduled =>
   new Scheduled({
     _tag: result._tag,
     id: result.job.id as Job.JobId,

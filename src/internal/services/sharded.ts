@@ -16,6 +16,7 @@ import type { CronDefinition } from "../domain/cronSchedule.js"
 import type { Refusal } from "../domain/failure.js"
 import { shardFor, shardOfId, withShard } from "../domain/shards.js"
 import type * as Engine from "../engine/engine.js"
+import type { Stored } from "../engine/operations.js"
 import { byName, type JobRecord } from "../engine/store.js"
 import { type Backend, type ListPage, type Operation } from "./backend.js"
 
@@ -133,9 +134,8 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
     new SchedulerUnavailable({ operation, reason: refusal.reason })
 
   const schedule: Operation<"schedule"> = (jobs) =>
-    Effect.gen(function*() {
+    count === 1 ? Effect.zipRight(claimOnce, shards[0]!.schedule(jobs)) : Effect.gen(function*() {
       yield* claimOnce
-      if (count === 1) return yield* shards[0]!.schedule(jobs)
       const groups = [...groupBy(range(0, jobs.length), (index) => placement(jobs[index]!))].map(([placed, indices]) => ({
         placed,
         indices,
@@ -147,14 +147,14 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
         (group) => Effect.either(shards[group.placed]!.schedule(group.jobs)),
         { concurrency: "unbounded" }
       )
-      const results: Array<Engine.ScheduleResult | undefined> = Array.from({ length: jobs.length })
+      const results: Array<Stored | undefined> = Array.from({ length: jobs.length })
       let failure: Refusal | SchedulerUnavailable | undefined
       groups.forEach((group, index) => {
         const outcome = outcomes[index]!
         if (Either.isRight(outcome)) group.indices.forEach((at, i) => results[at] = outcome.right[i])
         else failure ??= outcome.left._tag === "SubmitIncomplete" ? outcome.left.failure : outcome.left
       })
-      if (failure === undefined) return results as Array<Engine.ScheduleResult>
+      if (failure === undefined) return results as Array<Stored>
       if (results.every((result) => result === undefined)) return yield* failure
       return yield* new SubmitIncomplete({ stored: results.map((result) => result?.job.id ?? null), failure })
     })
