@@ -199,7 +199,7 @@ const SELECT_LIVE_BY_KEY = "SELECT * FROM _lunora_jobs WHERE key = ? AND state I
 const SELECT_PENDING_CHILDREN =
   "SELECT * FROM _lunora_jobs WHERE parent_id = ? AND state = 'pending' ORDER BY seq"
 
-const SELECT_DUE = "SELECT * FROM _lunora_jobs WHERE state = ? AND run_at <= ? ORDER BY run_at, seq LIMIT ?"
+const SELECT_DUE = "SELECT * FROM _lunora_jobs WHERE state = ? AND run_at <= ? ORDER BY run_at, seq"
 
 const SELECT_NEXT_RUN_AT = "SELECT run_at FROM _lunora_jobs WHERE state = ? ORDER BY run_at, seq LIMIT 1"
 
@@ -207,7 +207,7 @@ const COUNT_STATE = "SELECT count(*) AS n FROM _lunora_jobs WHERE state = ?"
 
 // `pool IS ?` matches NULL for a null binding, and is an index equality either way
 const SELECT_READY =
-  "SELECT * FROM _lunora_jobs WHERE pool IS ? AND state = 'pending' AND run_at <= ? ORDER BY run_at, seq LIMIT ?"
+  "SELECT * FROM _lunora_jobs WHERE pool IS ? AND state = 'pending' AND run_at <= ? ORDER BY run_at, seq"
 
 const SELECT_NEXT_READY_AT =
   "SELECT run_at FROM _lunora_jobs WHERE pool IS ? AND state = 'pending' ORDER BY run_at, seq LIMIT 1"
@@ -236,14 +236,24 @@ const fromPoolRow = (row: PoolRow): PoolRecord => ({
   ...(row.pull !== 0 ? { pull: true } : {})
 })
 
-const LIST = "SELECT * FROM _lunora_jobs WHERE seq > ? ORDER BY seq LIMIT ?"
+const LIST = "SELECT * FROM _lunora_jobs WHERE seq > ? ORDER BY seq"
 
-const LIST_BY_STATE = "SELECT * FROM _lunora_jobs WHERE state = ? AND seq > ? ORDER BY seq LIMIT ?"
+const LIST_BY_STATE = "SELECT * FROM _lunora_jobs WHERE state = ? AND seq > ? ORDER BY seq"
 
-const LIST_BY_FUNCTION = "SELECT * FROM _lunora_jobs WHERE function_path = ? AND seq > ? ORDER BY seq LIMIT ?"
+const LIST_BY_FUNCTION = "SELECT * FROM _lunora_jobs WHERE function_path = ? AND seq > ? ORDER BY seq"
 
-const LIST_BY_FUNCTION_STATE =
-  "SELECT * FROM _lunora_jobs WHERE function_path = ? AND state = ? AND seq > ? ORDER BY seq LIMIT ?"
+const LIST_BY_FUNCTION_STATE = "SELECT * FROM _lunora_jobs WHERE function_path = ? AND state = ? AND seq > ? ORDER BY seq"
+
+/**
+ * `query` with a literal `LIMIT` (a bound one costs SQLite three to four
+ * times as much): each limit is its own statement text, and a scheduler
+ * uses a few. `limit` is the engine's own number: written as an integer,
+ * and left out when it has none (an unbounded read).
+ */
+const limited = (query: string, limit: number) => {
+  const rows = Math.floor(limit)
+  return Number.isSafeInteger(rows) ? `${query} LIMIT ${rows}` : query
+}
 
 const PUT_CRON = `INSERT OR REPLACE INTO _lunora_crons (
   name, schedule, function_path, args, next_run_at, last_run_at, last_job_id, last_outcome, skipped, target
@@ -477,21 +487,21 @@ export const make = (storage: DurableObjectStorage): Store => {
     getMany: (ids) => (ids.length === 0 ? [] : rows(SELECT_JOBS, JSON.stringify(ids))),
     getLiveByKey: (key) => first(SELECT_LIVE_BY_KEY, key),
     pendingChildren: (parentId) => rows(SELECT_PENDING_CHILDREN, parentId),
-    due: (state, until, limit) => (limit <= 0 ? [] : rows(SELECT_DUE, state, until, limit)),
+    due: (state, until, limit) => (limit <= 0 ? [] : rows(limited(SELECT_DUE, limit), state, until)),
     nextRunAt: (state) => sql.exec<{ run_at: number }>(SELECT_NEXT_RUN_AT, state).toArray()[0]?.run_at,
     list: ({ afterSeq = 0, functionPath, limit, state }) => {
       if (limit <= 0) return []
       if (state === undefined) {
         return functionPath === undefined
-          ? rows(LIST, afterSeq, limit)
-          : rows(LIST_BY_FUNCTION, functionPath, afterSeq, limit)
+          ? rows(limited(LIST, limit), afterSeq)
+          : rows(limited(LIST_BY_FUNCTION, limit), functionPath, afterSeq)
       }
       return functionPath === undefined
-        ? rows(LIST_BY_STATE, state, afterSeq, limit)
-        : rows(LIST_BY_FUNCTION_STATE, functionPath, state, afterSeq, limit)
+        ? rows(limited(LIST_BY_STATE, limit), state, afterSeq)
+        : rows(limited(LIST_BY_FUNCTION_STATE, limit), functionPath, state, afterSeq)
     },
     count: (state) => sql.exec<{ n: number }>(COUNT_STATE, state).one().n,
-    ready: (pool, until, limit) => (limit <= 0 ? [] : rows(SELECT_READY, pool, until, limit)),
+    ready: (pool, until, limit) => (limit <= 0 ? [] : rows(limited(SELECT_READY, limit), pool, until)),
     nextReadyAt: (pool) => sql.exec<{ run_at: number }>(SELECT_NEXT_READY_AT, pool).toArray()[0]?.run_at,
     countInPool: (pool, state) => sql.exec<{ n: number }>(COUNT_IN_POOL, pool, state).one().n,
     putPool: (pool) => {
@@ -532,11 +542,8 @@ export const make = (storage: DurableObjectStorage): Store => {
     dueCrons: (until, limit) =>
       limit <= 0
         ? []
-        : sql.exec<CronRow>(
-          "SELECT * FROM _lunora_crons WHERE next_run_at <= ? ORDER BY next_run_at, name LIMIT ?",
-          until,
-          limit
-        ).toArray().map(fromCronRow),
+        : sql.exec<CronRow>(limited("SELECT * FROM _lunora_crons WHERE next_run_at <= ? ORDER BY next_run_at, name", limit), until)
+          .toArray().map(fromCronRow),
     nextCronAt: () =>
       sql.exec<{ next_run_at: number }>("SELECT next_run_at FROM _lunora_crons ORDER BY next_run_at, name LIMIT 1")
         .toArray()[0]?.next_run_at,
