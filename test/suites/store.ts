@@ -142,6 +142,31 @@ export const storeConformance = (name: string, withStore: WithStore) =>
         expect(store.insertMany([])).toEqual([])
       }))
 
+    it("round-trips a new job inserted alone, and one inserted with others, every field as it was", () =>
+      withStore((store) => {
+        const fields = {
+          args: "{\"n\":1}",
+          runAt: 7_000,
+          scheduledFor: 7_000,
+          createdAt: 6_000,
+          retryDelaysMs: [1, 2, 3],
+          deadLetter: false,
+          key: "k",
+          shardKey: "s",
+          pool: "p",
+          target: "{\"binding\":\"SELF\"}",
+          parentId: "parent"
+        }
+        const alone = store.insert(record("alone", fields))
+        expect(store.get("alone")).toEqual(alone)
+        expect(alone).toMatchObject(fields)
+        const [first, second] = store.insertMany([record("first", { ...fields, key: "k2" }), record("second", { ...fields, key: "k3" })])
+        expect(store.get("first")).toEqual(first)
+        expect(store.get("second")).toEqual(second)
+        expect(second).toMatchObject({ ...fields, key: "k3" })
+        expect([alone.seq, first!.seq, second!.seq]).toEqual([alone.seq, alone.seq + 1, alone.seq + 2])
+      }))
+
     it("inserts many or none: a duplicate id fails the call, inside a transaction nothing is stored", () =>
       withStore((store) => {
         store.insert(record("taken"))

@@ -116,6 +116,10 @@ const INSERT_FRESH_JOBS = `INSERT INTO _lunora_jobs (${FRESH_COLUMNS}, scheduled
 SELECT ${FRESH_COLUMNS.split(", ").map((_, i) => `value ->> ${i}`).join(", ")}, value ->> 3, 'pending', 0, 0
 FROM json_each(?) ORDER BY key`
 
+/** One new job, as `INSERT_FRESH_JOBS` stores each. */
+const INSERT_FRESH_JOB = `INSERT INTO _lunora_jobs (${FRESH_COLUMNS}, scheduled_for, state, attempt, cancel_requested)
+VALUES (${FRESH_COLUMNS.split(", ").map(() => "?").join(", ")}, ?4, 'pending', 0, 0)`
+
 /** Whether a job is new as `INSERT_FRESH_JOBS` stores it. */
 const isFresh = (job: Omit<JobRecord, "seq">) =>
   job.state === "pending" && job.attempt === 0 && job.scheduledFor === job.runAt && job.startedAt === null &&
@@ -403,7 +407,8 @@ export const make = (storage: DurableObjectStorage): Store => {
 
   /** One job in one statement: its seq. */
   const insertOne = (job: Omit<JobRecord, "seq">): number => {
-    sql.exec(INSERT_JOB, job.id, ...mutableColumns(job))
+    if (isFresh(job)) sql.exec(INSERT_FRESH_JOB, ...freshColumns(job))
+    else sql.exec(INSERT_JOB, job.id, ...mutableColumns(job))
     return lastSeq()
   }
 

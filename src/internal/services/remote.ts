@@ -32,8 +32,9 @@ const POLL_FIRST_MS = 100
 const POLL_MAX_MS = 2_000
 
 export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions): Backend => {
-  // a stub is bound to the request that made it, so each call gets its own
-  const stub = () => namespace.get(namespace.idFromName(instanceName) as never) as SchedulerRpc
+  // a stub is bound to the request that made it, so each call gets its own; the id (a hash of the name) is made once
+  let id: unknown
+  const stub = () => namespace.get((id ??= namespace.idFromName(instanceName)) as never) as SchedulerRpc
   const attempt = <A>(operation: string, f: (rpc: SchedulerRpc) => Promise<A>) =>
     Effect.tryPromise({
       try: () => f(stub()),
