@@ -168,6 +168,14 @@ type InWorker = Measurement & { readonly at: string }
 const MEASUREMENTS: ReadonlyArray<Measurement> = [
   { group: "schedule", name: "schedule-single", at: "/bench/schedule-single", query: { n: SINGLE }, warm: { n: 50 } },
   {
+    group: "schedule",
+    name: "schedule-single-promise",
+    at: "/bench/schedule-single",
+    query: { n: SINGLE, promise: 1 },
+    warm: { n: 50, promise: 1 },
+    baselineOf: "schedule-single"
+  },
+  {
     group: "submit",
     name: "schedule-batch",
     at: "/bench/schedule-batch",
@@ -326,6 +334,8 @@ const ROWS: ReadonlyArray<readonly [string, string, string, Unit, number]> = [
   [`schedule, 1 job per call (${SINGLE} sequential runAfter)`, "schedule-single", "jobsPerSec", "jobs/s", 0],
   ["  per-call latency p50", "schedule-single", "p50Ms", "ms", 1],
   ["  per-call latency mean", "schedule-single", "meanMs", "ms", 0.1],
+  [`schedule, 1 job per call through createScheduler (${SINGLE} sequential runAfter)`, "schedule-single-promise", "jobsPerSec", "jobs/s", 0],
+  ["  per-call latency mean", "schedule-single-promise", "meanMs", "ms", 0.1],
   [`schedule, batched (${BATCHES} submit x ${BATCH_SIZE} jobs)`, "schedule-batch", "jobsPerSec", "jobs/s", 0],
   [
     `fire, batched dispatch, ${DEFAULT_DISPATCH_BATCH} jobs per request (the default; ${FIRE} due at once)`,

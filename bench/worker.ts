@@ -16,6 +16,9 @@
  * the baseline; 25), and the fire and drift measurements pick one by their
  * `batch` query (1, 10 or 25). The baseline always sends one request per job.
  *
+ * `/bench/schedule-single` schedules one job per call through the Effect
+ * service, or, with the `promise` query 1, through `createScheduler`.
+ *
  * The drain measurement (`/bench/drain`) runs in `CountingSchedulerDO` (the
  * default settings, its alarm invocations counted) and in `BaselineDO`, which
  * counts its own.
@@ -35,7 +38,7 @@
  */
 import { DurableObject } from "cloudflare:workers"
 import { DateTime, Effect, Layer, Option, Schema } from "effect"
-import { SchedulerDO } from "../src/cloudflare/index.js"
+import { createScheduler, SchedulerDO } from "../src/cloudflare/index.js"
 import * as Dispatch from "../src/Dispatch.js"
 import * as Job from "../src/Job.js"
 import * as Scheduler from "../src/Scheduler.js"
@@ -449,14 +452,23 @@ const HOUR = 3_600_000
 /** The library's Durable Objects the fire, drift and drain measurements run in. */
 type LibraryNamespace = DurableObjectNamespace<SchedulerDO> | DurableObjectNamespace<CountingSchedulerDO>
 
-const librarySubject = async (namespace: LibraryNamespace, instanceName: string, shards: number): Promise<Subject> => {
+const librarySubject = async (
+  namespace: LibraryNamespace,
+  instanceName: string,
+  shards: number,
+  promise = false
+): Promise<Subject> => {
   const scheduler = await Effect.runPromise(
     Scheduler.make({ namespace, binding: "SELF_APP", instanceName, shards })
   )
+  // the Promise facade over the same instance, for the `promise` rows
+  const facade = promise ? createScheduler({ namespace, binding: "SELF_APP", instanceName, shards }) : undefined
   const millis = (value: Option.Option<DateTime.Utc>) =>
     Option.match(value, { onNone: () => null, onSome: DateTime.toEpochMillis })
   return {
-    scheduleOne: (n) => Effect.runPromise(Effect.asVoid(scheduler.runAfter("1 hour", Noop, { n }))),
+    scheduleOne: facade === undefined
+      ? (n) => Effect.runPromise(Effect.asVoid(scheduler.runAfter("1 hour", Noop, { n })))
+      : async (n) => void await facade.runAfter("1 hour", Noop, { n }),
     scheduleMany: (runAts) =>
       Effect.runPromise(Effect.asVoid(scheduler.submit(runAts.map((at, n) => ({ job: Noop, payload: { n }, at }))))),
     idle: () =>
@@ -527,16 +539,21 @@ const byBatch = (env: Env, batch: number): DurableObjectNamespace<SchedulerDO> =
   }
 }
 
-/** The subject of `impl` on a fresh instance; the library's spread over `shards` SchedulerDOs (the baseline has one). */
+/**
+ * The subject of `impl` on a fresh instance; the library's spread over
+ * `shards` SchedulerDOs (the baseline has one), scheduling one job per call
+ * through `createScheduler` with `promise`.
+ */
 const subjectOf = async (
   impl: Impl,
   library: LibraryNamespace,
   baseline: DurableObjectNamespace<BaselineDO>,
-  shards = 1
+  shards = 1,
+  promise = false
 ) => {
   const instanceName = `bench-${impl}-${crypto.randomUUID()}`
   if (impl === "baseline" && shards !== 1) throw new Error("the baseline has one Durable Object: shards must be 1")
-  return impl === "library" ? librarySubject(library, instanceName, shards) : baselineSubject(baseline, instanceName)
+  return impl === "library" ? librarySubject(library, instanceName, shards, promise) : baselineSubject(baseline, instanceName)
 }
 
 /** `n` sequential one-job calls, after `prime` untimed ones (which wake the subject's Durable Objects). */
@@ -876,7 +893,7 @@ const measure = async (env: Env, url: URL): Promise<unknown> => {
       : shardList(env, shards, int("n", 2000), int("calls", 30), int("limit", 100))
   }
   const library = int("metrics", 1) === 0 ? env.NO_METRICS_SCHEDULER : byBatch(env, int("batch", 10))
-  const subject = await subjectOf(impl, library, env.BASELINE, shards)
+  const subject = await subjectOf(impl, library, env.BASELINE, shards, int("promise", 0) === 1)
   switch (url.pathname) {
     case "/bench/schedule-single":
       return scheduleSingle(subject, int("n", 500), int("prime", 0))
