@@ -27,10 +27,11 @@
  *
  * The library dispatches in batches (`LUNORA_SCHEDULER_DISPATCH_BATCH`,
  * default 10 jobs per request): the rows labelled "batched" run `SchedulerDO`
- * at that default, "batches of 25" run `Batch25SchedulerDO`, and "one request
- * per job" run `SingleSchedulerDO` (`LUNORA_SCHEDULER_DISPATCH_BATCH` 1, one
- * request per job as before batching). The baseline sends one request per job
- * throughout; the rows of `fire-batch25`, `fire-single` and `drift-single`
+ * at that default, "25 jobs per request" run `Batch25SchedulerDO`, "100"
+ * (the ceiling) `Batch100SchedulerDO`, and "one request per job" run
+ * `SingleSchedulerDO` (`LUNORA_SCHEDULER_DISPATCH_BATCH` 1, one request per
+ * job as before batching). The baseline sends one request per job
+ * throughout; the rows of `fire-batch25`, `fire-batch100`, `fire-single` and `drift-single`
  * run the library only and compare with the baseline of `fire` or `drift`
  * (their `samples.baseline` are that measurement's).
  *
@@ -108,6 +109,8 @@ const SPREAD_MS = 2000
 const LEAD_MS = 1500
 const DEFAULT_DISPATCH_BATCH = 10
 const LARGE_DISPATCH_BATCH = 25
+/** The setting's ceiling (`MAX_BATCH_JOBS`). */
+const MAX_DISPATCH_BATCH = 100
 const DRAIN = 5000
 const DRAIN_LEAD_MS = 3000
 const POOL_JOBS = 600
@@ -182,7 +185,12 @@ const MEASUREMENTS: ReadonlyArray<Measurement> = [
     query: { batches: BATCHES, size: BATCH_SIZE },
     warm: { batches: 2, size: 500 }
   },
-  ...([["fire", DEFAULT_DISPATCH_BATCH], ["fire-batch25", LARGE_DISPATCH_BATCH], ["fire-single", 1]] as const).map((
+  ...([
+    ["fire", DEFAULT_DISPATCH_BATCH],
+    ["fire-batch25", LARGE_DISPATCH_BATCH],
+    ["fire-batch100", MAX_DISPATCH_BATCH],
+    ["fire-single", 1]
+  ] as const).map((
     [name, batch]
   ) => ({
     group: "fire",
@@ -348,6 +356,13 @@ const ROWS: ReadonlyArray<readonly [string, string, string, Unit, number]> = [
   [
     `fire, batched dispatch, ${LARGE_DISPATCH_BATCH} jobs per request (${FIRE} due at once)`,
     "fire-batch25",
+    "jobsPerSec",
+    "jobs/s",
+    0
+  ],
+  [
+    `fire, batched dispatch, ${MAX_DISPATCH_BATCH} jobs per request, the ceiling (${FIRE} due at once)`,
+    "fire-batch100",
     "jobsPerSec",
     "jobs/s",
     0
@@ -671,7 +686,8 @@ const NOTES = (most: { readonly library: number; readonly baseline: number } | u
     "Fire: from the instant all jobs are due to the last completion. Drift: start (library: the job's batch leased as",
     "  it is sent; baseline: its batch of 50 marked started) minus scheduled time; arrival: the no-op handler's clock",
     "  minus scheduled time.",
-    `Batched rows: SchedulerDO at the default ${DEFAULT_DISPATCH_BATCH} jobs per request, or Batch25SchedulerDO (${LARGE_DISPATCH_BATCH});`,
+    `Batched rows: SchedulerDO at the default ${DEFAULT_DISPATCH_BATCH} jobs per request, Batch25SchedulerDO (${LARGE_DISPATCH_BATCH}) or`,
+    `  Batch100SchedulerDO (${MAX_DISPATCH_BATCH}, the ceiling);`,
     "  one request per job: SingleSchedulerDO (LUNORA_SCHEDULER_DISPATCH_BATCH 1: a signed request to Dispatch.path",
     "  per job, as before batching and as the baseline). Those two run the library only and compare with the baseline",
     "  of the default row above them (the same samples)."

@@ -12,9 +12,9 @@
  * The library batches its dispatches: at its default, one signed request to
  * `Dispatch.batchPath` carries up to 10 due jobs (`LUNORA_SCHEDULER_DISPATCH_BATCH`).
  * `SchedulerDO` runs with the default settings; `SingleSchedulerDO` and
- * `Batch25SchedulerDO` differ only in that setting (1: one request per job, as
- * the baseline; 25), and the fire and drift measurements pick one by their
- * `batch` query (1, 10 or 25). The baseline always sends one request per job.
+ * `Batch25SchedulerDO` and `Batch100SchedulerDO` differ only in that setting
+ * (1: one request per job, as the baseline; 25; 100, its ceiling), and the
+ * fire and drift measurements pick one by their `batch` query (1, 10, 25 or 100). The baseline always sends one request per job.
  *
  * `/bench/schedule-single` schedules one job per call through the Effect
  * service, or, with the `promise` query 1, through `createScheduler`.
@@ -75,6 +75,13 @@ export class Batch25SchedulerDO extends SchedulerDO {
   }
 }
 
+/** `SchedulerDO` with `LUNORA_SCHEDULER_DISPATCH_BATCH` 100, its ceiling: up to 100 due jobs per request. */
+export class Batch100SchedulerDO extends SchedulerDO {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, { ...env, LUNORA_SCHEDULER_DISPATCH_BATCH: "100" })
+  }
+}
+
 /**
  * `SchedulerDO` at its default settings that counts its alarm invocations,
  * for the drain measurement. The count lives in the object: a fresh instance
@@ -106,6 +113,7 @@ interface Env {
   readonly NO_METRICS_SCHEDULER: DurableObjectNamespace<NoMetricsSchedulerDO>
   readonly SINGLE_SCHEDULER: DurableObjectNamespace<SingleSchedulerDO>
   readonly BATCH25_SCHEDULER: DurableObjectNamespace<Batch25SchedulerDO>
+  readonly BATCH100_SCHEDULER: DurableObjectNamespace<Batch100SchedulerDO>
   readonly COUNTING_SCHEDULER: DurableObjectNamespace<CountingSchedulerDO>
   readonly WIDE_SCHEDULER: DurableObjectNamespace<WideSchedulerDO>
   readonly BASELINE: DurableObjectNamespace<BaselineDO>
@@ -525,7 +533,7 @@ const baselineSubject = (namespace: DurableObjectNamespace<BaselineDO>, instance
   }
 }
 
-/** The library's `SchedulerDO` by its `LUNORA_SCHEDULER_DISPATCH_BATCH`: the default 10, 1 or 25. */
+/** The library's `SchedulerDO` by its `LUNORA_SCHEDULER_DISPATCH_BATCH`: the default 10, 1, 25 or 100. */
 const byBatch = (env: Env, batch: number): DurableObjectNamespace<SchedulerDO> => {
   switch (batch) {
     case 1:
@@ -534,8 +542,10 @@ const byBatch = (env: Env, batch: number): DurableObjectNamespace<SchedulerDO> =
       return env.SCHEDULER
     case 25:
       return env.BATCH25_SCHEDULER
+    case 100:
+      return env.BATCH100_SCHEDULER
     default:
-      throw new Error(`batch must be 1, 10 (the default) or 25, not ${batch}`)
+      throw new Error(`batch must be 1, 10 (the default), 25 or 100, not ${batch}`)
   }
 }
 
@@ -929,6 +939,7 @@ export default {
         env.SCHEDULER,
         env.SINGLE_SCHEDULER,
         env.BATCH25_SCHEDULER,
+        env.BATCH100_SCHEDULER,
         env.COUNTING_SCHEDULER,
         env.WIDE_SCHEDULER,
         env.NO_METRICS_SCHEDULER
