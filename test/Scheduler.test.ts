@@ -472,6 +472,16 @@ describe("Scheduler (test layer, TestClock)", () => {
       ])
       expect(scheduled.map((x) => [x._tag, DateTime.toEpochMillis(x.scheduledFor)])).toEqual([["Created", 60_000], ["Created", 120_000]])
     }).pipe(Effect.provide(TestLayer())))
+
+  it.effect("submit takes 20,000 jobs in one call, each with an id of its own", () =>
+    Effect.gen(function*() {
+      const s = yield* scheduler
+      const scheduled = yield* s.submit(
+        Array.from({ length: 20_000 }, (_, i) => ({ job: SendReminder, payload: { userId: `u-${i}` }, after: "1 hour" }))
+      )
+      expect(new Set(scheduled.map((x) => x.id)).size).toBe(20_000)
+      expect(scheduled.every((x) => x._tag === "Created")).toBe(true)
+    }).pipe(Effect.provide(TestLayer())))
 })
 
 describe("Scheduler refusals: a typed error, and nothing stored", () => {

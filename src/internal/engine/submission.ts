@@ -73,13 +73,20 @@ const isFunctionPath = Schema.is(Job.FunctionPath)
 
 const ID_DIGITS = 36 ** 6
 
+/** The most 32-bit values one `crypto.getRandomValues` call gives (65,536 bytes). */
+const RANDOM_VALUES_MAX = 16_384
+
 /**
  * `count` job ids for `now` on shard 0, `job_0_<time><random>`: unique, and
  * sortable by creation time within a shard. The random part is 18 base-36
- * digits from the platform's `crypto.getRandomValues`, read once per call.
+ * digits from the platform's `crypto.getRandomValues`, read in as few calls
+ * as it allows.
  */
 export const makeJobIds = (now: number, count: number): Array<string> => {
-  const random = crypto.getRandomValues(new Uint32Array(count * 3))
+  const random = new Uint32Array(count * 3)
+  for (let at = 0; at < random.length; at += RANDOM_VALUES_MAX) {
+    crypto.getRandomValues(random.subarray(at, at + RANDOM_VALUES_MAX))
+  }
   const prefix = `job_0_${now.toString(36).padStart(9, "0")}`
   const ids = new Array<string>(count)
   for (let i = 0; i < count; i++) {
