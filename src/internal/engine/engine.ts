@@ -70,10 +70,19 @@ const parentCanceled = (store: Store, parentId: string | null): boolean => {
 }
 
 /** The record of a new job: pending, or canceled at once when its parent was canceled while it runs. */
-const newRecord = (store: Store, config: EngineConfig, now: number, { own: _, ...job }: NewJob): Omit<JobRecord, "seq"> => {
+const newRecord = (store: Store, config: EngineConfig, now: number, job: NewJob): Omit<JobRecord, "seq"> => {
   const parentId = job.parentId ?? null
+  // field by field: a rest pattern (`{ own, ...job }`) copies on V8's slow path, microseconds a job
   const record: Omit<JobRecord, "seq"> = {
-    ...job,
+    id: job.id,
+    functionPath: job.functionPath,
+    args: job.args,
+    runAt: job.runAt,
+    retryDelaysMs: job.retryDelaysMs,
+    deadLetter: job.deadLetter,
+    key: job.key,
+    shardKey: job.shardKey,
+    pool: job.pool,
     target: job.target ?? null,
     parentId,
     cancelRequested: false,
