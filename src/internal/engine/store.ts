@@ -11,8 +11,6 @@
  */
 import * as Context from "effect/Context"
 import * as Layer from "effect/Layer"
-import * as Order from "effect/Order"
-import * as RedBlackTree from "effect/RedBlackTree"
 import type { JobState } from "../../Job.js"
 
 /**
@@ -184,9 +182,119 @@ export class JobStore extends Context.Tag("@lunora/scheduler/JobStore")<JobStore
 
 const isLive = (state: JobState) => state === "pending" || state === "inProgress"
 
-type TimelineKey = readonly [runAt: number, seq: number]
-const timelineOrder = (a: TimelineKey, b: TimelineKey): -1 | 0 | 1 =>
-  a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0
+/** How many records a chunk of a `Timeline` holds before it splits in two. */
+const CHUNK = 1024
+
+/** A run of a `Timeline`'s records, with their keys and `seq`s beside them (numbers compare faster than records are read). */
+interface Chunk {
+  readonly keys: Array<number>
+  readonly seqs: Array<number>
+  readonly jobs: Array<JobRecord>
+}
+
+const splitChunk = (chunk: Chunk, at: number): Chunk => ({
+  keys: chunk.keys.splice(at),
+  seqs: chunk.seqs.splice(at),
+  jobs: chunk.jobs.splice(at)
+})
+
+/**
+ * Records in `(key, seq)` order, changed in place: a list of sorted chunks
+ * (a B-tree of one level), so an insert or a removal is two binary searches
+ * and a copy within one chunk, and the first records are read where they
+ * are. `seq` is unique, so a record is found by its key and `seq`.
+ */
+class Timeline {
+  private readonly chunks: Array<Chunk> = []
+  private chunk = 0
+  private place = 0
+  size = 0
+
+  constructor(private readonly key: (job: JobRecord) => number) {}
+
+  /** Finds where `(key, seq)` is or would go (`chunk` is `chunks.length` past the last record). */
+  private locate(key: number, seq: number): void {
+    const chunks = this.chunks
+    let low = 0
+    let high = chunks.length
+    while (low < high) {
+      const mid = (low + high) >>> 1
+      const { keys, seqs } = chunks[mid]!
+      const last = keys.length - 1
+      if (keys[last]! < key || (keys[last] === key && seqs[last]! < seq)) low = mid + 1
+      else high = mid
+    }
+    this.chunk = low
+    const chunk = chunks[low]
+    low = 0
+    high = chunk?.keys.length ?? 0
+    while (low < high) {
+      const mid = (low + high) >>> 1
+      if (chunk!.keys[mid]! < key || (chunk!.keys[mid] === key && chunk!.seqs[mid]! < seq)) low = mid + 1
+      else high = mid
+    }
+    this.place = low
+  }
+
+  insert(job: JobRecord): void {
+    const key = this.key(job)
+    this.size++
+    this.locate(key, job.seq)
+    let chunk = this.chunks[this.chunk]
+    if (chunk === undefined) {
+      chunk = this.chunks[this.chunks.length - 1]
+      if (chunk === undefined || chunk.keys.length >= CHUNK) {
+        this.chunks.push({ keys: [key], seqs: [job.seq], jobs: [job] })
+        return
+      }
+      this.place = chunk.keys.length
+    }
+    chunk.keys.splice(this.place, 0, key)
+    chunk.seqs.splice(this.place, 0, job.seq)
+    chunk.jobs.splice(this.place, 0, job)
+    if (chunk.keys.length > CHUNK) this.chunks.splice(this.chunk + 1, 0, splitChunk(chunk, CHUNK / 2))
+  }
+
+  remove(job: JobRecord): void {
+    this.locate(this.key(job), job.seq)
+    const chunk = this.chunks[this.chunk]
+    if (chunk === undefined || chunk.seqs[this.place] !== job.seq) return
+    this.size--
+    if (chunk.keys.length === 1) {
+      this.chunks.splice(this.chunk, 1)
+      return
+    }
+    chunk.keys.splice(this.place, 1)
+    chunk.seqs.splice(this.place, 1)
+    chunk.jobs.splice(this.place, 1)
+  }
+
+  /** Puts `job` where the record with its key and `seq` is. */
+  replace(job: JobRecord): void {
+    this.locate(this.key(job), job.seq)
+    const chunk = this.chunks[this.chunk]
+    if (chunk !== undefined && chunk.seqs[this.place] === job.seq) chunk.jobs[this.place] = job
+  }
+
+  /** The key of the first record. */
+  firstKey(): number | undefined {
+    return this.chunks[0]?.keys[0]
+  }
+
+  /**
+   * Visits the records in order while `visit` says to go on, from the first
+   * whose key is after `after` (from the first without it), as far as `until` when given.
+   */
+  each(visit: (job: JobRecord) => boolean, options?: { readonly after?: number | undefined; readonly until?: number }): void {
+    const until = options?.until ?? Number.POSITIVE_INFINITY
+    if (options?.after === undefined) this.chunk = this.place = 0
+    else this.locate(options.after, Number.POSITIVE_INFINITY)
+    for (let c = this.chunk, i = this.place; c < this.chunks.length; c++, i = 0) {
+      const { jobs, keys } = this.chunks[c]!
+      for (; i < jobs.length; i++) if (keys[i]! > until || !visit(jobs[i]!)) return
+    }
+  }
+}
 
 /** The order of crons and pools: by name. */
 export const byName = (a: { readonly name: string }, b: { readonly name: string }): -1 | 0 | 1 =>
@@ -203,8 +311,8 @@ export const makeMemory = (): Store => {
   const byId = new Map<string, JobRecord>()
   const liveByKey = new Map<string, string>()
   const pendingByParent = new Map<string, Set<string>>()
-  const timelines = new Map<JobState, RedBlackTree.RedBlackTree<TimelineKey, string>>()
-  let bySeq = RedBlackTree.empty<number, string>(Order.number)
+  const timelines = new Map<JobState, Timeline>()
+  const bySeq = new Timeline((job) => job.seq)
   let nextSeq = 1
   let undo: Array<() => void> | undefined
   // crons are few (declared in code): kept in a map, scanned in order when asked
@@ -234,31 +342,22 @@ export const makeMemory = (): Store => {
   }
 
   // one timeline per state, and one per (pool, state); pool names are never empty
-  const poolTimelines = new Map<string, RedBlackTree.RedBlackTree<TimelineKey, string>>()
+  const poolTimelines = new Map<string, Timeline>()
   const poolKey = (pool: string | null, state: JobState) => `${state}/${pool ?? ""}`
+  const byRunAt = (job: JobRecord) => job.runAt
+  const empty = new Timeline(byRunAt)
 
-  const timeline = (state: JobState) => timelines.get(state) ?? RedBlackTree.empty<TimelineKey, string>(timelineOrder)
-  const poolTimeline = (pool: string | null, state: JobState) =>
-    poolTimelines.get(poolKey(pool, state)) ?? RedBlackTree.empty<TimelineKey, string>(timelineOrder)
-
-  /**
-   * Each stored record's timeline key, made once: `RedBlackTree.removeFirst`
-   * matches keys with `Equal.equals`, which for the same array is identity
-   * (a structural tuple would be hashed at every step of the walk).
-   */
-  const keys = new WeakMap<JobRecord, TimelineKey>()
-  const timelineKey = (job: JobRecord): TimelineKey => {
-    let key = keys.get(job)
-    if (key === undefined) keys.set(job, key = [job.runAt, job.seq])
-    return key
+  const timeline = (state: JobState) => timelines.get(state) ?? empty
+  const poolTimeline = (pool: string | null, state: JobState) => poolTimelines.get(poolKey(pool, state)) ?? empty
+  const timelineIn = <K>(map: Map<K, Timeline>, key: K) => {
+    let timeline = map.get(key)
+    if (timeline === undefined) map.set(key, timeline = new Timeline(byRunAt))
+    return timeline
   }
 
   const unindex = (job: JobRecord) => {
-    timelines.set(job.state, RedBlackTree.removeFirst(timeline(job.state), timelineKey(job)))
-    poolTimelines.set(
-      poolKey(job.pool, job.state),
-      RedBlackTree.removeFirst(poolTimeline(job.pool, job.state), timelineKey(job))
-    )
+    timeline(job.state).remove(job)
+    poolTimeline(job.pool, job.state).remove(job)
     if (job.key !== null && isLive(job.state) && liveByKey.get(job.key) === job.id) liveByKey.delete(job.key)
     if (job.parentId !== null && job.state === "pending") {
       const siblings = pendingByParent.get(job.parentId)
@@ -268,11 +367,8 @@ export const makeMemory = (): Store => {
   }
 
   const index = (job: JobRecord) => {
-    timelines.set(job.state, RedBlackTree.insert(timeline(job.state), timelineKey(job), job.id))
-    poolTimelines.set(
-      poolKey(job.pool, job.state),
-      RedBlackTree.insert(poolTimeline(job.pool, job.state), timelineKey(job), job.id)
-    )
+    timelineIn(timelines, job.state).insert(job)
+    timelineIn(poolTimelines, poolKey(job.pool, job.state)).insert(job)
     if (job.key !== null && isLive(job.state)) liveByKey.set(job.key, job.id)
     if (job.parentId !== null && job.state === "pending") {
       const siblings = pendingByParent.get(job.parentId) ?? new Set<string>()
@@ -280,19 +376,10 @@ export const makeMemory = (): Store => {
     }
   }
 
-  const upTo = (tree: RedBlackTree.RedBlackTree<TimelineKey, string>, until: number, limit: number) => {
+  const upTo = (timeline: Timeline, until: number, limit: number) => {
     const out: Array<JobRecord> = []
-    if (limit <= 0) return out
-    for (const [[runAt], id] of tree) {
-      if (runAt > until) break
-      out.push(byId.get(id)!)
-      if (out.length >= limit) break
-    }
+    if (limit > 0) timeline.each((job) => out.push(job) < limit, { until })
     return out
-  }
-  const firstRunAt = (tree: RedBlackTree.RedBlackTree<TimelineKey, string>) => {
-    const first = RedBlackTree.first(tree)
-    return first._tag === "Some" ? first.value[0][0] : undefined
   }
 
   const put = (id: string, next: JobRecord | undefined) => {
@@ -301,10 +388,11 @@ export const makeMemory = (): Store => {
     if (previous !== undefined) unindex(previous)
     if (next === undefined) {
       byId.delete(id)
-      if (previous !== undefined) bySeq = RedBlackTree.removeFirst(bySeq, previous.seq)
+      if (previous !== undefined) bySeq.remove(previous)
       return
     }
-    if (previous === undefined) bySeq = RedBlackTree.insert(bySeq, next.seq, id)
+    if (previous === undefined) bySeq.insert(next)
+    else bySeq.replace(next)
     byId.set(id, next)
     index(next)
   }
@@ -365,24 +453,22 @@ export const makeMemory = (): Store => {
     pendingChildren: (parentId) =>
       [...(pendingByParent.get(parentId) ?? [])].map((id) => byId.get(id)!).sort((a, b) => a.seq - b.seq),
     due: (state, until, limit) => upTo(timeline(state), until, limit),
-    nextRunAt: (state) => firstRunAt(timeline(state)),
+    nextRunAt: (state) => timeline(state).firstKey(),
     list: ({ afterSeq, functionPath, limit, state }) => {
       const out: Array<JobRecord> = []
       if (limit <= 0) return out
-      const entries = afterSeq === undefined ? bySeq : RedBlackTree.greaterThan(bySeq, afterSeq)
-      for (const [, id] of entries) {
-        const job = byId.get(id)!
-        if (state !== undefined && job.state !== state) continue
-        if (functionPath !== undefined && job.functionPath !== functionPath) continue
-        out.push(job)
-        if (out.length >= limit) break
-      }
+      bySeq.each((job) => {
+        if ((state === undefined || job.state === state) && (functionPath === undefined || job.functionPath === functionPath)) {
+          out.push(job)
+        }
+        return out.length < limit
+      }, { after: afterSeq })
       return out
     },
-    count: (state) => RedBlackTree.size(timeline(state)),
+    count: (state) => timeline(state).size,
     ready: (pool, until, limit) => upTo(poolTimeline(pool, "pending"), until, limit),
-    nextReadyAt: (pool) => firstRunAt(poolTimeline(pool, "pending")),
-    countInPool: (pool, state) => RedBlackTree.size(poolTimeline(pool, state)),
+    nextReadyAt: (pool) => poolTimeline(pool, "pending").firstKey(),
+    countInPool: (pool, state) => poolTimeline(pool, state).size,
     putPool: (pool) => putPool(pool.name, pool),
     getPool: (name) => pools.get(name),
     listPools: () => [...pools.values()].sort(byName),
