@@ -8,11 +8,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
-import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
+import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { isTerminal } from "../../Job.js"
 import { InvalidOptions } from "../../SchedulerError.js"
@@ -31,15 +29,202 @@ import { type OwnTargetSender, sendToOwnTarget } from "../runtime/ownTarget.js"
 import { ownTargetOf } from "../domain/targets.js"
 import type { WorkflowBinding } from "../runtime/workflow.js"
 
-/** A `Clock` that reads `now()` and whose sleeps end at once: time that `advance` steps, not waits, through. */
-const stepClock = (now: () => number): Clock.Clock => ({
-  [Clock.ClockTypeId]: Clock.ClockTypeId,
-  unsafeCurrentTimeMillis: now,
-  unsafeCurrentTimeNanos: () => BigInt(now()) * 1_000_000n,
-  currentTimeMillis: Effect.sync(now),
-  currentTimeNanos: Effect.sync(() => BigInt(now()) * 1_000_000n),
-  sleep: () => Effect.void
+const stepClocks = new WeakMap<() => number, Clock.Clock>()
+
+/**
+ * A `Clock` that reads `now()` and whose sleeps end at once: time that
+ * `advance` steps, not waits, through. One per `now`, so a step already under
+ * it (`advanceOver` runs every step under it) need not set it again.
+ */
+const stepClock = (now: () => number): Clock.Clock => {
+  let clock = stepClocks.get(now)
+  if (clock === undefined) {
+    stepClocks.set(now, clock = {
+      [Clock.ClockTypeId]: Clock.ClockTypeId,
+      unsafeCurrentTimeMillis: now,
+      unsafeCurrentTimeNanos: () => BigInt(now()) * 1_000_000n,
+      currentTimeMillis: Effect.sync(now),
+      currentTimeNanos: Effect.sync(() => BigInt(now()) * 1_000_000n),
+      sleep: () => Effect.void
+    })
+  }
+  return clock
+}
+
+/**
+ * An `adjust` (or `setTime`) of a `TestClock` in progress, as the memory
+ * loops on it see it: the instant it ends at, and how far they have stepped
+ * the `Clock` ahead of the `TestClock` within it.
+ */
+interface TestWindow {
+  readonly clock: TestClock.TestClock
+  /** The end of the `adjust` in progress; `undefined` between them. */
+  end: number | undefined
+  /** The instant the loops stepped to, ahead of the `TestClock` (until it gets there). */
+  lead: number
+  /** How many `adjust`s are in progress (one, but for a fiber that adjusts while another does). */
+  open: number
+}
+
+/** The windows of the `TestClock`s the memory runtime wrapped, by wrapper. */
+const windows = new WeakMap<Clock.Clock, TestWindow>()
+
+const isTestClock = (clock: Clock.Clock): clock is TestClock.TestClock =>
+  "adjust" in clock && "setTime" in clock && "sleeps" in clock
+
+/**
+ * A `TestClock` that delegates to `clock` and records each `adjust` or
+ * `setTime` in progress in its window. It reads the later of `clock`'s time
+ * and the window's lead, and a sleep ends that long after the time it reads.
+ */
+const windowed = (clock: TestClock.TestClock): TestClock.TestClock => {
+  const window: TestWindow = { clock, end: undefined, lead: Number.NEGATIVE_INFINITY, open: 0 }
+  const now = () => Math.max(clock.unsafeCurrentTimeMillis(), window.lead)
+  const within = (end: number, effect: Effect.Effect<void>) =>
+    Effect.suspend(() => {
+      window.open++
+      window.end = Math.max(window.end ?? end, end)
+      return Effect.ensuring(
+        effect,
+        Effect.sync(() => {
+          if (--window.open > 0) return
+          window.end = undefined
+          window.lead = Number.NEGATIVE_INFINITY
+        })
+      )
+    })
+  const wrapper: TestClock.TestClock = {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: now,
+    unsafeCurrentTimeNanos: () => BigInt(now()) * 1_000_000n,
+    currentTimeMillis: Effect.sync(now),
+    currentTimeNanos: Effect.sync(() => BigInt(now()) * 1_000_000n),
+    sleep: (duration) =>
+      Effect.suspend(() => {
+        const ms = Duration.toMillis(duration)
+        return clock.sleep(ms > 0 ? Duration.millis(ms + now() - clock.unsafeCurrentTimeMillis()) : duration)
+      }),
+    adjust: (duration) =>
+      Effect.suspend(() =>
+        within(clock.unsafeCurrentTimeMillis() + Duration.toMillis(Duration.decode(duration)), clock.adjust(duration))
+      ),
+    adjustWith: (duration) => (effect) => Effect.zipLeft(effect, wrapper.adjust(duration), { concurrent: true }),
+    save: Effect.map(clock.save, (restore) => Effect.zipRight(Effect.sync(() => (window.lead = Number.NEGATIVE_INFINITY)), restore)),
+    setTime: (time) =>
+      Effect.suspend(() => {
+        window.lead = Number.NEGATIVE_INFINITY
+        return within(time, clock.setTime(time))
+      }),
+    sleeps: clock.sleeps
+  }
+  windows.set(wrapper, window)
+  return wrapper
+}
+
+/**
+ * The window of the `TestClock` in context, which is wrapped (`windowed`)
+ * for the scope when it is not yet; `undefined` under any other `Clock`.
+ */
+const testWindow: Effect.Effect<TestWindow | undefined, never, Scope.Scope> = Effect.gen(function*() {
+  const clock = yield* Effect.clock
+  const known = windows.get(clock)
+  if (known !== undefined || !isTestClock(clock)) return known
+  const wrapper = windowed(clock)
+  yield* Effect.withClockScoped(wrapper)
+  return windows.get(wrapper)
 })
+
+/** A drain loop's wait, as its pacer sees it. */
+interface Waiter {
+  readonly wake: Queue.Queue<void>
+  /** Until when the loop waits (`undefined`: for a signal only); `null` while it runs. */
+  at: number | undefined | null
+  /** Whether it waits between passes, with nothing in flight. */
+  idle: boolean
+}
+
+/**
+ * Paces the drain loops of one memory backend on one `Clock`. When every
+ * loop waits, the earliest time one waits for is reached by a timer, or,
+ * when the loops are idle within a `TestClock.adjust` that reaches it before
+ * any other sleep ends, at once: the `Clock` steps ahead to it (the window's
+ * lead) and that loop wakes, so `adjust` stops at no instant the loops step
+ * to, only at one a sleep of another fiber waits for. A timer is started
+ * only for a time earlier than every armed one, and never interrupted: under
+ * `TestClock` each sleep, even an interrupted one, is a wake-up it stops at.
+ */
+const makePacer = (window: TestWindow | undefined) =>
+  Effect.gen(function*() {
+    const loops: Array<Waiter> = []
+    const armed = new Set<number>()
+    const timers = yield* FiberSet.make()
+
+    const wakeAll = Effect.forEach(loops, (loop) => Queue.offer(loop.wake, undefined), { discard: true })
+    const arm = (at: number) =>
+      Effect.suspend(() => {
+        for (const time of armed) if (time <= at) return Effect.void
+        armed.add(at)
+        return FiberSet.run(
+          timers,
+          Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sleep(Duration.millis(at - now))).pipe(
+            Effect.zipRight(Effect.sync(() => armed.delete(at))),
+            Effect.zipRight(wakeAll)
+          )
+        )
+      })
+
+    /** The first time a sleep of another fiber than the timers ends. */
+    const othersFirst = (sleeps: Iterable<number>) => {
+      const ours = new Set(armed)
+      let first = Number.POSITIVE_INFINITY
+      for (const time of sleeps) if (!ours.delete(time)) first = Math.min(first, time)
+      return first
+    }
+
+    const pace = (yielded: boolean): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        let next: number | undefined
+        let idle = true
+        for (const loop of loops) {
+          // a loop that runs paces them when it waits
+          if (loop.at === null) return Effect.void
+          next = Engine.earliest(next, loop.at)
+          idle &&= loop.idle
+        }
+        if (next === undefined) return Effect.void
+        const at = next
+        if (window?.end === undefined || at > window.end || !idle) return arm(at)
+        // fibers this instant woke run first (a yield, not a wait: a loop that waits on nothing else lets adjust go on)
+        if (!yielded) return Effect.zipRight(Effect.yieldNow(), pace(true))
+        return Effect.flatMap(window.clock.sleeps, (sleeps) => {
+          if (at >= othersFirst(sleeps)) return arm(at)
+          window.lead = Math.max(window.lead, at)
+          return Effect.forEach(loops, (loop) => (loop.at === at ? Queue.offer(loop.wake, undefined) : Effect.void), {
+            discard: true
+          })
+        })
+      })
+
+    return {
+      /** A loop to pace, woken through `wake`. */
+      register: (wake: Queue.Queue<void>): Waiter => {
+        const loop: Waiter = { wake, at: null, idle: false }
+        loops.push(loop)
+        return loop
+      },
+      /** Waits for a signal, or until `at`; `idle`: between passes, with nothing in flight. */
+      wait: (loop: Waiter, at: number | undefined, idle: boolean): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          loop.at = at
+          loop.idle = idle
+          return Effect.zipRight(pace(false), Queue.take(loop.wake)).pipe(
+            Effect.ensuring(Effect.sync(() => (loop.at = null)))
+          )
+        })
+    }
+  })
+
+type Pacer = Effect.Effect.Success<ReturnType<typeof makePacer>>
 
 /** How many expired leases, and finished jobs per state, one step handles. */
 const SWEEP_LIMIT = 100
@@ -93,21 +278,25 @@ export const advanceOver = (
     const start = yield* Clock.currentTimeMillis
     const end = start + ms
     let current = start
-    const loops = yield* Effect.forEach(steppers, (stepper) => stepper(() => current))
-    for (;;) {
-      let next: Stepper | undefined
-      let at: number | undefined
-      for (const loop of loops) {
-        const wake = loop.nextWakeAt()
-        if (wake !== undefined && (at === undefined || wake < at)) [at, next] = [wake, loop]
+    const now = () => current
+    const loops = yield* Effect.forEach(steppers, (stepper) => stepper(now))
+    const steps = Effect.gen(function*() {
+      for (;;) {
+        let next: Stepper | undefined
+        let at: number | undefined
+        for (const loop of loops) {
+          const wake = loop.nextWakeAt()
+          if (wake !== undefined && (at === undefined || wake < at)) [at, next] = [wake, loop]
+        }
+        if (next === undefined || at === undefined || at > end) break
+        const previous = current
+        current = Math.max(at, current)
+        const result = yield* next.step
+        // what is due at once and does nothing (a step that fails) is left to the loops on the Clock
+        if (current === previous && !result.progress) break
       }
-      if (next === undefined || at === undefined || at > end) break
-      const previous = current
-      current = Math.max(at, current)
-      const result = yield* next.step
-      // what is due at once and does nothing (a step that fails) is left to the loops on the Clock
-      if (current === previous && !result.progress) break
-    }
+    })
+    yield* Effect.withClock(steps, stepClock(now))
     yield* TestClock.adjust(Duration.millis(end - (yield* Clock.currentTimeMillis)))
   })
 
@@ -122,11 +311,12 @@ export const makeBackend = (options: MemoryOptions = {}) =>
     if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS) {
       return yield* Effect.die(new InvalidOptions({ reason: `shards must be an integer from 1 to ${MAX_SHARDS}, not ${count}` }))
     }
-    const first = yield* makeShard(options)
+    const pacer = yield* makePacer(yield* testWindow)
+    const first = yield* makeShard(options, pacer)
     if (count === 1) return first
     const rest = yield* Effect.forEach(
       Array.from({ length: count - 1 }),
-      () => Effect.provideService(makeShard(options), JobStore, makeMemory())
+      () => Effect.provideService(makeShard(options, pacer), JobStore, makeMemory())
     )
     const shards = [first, ...rest]
     const backend = Sharded.make({ count, instanceName: "memory", shard: (shard) => shards[shard] ?? first })
@@ -134,7 +324,7 @@ export const makeBackend = (options: MemoryOptions = {}) =>
   })
 
 /** One shard of the memory runtime: the engine over the `JobStore` in context, and its drain loop. */
-const makeShard = (options: MemoryOptions) =>
+const makeShard = (options: MemoryOptions, pacer: Pacer) =>
   Effect.gen(function*() {
     const store = yield* JobStore
     const registry = yield* JobRegistry.JobRegistry
@@ -153,10 +343,15 @@ const makeShard = (options: MemoryOptions) =>
       }
     }
     const wake = yield* Queue.sliding<void>(1)
-    const version = yield* SubscriptionRef.make(0)
+    const loop = pacer.register(wake)
+    /** The waits of `awaitFinished`, each told of every change to the store; each says whether it is done. */
+    const watchers = new Set<() => boolean>()
+    const notify = Effect.sync(() => {
+      for (const watcher of watchers) watcher()
+    })
     const fibers = yield* FiberSet.make()
 
-    const changed = Effect.zipRight(Queue.offer(wake, undefined), SubscriptionRef.update(version, (n) => n + 1))
+    const changed = Effect.zipRight(Queue.offer(wake, undefined), notify)
 
     const mutate = <A>(f: (now: number) => A): Effect.Effect<A> =>
       Clock.currentTimeMillis.pipe(
@@ -167,27 +362,6 @@ const makeShard = (options: MemoryOptions) =>
     /** The attempts running, by `id#attempt`: an attempt whose lease the engine expires is interrupted. */
     const running = new Map<string, Fiber.RuntimeFiber<unknown, unknown>>()
     const attemptOf = (job: JobRecord) => `${job.id}#${job.attempt}`
-
-    /**
-     * The times a timer will wake the loop at. A timer is started only for a
-     * time earlier than every armed one, and never interrupted: under
-     * `TestClock` each sleep, even an interrupted one, is a wake-up it stops at,
-     * so the loop arms once per due instant, not once per change or per job.
-     */
-    const armed = new Set<number>()
-    const timers = yield* FiberSet.make()
-    const arm = (at: number, now: number) =>
-      Effect.suspend(() => {
-        for (const time of armed) if (time <= at) return Effect.void
-        armed.add(at)
-        return FiberSet.run(
-          timers,
-          Effect.sleep(Duration.millis(at - now)).pipe(
-            Effect.zipRight(Effect.sync(() => armed.delete(at))),
-            Effect.zipRight(Queue.offer(wake, undefined))
-          )
-        )
-      })
 
     const ownTargets: OwnTargetSender = {
       secret: Redacted.make(options.webhooks?.secret ?? "test-webhook-secret"),
@@ -267,13 +441,13 @@ const makeShard = (options: MemoryOptions) =>
             const fiber = running.get(attemptOf(job))
             return fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
           }, { discard: true }),
-        onChange: SubscriptionRef.update(version, (n) => n + 1)
+        onChange: notify
       })
 
     const drainPass = drainOf(
       senderOf((effect) => runFork(effect)),
       wake,
-      (at, now) => Effect.zipRight(at === undefined ? Effect.void : arm(at, now), Queue.take(wake))
+      (at) => pacer.wait(loop, at, false)
     )
 
     /** The loop's bulk stepping: one pass at a time, with the `Clock` reading the instant `now` gives. */
@@ -281,17 +455,21 @@ const makeShard = (options: MemoryOptions) =>
       Effect.gen(function*() {
         const stepped = stepClock(now)
         const signal = yield* Queue.sliding<void>(1)
-        const fork = yield* Effect.withClock(FiberSet.runtime(fibers)<never>(), stepped)
-        // time does not pass within an instant: a batch's handlers run one after another, in one fiber
-        const send: Drain.Sender = (batch, settle) =>
-          void fork(Effect.forEach(batch, (job) => runJob(job, settle), { discard: true }))
-        const step = Effect.withClock(
-          drainOf(send, signal, () => Queue.take(signal))({
-            budget: Number.POSITIVE_INFINITY,
-            leaseUntil: Number.POSITIVE_INFINITY
-          }),
-          stepped
+        // time does not pass within an instant: the batches sent run when the pass waits, one job after another, in its fiber
+        const sent: Array<readonly [ReadonlyArray<JobRecord>, (job: JobRecord, outcome: Outcome) => void]> = []
+        const send: Drain.Sender = (batch, settle) => void sent.push([batch, settle])
+        const runSent = Effect.suspend(() =>
+          Effect.forEach(
+            sent.splice(0),
+            ([batch, settle]) => Effect.forEach(batch, (job) => Effect.exit(runJob(job, settle)), { discard: true }),
+            { discard: true }
+          )
         )
+        const pass = drainOf(send, signal, () => runSent)({
+          budget: Number.POSITIVE_INFINITY,
+          leaseUntil: Number.POSITIVE_INFINITY
+        })
+        const step = Effect.clockWith((clock) => (clock === stepped ? pass : Effect.withClock(pass, stepped)))
         return { nextWakeAt: () => Engine.nextWakeAt(store), step }
       })
 
@@ -299,21 +477,23 @@ const makeShard = (options: MemoryOptions) =>
     const pass = Effect.gen(function*() {
       const result = yield* drainPass({ budget: Number.POSITIVE_INFINITY, leaseUntil: Number.POSITIVE_INFINITY })
       if (result.failed) return result
+      // what woke the loop during the pass is in the store, which is read next
+      yield* Queue.takeAll(wake)
       const now = yield* Clock.currentTimeMillis
       const wakeAt = Engine.nextWakeAt(store)
       if (wakeAt !== undefined && wakeAt <= now) {
         yield* Effect.yieldNow()
         return result
       }
-      if (wakeAt !== undefined) yield* arm(wakeAt, now)
-      yield* Queue.take(wake)
+      yield* pacer.wait(loop, wakeAt, true)
       return result
     })
 
     /** The loop never ends on a failure: a pass that fails a step is logged and retried after a backoff, on the `Clock`. */
     let failures = 0
-    const backoff = Effect.suspend(() =>
-      Effect.raceFirst(Effect.sleep(Duration.millis(Engine.failureBackoffMs(failures))), Queue.take(wake))
+    const backoff = Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) => pacer.wait(loop, now + Engine.failureBackoffMs(failures), false)
     )
     const drain = Effect.forever(
       pass.pipe(
@@ -340,12 +520,18 @@ const makeShard = (options: MemoryOptions) =>
         return Operations.reads.has(name) ? Effect.map(Clock.currentTimeMillis, run) : mutate(run)
       }),
       awaitFinished: (id) =>
-        version.changes.pipe(
-          Stream.mapEffect(() => Effect.sync(() => store.get(id))),
-          Stream.filter((job) => job === undefined || isTerminal(job.state)),
-          Stream.runHead,
-          Effect.map(Option.getOrUndefined)
-        )
+        Effect.async<JobRecord | undefined>((resume) => {
+          const watcher = () => {
+            const job = store.get(id)
+            if (job !== undefined && !isTerminal(job.state)) return false
+            watchers.delete(watcher)
+            resume(Effect.succeed(job))
+            return true
+          }
+          if (watcher()) return
+          watchers.add(watcher)
+          return Effect.sync(() => watchers.delete(watcher))
+        })
     }
     return backend
   })
