@@ -51,8 +51,10 @@ export const layer = (
  * fiber to suspend (about 3 ms an instant under `TestClock`). At each instant
  * the handlers see the `Clock` read that instant and run to their end: their
  * own waits on the `Clock` (`Effect.sleep`, a timeout) take no simulated
- * time, so use `TestClock.adjust` for handlers that wait. Then the `Clock` is
- * at now + `duration`, as after `TestClock.adjust(duration)`.
+ * time, so use `TestClock.adjust` for handlers that wait. A finished job past
+ * its retention is forgotten at the next instant with work (or at the end),
+ * not at an instant of its own. Then the `Clock` is at now + `duration`, as
+ * after `TestClock.adjust(duration)`.
  *
  * @example
  * ```ts

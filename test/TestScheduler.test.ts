@@ -113,6 +113,17 @@ describe("TestScheduler.advance (the bulk driver)", () => {
       Effect.provide(Workpool.layerMemory({ name: "capped", maxConcurrency: 2 }).pipe(Layer.provideMerge(layer())))
     ))
 
+  it.effect("forgets a finished job once its retention has passed, by the end of the advance", () =>
+    Effect.gen(function*() {
+      const scheduler = yield* Scheduler.Scheduler
+      const early = yield* scheduler.runAfter("1 day", Note, { n: 1 })
+      const late = yield* scheduler.runAfter("9 days", Note, { n: 2 })
+      yield* TestScheduler.advance("10 days")
+      // retention 2 days: the first ended 9 days ago, the second 1 day ago
+      expect((yield* Effect.flip(scheduler.get(early)))._tag).toBe("JobNotFound")
+      expect((yield* scheduler.get(late)).state).toBe("success")
+    }).pipe(Effect.provide(layer({ retention: "2 days" }))))
+
   it.effect("afterwards, TestClock.adjust goes on from where it left the Clock", () =>
     Effect.gen(function*() {
       const scheduler = yield* Scheduler.Scheduler

@@ -50,11 +50,11 @@ export type BackendOperations =
 /**
  * The memory runtime's bulk stepping, for `TestScheduler.advance` over one
  * backend or several shards on one timeline: given a `Clock` that reads the
- * instant being stepped, when this backend next has work, and one pass of
- * its loop at that instant.
+ * instant being stepped, when this backend next has work (a sweep waits
+ * for the next instant with other work), and one pass of its loop at that instant.
  */
 export interface Stepper {
-  readonly nextWakeAt: () => number | undefined
+  readonly nextWorkAt: () => number | undefined
   readonly step: Effect.Effect<{ readonly progress: boolean }>
 }
 

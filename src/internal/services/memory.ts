@@ -285,7 +285,7 @@ export const advanceOver = (
         let next: Stepper | undefined
         let at: number | undefined
         for (const loop of loops) {
-          const wake = loop.nextWakeAt()
+          const wake = loop.nextWorkAt()
           if (wake !== undefined && (at === undefined || wake < at)) [at, next] = [wake, loop]
         }
         if (next === undefined || at === undefined || at > end) break
@@ -378,20 +378,14 @@ const makeShard = (options: MemoryOptions, pacer: Pacer) =>
       }
       return JobRegistry.run(job.functionPath, JSON.parse(job.args), contextOf(job)).pipe(
         Effect.provideService(JobRegistry.JobRegistry, registry),
-        Effect.tap((outcome) =>
-          outcome._tag === "Succeeded"
-            ? Effect.void
-            : Effect.logWarning(`attempt ${job.attempt} ${outcome._tag === "Failed" ? "failed" : "was rejected"}`, outcome._tag === "Failed" ? outcome.error : outcome.reason)
-        ),
-        Effect.map((outcome): Outcome =>
-          outcome._tag === "Succeeded"
-            ? { ok: true, result: outcome.result }
-            : {
-              ok: false,
-              retryable: outcome._tag === "Failed",
-              error: outcome._tag === "Failed" ? outcome.error : outcome.reason
-            }
-        )
+        Effect.flatMap((outcome): Effect.Effect<Outcome> => {
+          if (outcome._tag === "Succeeded") return Effect.succeed({ ok: true, result: outcome.result })
+          const error = outcome._tag === "Failed" ? outcome.error : outcome.reason
+          return Effect.as(
+            Effect.logWarning(`attempt ${job.attempt} ${outcome._tag === "Failed" ? "failed" : "was rejected"}`, error),
+            { ok: false, retryable: outcome._tag === "Failed", error }
+          )
+        })
       )
     }
 
@@ -470,7 +464,7 @@ const makeShard = (options: MemoryOptions, pacer: Pacer) =>
           leaseUntil: Number.POSITIVE_INFINITY
         })
         const step = Effect.clockWith((clock) => (clock === stepped ? pass : Effect.withClock(pass, stepped)))
-        return { nextWakeAt: () => Engine.nextWakeAt(store), step }
+        return { nextWorkAt: () => Engine.nextWorkAt(store), step }
       })
 
     /** One pass of the drain loop, then a wait for the next due time or a change. */
