@@ -7,9 +7,12 @@
 import type * as DateTime from "effect/DateTime"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import { runPromise as run, runSyncOrThrow } from "./internal/promise.js"
 import type * as Job from "../Job.js"
 import * as Scheduler from "../Scheduler.js"
+import { prepareAllPlainly } from "../internal/engine/submission.js"
+import { makeRemote } from "../internal/services/remote.js"
 
 /**
  * The scheduler with Promises: each method resolves with its value or rejects
@@ -52,12 +55,21 @@ export interface PromiseScheduler {
  * @category constructors
  */
 export const createScheduler = (options: Scheduler.LiveOptions): PromiseScheduler => {
-  const scheduler = runSyncOrThrow(Scheduler.make(options))
-  const submitOne = (submission: Scheduler.Submission) =>
-    run(Effect.map(scheduler.submit([submission]), ([scheduled]) => ({
+  const backend = runSyncOrThrow(makeRemote(options))
+  const scheduler = Scheduler.fromBackend(backend)
+  // checked and sent without Effect where it can be (no retry to step, the shard count settled), else through the service
+  const submitOne = (submission: Scheduler.Submission): Promise<{ readonly id: Job.JobId; readonly scheduledFor: Date }> => {
+    const jobs = prepareAllPlainly([submission], Date.now())
+    if (jobs !== undefined && Either.isLeft(jobs)) return Promise.reject(jobs.left)
+    const sent = jobs === undefined ? undefined : backend.schedulePlainly?.(jobs.right)
+    if (sent !== undefined) {
+      return sent.then(([stored]) => ({ id: stored!.job.id as Job.JobId, scheduledFor: new Date(stored!.job.scheduledFor) }))
+    }
+    return run(Effect.map(scheduler.submit([submission]), ([scheduled]) => ({
       id: scheduled!.id,
       scheduledFor: new Date(scheduled!.scheduledFor.epochMillis)
     })))
+  }
   return {
     runAfter: (after, job, ...[payload = {}, options]: Scheduler.RunArgs<Job.Ref>) =>
       submitOne({ job, payload, after, options }),

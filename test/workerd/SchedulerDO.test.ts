@@ -13,7 +13,7 @@ import {
   runInDurableObject,
   SELF
 } from "cloudflare:test"
-import { Config, ConfigProvider, Effect, Either, Option, Redacted } from "effect"
+import { Config, ConfigProvider, Effect, Either, Option, Redacted, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { createCronTrigger, serveCronTriggers } from "../../src/cloudflare/createCronTrigger.js"
 import { createScheduler } from "../../src/cloudflare/createScheduler.js"
@@ -25,6 +25,7 @@ import * as CronRegistry from "../../src/CronRegistry.js"
 import * as CronSpec from "../../src/CronSpec.js"
 import type * as Job from "../../src/Job.js"
 import * as Scheduler from "../../src/Scheduler.js"
+import * as Workflow from "../../src/Workflow.js"
 import { fast, fresh, runs, settled } from "./support.js"
 import worker, { Echo, Flaky, functionTriggers, Slow, triggerCrons } from "./worker.js"
 
@@ -181,6 +182,16 @@ describe("SchedulerDO end to end", () => {
     expect((await scheduler.list()).jobs.map((j) => j.id)).toEqual([id])
     expect(await scheduler.cancel(id)).toEqual({ _tag: "Canceled", id, children: 0, cancelled: true })
     await expect(scheduler.runAfter(-1, Echo, { text: "x" })).rejects.toMatchObject({ _tag: "InvalidTime" })
+    // once the first call has settled the shard count, a call is checked and sent without Effect: the same answers
+    const plain = await scheduler.runAt(Date.now() + 60_000, Echo, { text: "plain" }, { key: "plain-key" })
+    expect((await scheduler.get(plain.id)).scheduledFor.epochMillis).toBe(plain.scheduledFor.getTime())
+    expect((await scheduler.runAfter(1_000, Echo, { text: "again" }, { key: "plain-key" })).id).toBe(plain.id)
+    // and the SchedulerDO's own refusal is the typed error
+    const Missing = Workflow.make("reports:missing", { binding: "NO_SUCH_WORKFLOW", params: Schema.Struct({}) })
+    await expect(scheduler.runAfter(0, Missing, {})).rejects.toMatchObject({
+      _tag: "InvalidOptions",
+      reason: expect.stringContaining("no Workflow binding NO_SUCH_WORKFLOW")
+    })
     await expect(scheduler.get("job_0_missing00")).rejects.toMatchObject({ _tag: "JobNotFound" })
     // the typed error itself is thrown, not a FiberFailure around it
     const invalid = (reason: string) => expect.objectContaining({ _tag: "InvalidOptions", reason: expect.stringContaining(reason) })

@@ -177,6 +177,58 @@ const check = (
 }
 
 /**
+ * The jobs of a call being checked in order: `checked` says how many are
+ * built so far; the next, if any, has a retry to be stepped in Effect.
+ */
+interface Checking {
+  readonly submissions: ReadonlyArray<Submission>
+  readonly now: number
+  readonly pool: string | null
+  readonly parentId: string | null
+  readonly ids: ReadonlyArray<string>
+  readonly jobs: Array<Engine.NewJob>
+}
+
+const checking = (
+  submissions: ReadonlyArray<Submission>,
+  now: number,
+  pool: string | null,
+  parentId: string | null
+): Checking => ({ submissions, now, pool, parentId, ids: makeJobIds(now, submissions.length), jobs: [] })
+
+/**
+ * Checks and builds jobs in plain code from the next one on, until all are
+ * built or one's retry must be stepped (the default retry, once stepped,
+ * needs no step): the refusal of the first refused one, if any.
+ */
+const checkPlainly = (call: Checking): Either.Either<void, ScheduleError> => {
+  const { ids, jobs, now, parentId, pool, submissions } = call
+  for (let i = jobs.length; i < submissions.length; i++) {
+    const plan = submissions[i]!.options?.retry === undefined ? defaultPlan : undefined
+    if (plan === undefined) return Either.void
+    const job = check(submissions[i]!, now, pool, parentId, ids[i]!, plan)
+    if (Either.isLeft(job)) return Either.left(job.left)
+    jobs.push(job.right)
+  }
+  return Either.void
+}
+
+/** Checks and builds the next job, whose retry is stepped in Effect, then goes on plainly. */
+const checkStepping = (call: Checking): Effect.Effect<ReadonlyArray<Engine.NewJob>, ScheduleError> =>
+  Effect.flatMap(checkPlainly(call), () => {
+    const { ids, jobs, now, parentId, pool, submissions } = call
+    const submission = submissions[jobs.length]
+    if (submission === undefined) return Effect.succeed(jobs)
+    const retry = submission.options?.retry
+    return Effect.flatMap(check(submission, now, pool, parentId, ids[jobs.length]!, undefined), (job) =>
+      Effect.flatMap(Retry.resolve(retry, job.runAt), (stepped) => {
+        if (retry === undefined && !stepped.capped) defaultPlan = stepped
+        jobs.push({ ...job, retryDelaysMs: stepped.delaysMs })
+        return checkStepping(call)
+      }))
+  })
+
+/**
  * Checks submissions and builds the jobs the engine stores, in one Effect
  * for the whole call (no fiber or generator per job); `pool` names the
  * workpool they join, if any. The first refused submission fails the call.
@@ -188,31 +240,23 @@ export const prepareAll = (
   now: number,
   pool: string | null = null
 ): Effect.Effect<ReadonlyArray<Engine.NewJob>, ScheduleError> =>
-  Effect.flatMap(FiberRef.get(CurrentJob), (parent) => {
-    const parentId = Option.getOrNull(parent)
-    const ids = makeJobIds(now, submissions.length)
-    const jobs = new Array<Engine.NewJob>(submissions.length)
-    // in order: a plain loop until a job's retry is a Schedule, stepped in Effect before the loop goes on
-    const from = (start: number): Effect.Effect<ReadonlyArray<Engine.NewJob>, ScheduleError> => {
-      for (let i = start; i < submissions.length; i++) {
-        const submission = submissions[i]!
-        const retry = submission.options?.retry
-        const plan = retry === undefined ? defaultPlan : undefined
-        const job = check(submission, now, pool, parentId, ids[i]!, plan)
-        if (Either.isLeft(job)) return Effect.fail(job.left)
-        if (plan === undefined) {
-          return Effect.flatMap(Retry.resolve(retry, job.right.runAt), (stepped) => {
-            if (retry === undefined && !stepped.capped) defaultPlan = stepped
-            jobs[i] = { ...job.right, retryDelaysMs: stepped.delaysMs }
-            return from(i + 1)
-          })
-        }
-        jobs[i] = job.right
-      }
-      return Effect.succeed(jobs)
-    }
-    return from(0)
-  })
+  Effect.flatMap(FiberRef.get(CurrentJob), (parent) => checkStepping(checking(submissions, now, pool, Option.getOrNull(parent))))
+
+/**
+ * `prepareAll` without Effect, for a caller outside any job (the Promise
+ * facades): the jobs, or the refusal; `undefined` when a retry must be
+ * stepped (`prepareAll` then does it).
+ */
+export const prepareAllPlainly = (
+  submissions: ReadonlyArray<Submission>,
+  now: number,
+  pool: string | null = null
+): Either.Either<ReadonlyArray<Engine.NewJob>, ScheduleError> | undefined => {
+  const call = checking(submissions, now, pool, null)
+  const checked = checkPlainly(call)
+  if (Either.isLeft(checked)) return Either.left(checked.left)
+  return call.jobs.length === submissions.length ? Either.right(call.jobs) : undefined
+}
 
 /** Checks a submission and builds the job the engine stores; `pool` names the workpool it joins, if any. */
 export const prepare = (

@@ -67,6 +67,14 @@ export type Backend =
     readonly advance?: ((ms: number) => Effect.Effect<void>) | undefined
     /** The memory runtime's stepping, given the instant being stepped (`advance` is built on it). */
     readonly stepper?: ((now: () => number) => Effect.Effect<Stepper>) | undefined
+    /**
+     * `schedule` as a plain Promise, where the backend can take it without
+     * Effect (a remote one whose shard count is settled, on one shard): it
+     * rejects with the error `schedule` fails with. `undefined`: use `schedule`.
+     */
+    readonly schedulePlainly?:
+      | ((jobs: ReadonlyArray<Engine.NewJob>) => Promise<Operations.Result<"schedule">> | undefined)
+      | undefined
     /** Completes when the job is finished (or gone). */
     readonly awaitFinished: (id: string) => Effect.Effect<JobRecord | undefined, SchedulerUnavailable>
     /** Each shard's metrics, from its `SchedulerDO`; the memory runtime keeps none. */

@@ -11,7 +11,7 @@ import { InvalidOptions, SchedulerUnavailable } from "../../SchedulerError.js"
 import { type Backend, isRefusable, operationsOf } from "./backend.js"
 import { fromRpcMessage, invalidOptions, messageOf, type Refusal } from "../domain/failure.js"
 import { isTargeted } from "../engine/operations.js"
-import type { SchedulerRpc } from "../runtime/protocol.js"
+import type { Args, SchedulerRpc } from "../runtime/protocol.js"
 import { DispatchTarget } from "../runtime/wire.js"
 import { ShardCount, shardInstance } from "../domain/shards.js"
 import * as Sharded from "./sharded.js"
@@ -54,6 +54,11 @@ export const makeBackend = ({ instanceName, namespace, target }: RemoteOptions):
   return {
     now: Clock.currentTimeMillis,
     shardCount: 1,
+    schedulePlainly: (jobs) =>
+      stub().schedule(target, jobs as Args<"schedule">[1]).catch((cause: unknown) => {
+        throw fromRpcMessage(messageOf(cause)) ??
+          new SchedulerUnavailable({ operation: "schedule", reason: messageOf(cause), cause })
+      }),
     ...operationsOf((name, args) => {
       const send = (rpc: SchedulerRpc) =>
         (rpc[name] as (...args: ReadonlyArray<unknown>) => Promise<never>)(...(isTargeted(name) ? [target, ...args] : args))

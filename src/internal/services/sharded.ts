@@ -133,6 +133,10 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
   const unusable = (operation: string) => (refusal: InvalidOptions) =>
     new SchedulerUnavailable({ operation, reason: refusal.reason })
 
+  /** On one shard whose count is settled, the shard's own plain `schedule`. */
+  const schedulePlainly = (jobs: ReadonlyArray<Engine.NewJob>) =>
+    count === 1 && confirmed ? shards[0]!.schedulePlainly?.(jobs) : undefined
+
   const schedule: Operation<"schedule"> = (jobs) =>
     count === 1 ? Effect.zipRight(claimOnce, shards[0]!.schedule(jobs)) : Effect.gen(function*() {
       yield* claimOnce
@@ -239,6 +243,7 @@ export const make = ({ claimed, count, instanceName, shard }: ShardedOptions): B
         )
       : undefined,
     schedule,
+    schedulePlainly,
     cancel: (id, pool) => byId(id, (backend) => backend.cancel(id, pool)),
     get: (id) => byId(id, (backend) => backend.get(id)),
     list,
