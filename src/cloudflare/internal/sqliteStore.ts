@@ -90,7 +90,7 @@ const MIGRATIONS: ReadonlyArray<ReadonlyArray<string>> = [
   ["ALTER TABLE _lunora_pools ADD COLUMN pull INTEGER NOT NULL DEFAULT 0 CHECK (pull IN (0, 1))"]
 ]
 
-/** The columns a job is inserted with: its id, then `mutableColumns` in their order. */
+/** The columns a job is inserted with (`COLUMN_VALUES` says what a record writes in each). */
 const JOB_COLUMNS =
   "id, function_path, args, state, run_at, scheduled_for, created_at, started_at, completed_at, attempt, " +
   "retry_delays_ms, dead_letter, key, shard_key, pool, target, parent_id, cancel_requested, last_error, result"
@@ -125,20 +125,6 @@ const isFresh = (job: Omit<JobRecord, "seq">) =>
   job.state === "pending" && job.attempt === 0 && job.scheduledFor === job.runAt && job.startedAt === null &&
   job.completedAt === null && !job.cancelRequested && job.lastError === null && job.result === null
 
-const freshColumns = (job: Omit<JobRecord, "seq">) => [
-  job.id,
-  job.functionPath,
-  job.args,
-  job.runAt,
-  job.createdAt,
-  JSON.stringify(job.retryDelaysMs),
-  job.deadLetter ? 1 : 0,
-  job.key,
-  job.shardKey,
-  job.pool,
-  job.target,
-  job.parentId
-]
 
 /** The seq of the last job an insert stored. */
 const LAST_SEQ = "SELECT last_insert_rowid() AS seq"
@@ -152,10 +138,10 @@ const LAST_SEQ = "SELECT last_insert_rowid() AS seq"
 const MAX_INSERT_CHARS = 600_000
 const MAX_BATCHED_ROW_CHARS = 100_000
 
-const UPDATE_JOB = `UPDATE _lunora_jobs SET
-  function_path = ?, args = ?, state = ?, run_at = ?, scheduled_for = ?, created_at = ?, started_at = ?,
-  completed_at = ?, attempt = ?, retry_delays_ms = ?, dead_letter = ?, key = ?, shard_key = ?, pool = ?,
-  target = ?, parent_id = ?, cancel_requested = ?, last_error = ?, result = ?
+/** Every column but the id: what `UPDATE_JOB` writes. */
+const MUTABLE_COLUMNS = JOB_COLUMNS.split(", ").slice(1).join(", ")
+
+const UPDATE_JOB = `UPDATE _lunora_jobs SET ${MUTABLE_COLUMNS.split(", ").map((column) => `${column} = ?`).join(", ")}
 WHERE id = ?`
 
 /** A job's progress: what `updateMany` writes, after its id. */
@@ -347,27 +333,39 @@ const fromRow = (row: JobRow): JobRecord => ({
   result: row.result
 })
 
-const mutableColumns = (job: Omit<JobRecord, "seq">) => [
-  job.functionPath,
-  job.args,
-  job.state,
-  job.runAt,
-  job.scheduledFor,
-  job.createdAt,
-  job.startedAt,
-  job.completedAt,
-  job.attempt,
-  JSON.stringify(job.retryDelaysMs),
-  job.deadLetter ? 1 : 0,
-  job.key,
-  job.shardKey,
-  job.pool,
-  job.target,
-  job.parentId,
-  job.cancelRequested ? 1 : 0,
-  job.lastError,
-  job.result
-]
+/** What a record writes in each column of its row. */
+const COLUMN_VALUES: Readonly<Record<string, (job: Omit<JobRecord, "seq">) => unknown>> = {
+  id: (job) => job.id,
+  function_path: (job) => job.functionPath,
+  args: (job) => job.args,
+  state: (job) => job.state,
+  run_at: (job) => job.runAt,
+  scheduled_for: (job) => job.scheduledFor,
+  created_at: (job) => job.createdAt,
+  started_at: (job) => job.startedAt,
+  completed_at: (job) => job.completedAt,
+  attempt: (job) => job.attempt,
+  retry_delays_ms: (job) => JSON.stringify(job.retryDelaysMs),
+  dead_letter: (job) => (job.deadLetter ? 1 : 0),
+  key: (job) => job.key,
+  shard_key: (job) => job.shardKey,
+  pool: (job) => job.pool,
+  target: (job) => job.target,
+  parent_id: (job) => job.parentId,
+  cancel_requested: (job) => (job.cancelRequested ? 1 : 0),
+  last_error: (job) => job.lastError,
+  result: (job) => job.result
+}
+
+/** The values of `columns` (comma-separated names) for a record, in their order. */
+const valuesOf = (columns: string) => {
+  const values = columns.split(", ").map((column) => COLUMN_VALUES[column]!)
+  return (job: Omit<JobRecord, "seq">) => values.map((value) => value(job))
+}
+const jobValues = valuesOf(JOB_COLUMNS)
+const freshValues = valuesOf(FRESH_COLUMNS)
+/** The values of `UPDATE_JOB`: every column but the id, then the id. */
+const updateValues = valuesOf(`${MUTABLE_COLUMNS}, id`)
 
 /**
  * Brings the scheduler's tables up to the latest schema version (or to
@@ -407,14 +405,14 @@ export const make = (storage: DurableObjectStorage): Store => {
 
   /** One job in one statement: its seq. */
   const insertOne = (job: Omit<JobRecord, "seq">): number => {
-    if (isFresh(job)) sql.exec(INSERT_FRESH_JOB, ...freshColumns(job))
-    else sql.exec(INSERT_JOB, job.id, ...mutableColumns(job))
+    if (isFresh(job)) sql.exec(INSERT_FRESH_JOB, ...freshValues(job))
+    else sql.exec(INSERT_JOB, ...jobValues(job))
     return lastSeq()
   }
 
   const update = (job: JobRecord): void => {
     // no RETURNING: a row it does not return costs about half; the rows written say whether the job was there
-    if (sql.exec(UPDATE_JOB, ...mutableColumns(job), job.id).rowsWritten === 0) {
+    if (sql.exec(UPDATE_JOB, ...updateValues(job)).rowsWritten === 0) {
       throw new Error(`no job ${job.id} to update`)
     }
   }
@@ -446,7 +444,7 @@ export const make = (storage: DurableObjectStorage): Store => {
           flush(i)
           fresh = !fresh
         }
-        const row = JSON.stringify(fresh ? freshColumns(job) : [job.id, ...mutableColumns(job)])
+        const row = JSON.stringify(fresh ? freshValues(job) : jobValues(job))
         if (row.length > MAX_BATCHED_ROW_CHARS) {
           flush(i)
           seqs[i] = insertOne(job)
