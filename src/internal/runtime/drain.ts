@@ -10,7 +10,6 @@
  * one transaction for the outcomes that came in together. The sender runs
  * on its own (no fiber is forked here) and reports each job's outcome once.
  */
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
@@ -274,8 +273,13 @@ export const make = (settings: Settings) => {
     })
 }
 
-/** Waits for a signal, or until `at` on the `Clock`: the `SchedulerDO`'s wait. */
+/**
+ * Waits for a signal, or until `at`: the `SchedulerDO`'s wait. The time is
+ * a platform timer that signals (no fiber raced against a sleep, two per
+ * wait), cleared when a signal comes first; the loop looks again either way.
+ */
 export const raceSignal = (signal: Queue.Queue<void>) => (at: number | undefined, now: number): Effect.Effect<void> =>
-  at === undefined
-    ? Queue.take(signal)
-    : Effect.raceFirst(Queue.take(signal), Effect.sleep(Duration.millis(Math.max(1, at - now))))
+  at === undefined ? Queue.take(signal) : Effect.suspend(() => {
+    const timer = setTimeout(() => Queue.unsafeOffer(signal, undefined), Math.max(1, at - now))
+    return Effect.ensuring(Queue.take(signal), Effect.sync(() => clearTimeout(timer)))
+  })
