@@ -374,11 +374,20 @@ const endpointsOf = (options: Options): { readonly single: Endpoint; readonly ba
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
     const writer = writable.getWriter()
     const ignore = () => undefined
+    // the lines signed within one turn of the event loop go out in one chunk: jobs that end together cost the
+    // stream one write, and the sender one read; a job that ends later is still written as it ends
+    let signed: Array<string> = []
+    const writeSigned = () => {
+      if (signed.length === 0) return
+      const text = signed.join("")
+      signed = []
+      void writer.write(encoder.encode(text)).catch(ignore)
+    }
     const write = (index: number, [status, answer]: Answer): Effect.Effect<void> =>
       Effect.promise(() =>
-        outcomeLine(secret, mac, index, status, JSON.stringify(answer)).then((line) =>
-          void writer.write(encoder.encode(line)).catch(ignore)
-        )
+        outcomeLine(secret, mac, index, status, JSON.stringify(answer)).then((line) => {
+          if (signed.push(line) === 1) setTimeout(writeSigned, 0)
+        })
       )
     Runtime.runFork(
       runtime,
@@ -386,7 +395,10 @@ const endpointsOf = (options: Options): { readonly single: Endpoint; readonly ba
         concurrency: "unbounded",
         discard: true
       }).pipe(
-        Effect.ensuring(Effect.sync(() => void writer.close().catch(ignore))),
+        Effect.ensuring(Effect.sync(() => {
+          writeSigned()
+          void writer.close().catch(ignore)
+        })),
         Effect.withSpan("Dispatch.batch", {
           captureStackTrace: false,
           attributes: { jobs: jobs.length, jobIds: jobs.map((job) => job.id) }
