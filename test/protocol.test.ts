@@ -14,7 +14,9 @@ import * as Protocol from "../src/internal/runtime/protocol.js"
  */
 const bySchema = {
   schedule: Schema.decodeUnknownEither(Protocol.Operations.schedule),
-  enqueue: Schema.decodeUnknownEither(Protocol.Operations.enqueue)
+  enqueue: Schema.decodeUnknownEither(Protocol.Operations.enqueue),
+  confirmDispatch: Schema.decodeUnknownEither(Protocol.Operations.confirmDispatch),
+  confirmDispatches: Schema.decodeUnknownEither(Protocol.Operations.confirmDispatches)
 }
 
 const text = (maxLength: number) => fc.string({ minLength: 1, maxLength })
@@ -90,6 +92,21 @@ const jobs = fc.tuple(fc.array(validJob, { maxLength: 3 }), fc.option(brokenJob,
   ([valid, broken, at]) => broken === undefined ? valid : [...valid.slice(0, at % (valid.length + 1)), broken, ...valid.slice(at % (valid.length + 1))]
 )
 
+/** What `decode` answers, against the Schema's own answer. */
+const agrees = (operation: keyof typeof bySchema, args: ReadonlyArray<unknown>) => {
+  const decoded = Protocol.decode(operation, args)
+  const expected = bySchema[operation](args)
+  expect(Either.isRight(decoded)).toBe(Either.isRight(expected))
+  if (Either.isRight(decoded) && Either.isRight(expected)) expect(decoded.right).toEqual(expected.right)
+}
+
+const lease = fc.oneof({ arbitrary: fc.string({ maxLength: 128 }), weight: 4 }, { arbitrary: edgeValue, weight: 1 })
+const attempt = fc.oneof({ arbitrary: fc.integer(), weight: 4 }, { arbitrary: edgeValue, weight: 1 })
+const attemptPair = fc.oneof(
+  { arbitrary: fc.tuple(lease, attempt), weight: 6 },
+  { arbitrary: fc.oneof(fc.tuple(lease), fc.tuple(lease, attempt, attempt), edgeValue), weight: 1 }
+)
+
 describe("Protocol.decode of jobs to store", () => {
   it("answers every schedule call as the Schema does, and takes valid jobs without it", () => {
     let plain = 0
@@ -119,6 +136,19 @@ describe("Protocol.decode of jobs to store", () => {
         expect(Either.isRight(decoded)).toBe(Either.isRight(expected))
         if (Either.isRight(decoded) && Either.isRight(expected)) expect(decoded.right).toEqual(expected.right)
       }),
+      { numRuns: 2000 }
+    )
+  })
+
+  it("answers every confirmation as the Schema does", () => {
+    fc.assert(
+      fc.property(lease, lease, attempt, fc.option(edgeValue, { nil: undefined }), (lease, id, n, extra) =>
+        agrees("confirmDispatch", extra === undefined ? [lease, id, n] : [lease, id, n, extra])),
+      { numRuns: 2000 }
+    )
+    fc.assert(
+      fc.property(lease, fc.array(attemptPair, { maxLength: 101 }), (lease, attempts) =>
+        agrees("confirmDispatches", [lease, attempts])),
       { numRuns: 2000 }
     )
   })

@@ -45,7 +45,8 @@ const JsonText = Schema.String.pipe(
 )
 
 /** A job id as lookups take it: any short string (one that is not an id is simply not found). */
-const LookupId = Schema.String.pipe(Schema.maxLength(128))
+const LOOKUP_ID_MAX = 128
+const LookupId = Schema.String.pipe(Schema.maxLength(LOOKUP_ID_MAX))
 
 const CronName = Schema.String.pipe(Schema.pattern(/^[\w .:\-/]{1,128}$/))
 
@@ -240,6 +241,10 @@ const NEW_JOB_KEYS: Readonly<Record<string, boolean>> = Object.fromEntries(
   Object.entries(NewJob.fields).map(([name, field]) => [name, !Schema.isPropertySignature(field)])
 )
 
+const isLookupId = (value: unknown) => typeof value === "string" && value.length <= LOOKUP_ID_MAX
+const isLease = isLookupId
+const isAttempt = (pair: unknown) =>
+  Array.isArray(pair) && pair.length === 2 && isLookupId(pair[0]) && Number.isSafeInteger(pair[1])
 const isOptionText = (value: unknown) => typeof value === "string" && value.length >= 1 && value.length <= 256
 const isNullOr = (value: unknown, is: (value: unknown) => boolean) => value === null || is(value)
 const isRetryDelay = (delay: unknown) => Number.isSafeInteger(delay) && (delay as number) >= 0 && (delay as number) <= MAX_DELAY_MS
@@ -270,7 +275,7 @@ const isPlainNewJob = (value: unknown): boolean => {
     typeof deadLetter === "boolean" &&
     isNullOr(key, isOptionText) && isNullOr(shardKey, isOptionText) &&
     isNullOr(pool, (name) => typeof name === "string" && POOL_NAME_PATTERN.test(name)) &&
-    (parentId === undefined || isNullOr(parentId, (id) => typeof id === "string" && id.length <= 128)) &&
+    (parentId === undefined || isNullOr(parentId, isLookupId)) &&
     (own === undefined || own === null)
 }
 const REQUIRED_JOB_KEYS = Object.values(NEW_JOB_KEYS).filter(Boolean).length
@@ -285,12 +290,23 @@ const isPlainTarget = (value: unknown): boolean => {
 }
 
 /**
- * The arguments of `schedule` or `enqueue` when plain checks find them
- * valid as they are, with no Schema decode: jobs are stored per call in the
- * hundreds, and the checks cost a fraction of a decode. `undefined` for any
- * other operation, or arguments the Schema must look at.
+ * The arguments of `schedule` and `enqueue` (jobs are stored per call in
+ * the hundreds) and of the confirmations (one per dispatch request) when
+ * plain checks find them valid as they are, with no Schema decode: the
+ * checks cost a fraction of one. `undefined` for any other operation, or
+ * arguments the Schema must look at.
  */
 const plainArgs = (operation: Operation, args: ReadonlyArray<unknown>): ReadonlyArray<unknown> | undefined => {
+  if (operation === "confirmDispatch") {
+    return args.length === 3 && isLease(args[0]) && isLookupId(args[1]) && Number.isSafeInteger(args[2]) ? args : undefined
+  }
+  if (operation === "confirmDispatches") {
+    const attempts = args[1]
+    return args.length === 2 && isLease(args[0]) && Array.isArray(attempts) && attempts.length >= 1 &&
+        attempts.length <= MAX_BATCH_JOBS && attempts.every(isAttempt)
+      ? args
+      : undefined
+  }
   const jobsAt = operation === "schedule" ? 1 : operation === "enqueue" ? 2 : undefined
   if (jobsAt === undefined || args.length !== jobsAt + 1 || !isPlainTarget(args[0])) return undefined
   if (jobsAt === 2 && !(typeof args[1] === "string" && POOL_NAME_PATTERN.test(args[1]))) return undefined
