@@ -725,7 +725,8 @@ const NOTES = (most: { readonly library: number; readonly baseline: number } | u
   ]],
   [WORKER_GROUPS, [
     "Worker, its Durable Objects and the no-op share one workerd process on this machine: absolute numbers are not",
-    "  production numbers; the ratios show the cost of the library's per-job work."
+    "  production numbers; the ratios show the cost of the library's per-job work. The Worker (library and baseline",
+    "  alike) is bundled with \"keep_names\": false, as the README recommends (bench/wrangler.jsonc)."
   ]]
 ]
 
