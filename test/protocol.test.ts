@@ -12,7 +12,7 @@ import * as Protocol from "../src/internal/runtime/protocol.js"
  * checks when they are valid as they are, and leaves the rest to the
  * Schema: whatever it is given, it must answer as the Schema alone does.
  */
-const bySchema = {
+const bySchema: Record<"schedule" | "enqueue" | "confirmDispatch" | "confirmDispatches", (args: unknown) => Either.Either<unknown, unknown>> = {
   schedule: Schema.decodeUnknownEither(Protocol.Operations.schedule),
   enqueue: Schema.decodeUnknownEither(Protocol.Operations.enqueue),
   confirmDispatch: Schema.decodeUnknownEither(Protocol.Operations.confirmDispatch),
