@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, DateTime, Effect, Layer, Option, Ref, Schema, TestClock } from "effect"
+import { Clock, DateTime, Effect, HashMap, Layer, Logger, Option, Ref, Schema, TestClock } from "effect"
 import { CronSpec, Job, Scheduler, Workpool } from "@lunora/scheduler"
 import * as TestScheduler from "@lunora/scheduler/testing"
 
@@ -38,6 +38,8 @@ const handlers = Layer.mergeAll(
     })
   )
 )
+
+const Chatty = Job.make("test:chatty", { payload: Schema.Struct({ n: Schema.Number }) })
 
 const layer = (options?: Scheduler.MemoryOptions) =>
   handlers.pipe(Layer.provideMerge(Layer.merge(TestScheduler.layer(options), Runs.Default)))
@@ -123,6 +125,31 @@ describe("TestScheduler.advance (the bulk driver)", () => {
       expect((yield* Effect.flip(scheduler.get(early)))._tag).toBe("JobNotFound")
       expect((yield* scheduler.get(late)).state).toBe("success")
     }).pipe(Effect.provide(layer({ retention: "2 days" }))))
+
+  it.effect("a handler's logs carry its job's id and function path, under advance and under TestClock.adjust; the caller's do not", () => {
+    const logged: Array<{ readonly message: unknown; readonly annotations: Record<string, unknown> }> = []
+    const logger = Logger.make(({ annotations, message }) => {
+      logged.push({ message, annotations: Object.fromEntries(HashMap.toEntries(annotations)) })
+    })
+    const said = (text: string) => logged.find((entry) => Array.isArray(entry.message) && entry.message[0] === text)?.annotations
+    return Effect.gen(function*() {
+      const scheduler = yield* Scheduler.Scheduler
+      const first = yield* scheduler.runAfter("1 hour", Chatty, { n: 1 })
+      const second = yield* scheduler.runAfter("36 hours", Chatty, { n: 2 })
+      yield* TestScheduler.advance("1 day").pipe(Effect.annotateLogs({ caller: "test" }))
+      yield* Effect.log("after advance").pipe(Effect.annotateLogs({ caller: "test" }))
+      yield* TestClock.adjust("1 day")
+      yield* Effect.log("after adjust")
+      // under advance the handler runs in the caller's fiber, with its annotations; under adjust, in a fiber of its own
+      expect(said("job 1")).toEqual({ jobId: first, functionPath: "test:chatty", caller: "test" })
+      expect(said("job 2")).toEqual({ jobId: second, functionPath: "test:chatty" })
+      expect(said("after advance")).toEqual({ caller: "test" })
+      expect(said("after adjust")).toEqual({})
+    }).pipe(
+      Effect.provide(Chatty.toLayer(({ n }) => Effect.log(`job ${n}`)).pipe(Layer.provideMerge(layer()))),
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+    )
+  })
 
   it.effect("afterwards, TestClock.adjust goes on from where it left the Clock", () =>
     Effect.gen(function*() {

@@ -7,7 +7,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
+import * as HashMap from "effect/HashMap"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -389,15 +391,27 @@ const makeShard = (options: MemoryOptions, pacer: Pacer) =>
       )
     }
 
-    /** Runs one attempt in a fiber of its own and settles its outcome, once, however the fiber ends. */
-    const runJob = (job: JobRecord, settle: (job: JobRecord, outcome: Outcome) => void) =>
-      outcomeOf(job).pipe(
+    /**
+     * Runs one attempt and settles its outcome, once, however it ends, with
+     * its logs annotated by the job over `annotations`: set on the fiber that
+     * runs it, not `locally` (about 6 µs an attempt), so whoever runs it sets
+     * them back, or the fiber ends with it.
+     */
+    const runJob = (
+      job: JobRecord,
+      settle: (job: JobRecord, outcome: Outcome) => void,
+      annotations: HashMap.HashMap<string, unknown>
+    ) =>
+      FiberRef.set(
+        FiberRef.currentLogAnnotations,
+        HashMap.set(HashMap.set(annotations, "jobId", job.id), "functionPath", job.functionPath)
+      ).pipe(
+        Effect.zipRight(outcomeOf(job)),
         Effect.onExit((exit) =>
           Effect.sync(() =>
             settle(job, Exit.isSuccess(exit) ? exit.value : { ok: false, retryable: true, error: "the attempt was stopped" })
           )
-        ),
-        Effect.annotateLogs({ jobId: job.id, functionPath: job.functionPath })
+        )
       )
 
     /** The memory sender, forking with `fork`: each job of a batch runs at once, in a fiber of its own (an expired lease stops it). */
@@ -405,7 +419,11 @@ const makeShard = (options: MemoryOptions, pacer: Pacer) =>
     (batch, settle) => {
       for (const job of batch) {
         const attempt = attemptOf(job)
-        const fiber = fork(Effect.ensuring(runJob(job, settle), Effect.sync(() => running.delete(attempt))))
+        // a fiber of its own, whose annotations end with it
+        const fiber = fork(Effect.ensuring(
+          Effect.flatMap(FiberRef.get(FiberRef.currentLogAnnotations), (annotations) => runJob(job, settle, annotations)),
+          Effect.sync(() => running.delete(attempt))
+        ))
         if (fiber.unsafePoll() === null) running.set(attempt, fiber)
       }
     }
@@ -452,13 +470,13 @@ const makeShard = (options: MemoryOptions, pacer: Pacer) =>
         // time does not pass within an instant: the batches sent run when the pass waits, one job after another, in its fiber
         const sent: Array<readonly [ReadonlyArray<JobRecord>, (job: JobRecord, outcome: Outcome) => void]> = []
         const send: Drain.Sender = (batch, settle) => void sent.push([batch, settle])
-        const runSent = Effect.suspend(() =>
+        // in the caller's fiber: each attempt's annotations over the caller's, which are set back after them
+        const runSent = Effect.flatMap(FiberRef.get(FiberRef.currentLogAnnotations), (annotations) =>
           Effect.forEach(
             sent.splice(0),
-            ([batch, settle]) => Effect.forEach(batch, (job) => Effect.exit(runJob(job, settle)), { discard: true }),
+            ([batch, settle]) => Effect.forEach(batch, (job) => Effect.exit(runJob(job, settle, annotations)), { discard: true }),
             { discard: true }
-          )
-        )
+          ).pipe(Effect.zipRight(FiberRef.set(FiberRef.currentLogAnnotations, annotations))))
         const pass = drainOf(send, signal, () => runSent)({
           budget: Number.POSITIVE_INFINITY,
           leaseUntil: Number.POSITIVE_INFINITY
