@@ -4,7 +4,7 @@
  * programmatic API, local mode, no account, no network), runs each
  * measurement inside the Worker for the library and for the hand-written
  * baseline, then the Node-side measurements (the test layer, no workerd, no
- * baseline), and prints the medians over the repetitions with their ratio,
+ * baseline; each repetition in a Node process of its own), and prints the medians over the repetitions with their ratio,
  * then the bundle size report (scripts/size.ts).
  *
  *   npm run bench -- [<group> ...] [--json FILE]
@@ -88,9 +88,11 @@
  */
 import { rmSync } from "node:fs"
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises"
+import { spawn } from "node:child_process"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
 import { snapshot } from "../scripts/snapshot.js"
 import type { Report } from "../scripts/size.js"
 
@@ -723,7 +725,8 @@ const NOTES = (most: { readonly library: number; readonly baseline: number } | u
     `  ${YEAR_DAYS + 1} x TestClock.adjust("1 day"); the handler must have run N times and no job be left pending, in progress,`,
     "  failed or dead-lettered. Wall time of the adjusts; the issue's budget is at most 1 ms per job (10,000 jobs",
     `  over a year: under 10 s). The advance row: the same with one TestScheduler.advance("${YEAR_DAYS + 1} days"), the bulk`,
-    `  driver (budget: ${ADVANCE_JOBS.toLocaleString("en-US")} jobs in under 5 s).`
+    `  driver (budget: ${ADVANCE_JOBS.toLocaleString("en-US")} jobs in under 5 s). Each repetition runs in a Node process of its`,
+    "  own, after a warm-up there, as a test runner runs the test layer."
   ]],
   [WORKER_GROUPS, [
     "Worker, its Durable Objects and the no-op share one workerd process on this machine: absolute numbers are not",
@@ -925,9 +928,51 @@ const testClockYear = async (n: number, driver: "adjust" | "advance"): Promise<R
   }
 }
 
+/** Set in the process that runs one Node measurement (`inChild`): the measurement's name. */
+const CHILD_MEASUREMENT = "BENCH_NODE_MEASUREMENT"
+
 /**
- * Runs the Node-side measurements (the library only): a warm-up each, then
- * the repetitions. One that fails leaves its rows out, with a warning.
+ * Runs a Node measurement in a process of its own, as a test runner runs the
+ * test layer: this one holds Miniflare, whose heap slows the collector. The
+ * child warms up with the measurement's `warm` query, then runs `query`, and
+ * prints the result as its last line.
+ */
+const inChild = (name: string, query: Record<string, number>): Promise<Result> =>
+  new Promise((done, fail) => {
+    const viteNode = createRequire(import.meta.url).resolve("vite-node/vite-node.mjs")
+    const child = spawn(process.execPath, [viteNode, fileURLToPath(import.meta.url)], {
+      env: { ...process.env, [CHILD_MEASUREMENT]: JSON.stringify({ name, query }) },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
+    child.on("error", fail)
+    child.on("close", (code) => {
+      const last = out.trim().split("\n").pop() ?? ""
+      if (code === 0) done(JSON.parse(last) as Result)
+      else fail(new Error(last === "" ? `the measurement's process exited with ${code}` : last))
+    })
+  })
+
+/** In the child of `inChild`: runs the measurement named in the environment, warm-up first, and prints its result. */
+const runChild = async (job: string): Promise<number> => {
+  const { name, query } = JSON.parse(job) as { name: string; query: Record<string, number> }
+  const { at, warm } = measurementOf(name)
+  if (typeof at === "string") throw new Error(`${name} runs in workerd, not in Node`)
+  await at(warm)
+  const result = await at(query).catch((error: unknown) => {
+    console.log(error instanceof Error ? error.message : String(error))
+    return undefined
+  })
+  if (result === undefined) return 1
+  console.log(JSON.stringify(result))
+  return 0
+}
+
+/**
+ * Runs the Node-side measurements (the library only): each repetition in a
+ * process of its own (`inChild`), which warms up first. One that fails
+ * leaves its rows out, with a warning.
  */
 const measureInNode = async (measurements: ReadonlyArray<Measurement>): Promise<Measured> => {
   const started = Date.now()
@@ -937,7 +982,7 @@ const measureInNode = async (measurements: ReadonlyArray<Measurement>): Promise<
   const run = async ({ at, name }: Measurement, query: Record<string, number>) => {
     if (typeof at === "string" || failed.has(name)) return undefined
     try {
-      return await at(query)
+      return await inChild(name, query)
     } catch (error) {
       failed.add(name)
       results.delete(`${name} library`)
@@ -945,12 +990,7 @@ const measureInNode = async (measurements: ReadonlyArray<Measurement>): Promise<
       return undefined
     }
   }
-  process.stdout.write("in Node: warming up")
-  for (const measurement of measurements) {
-    await run(measurement, measurement.warm)
-    process.stdout.write(".")
-  }
-  process.stdout.write("\n")
+  // each repetition is a process of its own, which warms up first
   for (let rep = 0; rep < REPS; rep++) {
     process.stdout.write(`in Node: repetition ${rep + 1}/${REPS}`)
     for (const measurement of measurements) {
@@ -1029,7 +1069,8 @@ const main = async (): Promise<number> => {
   return 0
 }
 
-main().then(
+const child = process.env[CHILD_MEASUREMENT]
+;(child === undefined ? main() : runChild(child)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     console.error(error)
