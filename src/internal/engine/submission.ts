@@ -29,6 +29,7 @@ import { encodePayload } from "../domain/payload.js"
 import { type Callback, checkTarget, type OwnTarget } from "../domain/targets.js"
 import { delayMillis, instantMillis } from "../domain/time.js"
 import { CurrentJob } from "../domain/registry.js"
+import { FUNCTION_PATH_PATTERN } from "../domain/job.js"
 
 export interface RunOptions {
   /** Dedupe: while a job with this key is pending or running, scheduling the key again returns that job. */
@@ -69,7 +70,8 @@ const RunOptionsSchema = Schema.Struct({
 })
 
 const decodeRunOptions = Schema.decodeUnknownEither(RunOptionsSchema)
-const isFunctionPath = Schema.is(Job.FunctionPath)
+/** `Job.FunctionPath`'s rule, by its pattern: a Schema check per job costs a parse. */
+const isFunctionPath = (path: string) => FUNCTION_PATH_PATTERN.test(path)
 
 const ID_DIGITS = 36 ** 6
 
@@ -135,8 +137,7 @@ let defaultPlan: Retry.Plan | undefined
 
 /**
  * Checks one submission and builds its job, in plain code: every rule but
- * the retry plan, which `plan` gives (or, `undefined`, is left for a
- * `Schedule` to be stepped).
+ * the retry plan, which `plan` gives (`undefined`: the caller steps it).
  */
 const check = (
   submission: Submission,
@@ -176,10 +177,7 @@ const check = (
   })
 }
 
-/**
- * The jobs of a call being checked in order: `checked` says how many are
- * built so far; the next, if any, has a retry to be stepped in Effect.
- */
+/** A call's jobs being checked in order: `jobs` holds those built so far. */
 interface Checking {
   readonly submissions: ReadonlyArray<Submission>
   readonly now: number
