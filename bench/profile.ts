@@ -6,10 +6,12 @@
  *
  * Starts bench/worker.ts with workerd's inspector, runs the measurement once
  * to warm up, then once under `Profiler.start`, and prints the functions with
- * the most self time (bundled names; esbuild keeps them), plus the profile
- * as BENCH_PROFILE (default /tmp/bench.cpuprofile) for Chrome's DevTools.
+ * the most self and inclusive time (bundled names), then the same by module
+ * (the bundle's `// <path>` markers: each source file and Effect module, and
+ * workerd's own work as `[native]`), plus the profile as BENCH_PROFILE
+ * (default /tmp/bench.cpuprofile) for Chrome's DevTools.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 // @ts-expect-error: ws (a dependency of wrangler) ships no types; only its client is used here
@@ -104,6 +106,38 @@ const main = async () => {
       for (const name of names) inclusive.set(name, (inclusive.get(name) ?? 0) + count)
     }
     print("inclusive time", inclusive)
+    // by module: each bundled frame's line falls under the bundle's last `// <path>` marker before it
+    const bundle = (await readFile("/tmp/bench-bundle.js", "utf8")).split("\n")
+    const marks: Array<readonly [number, string]> = []
+    bundle.forEach((line, index) => {
+      const marker = /^\/\/ (\S+\.(?:ts|js|mjs))$/.exec(line)
+      if (marker !== null) marks.push([index, marker[1]!.replace(/^.*node_modules\/effect\/dist\/esm\//, "effect/")])
+    })
+    const moduleOf = (frame: Node["callFrame"]) => {
+      if (!frame.url.endsWith("worker.js")) return `[native] ${frame.functionName || "(root)"}`
+      let low = 0
+      let high = marks.length
+      while (low < high) {
+        const mid = (low + high) >>> 1
+        if (marks[mid]![0] <= frame.lineNumber) low = mid + 1
+        else high = mid
+      }
+      return low === 0 ? "(bundle prelude)" : marks[low - 1]![1]
+    }
+    const selfByModule = new Map<string, number>()
+    const inclusiveByModule = new Map<string, number>()
+    for (const [id, count] of self) {
+      const own = moduleOf(byId.get(id)!.callFrame)
+      selfByModule.set(own, (selfByModule.get(own) ?? 0) + count)
+      const modules = new Set<string>()
+      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+        const module = moduleOf(byId.get(at)!.callFrame)
+        if (module.includes("src/")) modules.add(module)
+      }
+      for (const module of modules) inclusiveByModule.set(module, (inclusiveByModule.get(module) ?? 0) + count)
+    }
+    print("self time by module", selfByModule)
+    print("inclusive time by module of src/", inclusiveByModule)
   } finally {
     await worker.dispose()
     await rm(dir, { recursive: true, force: true })
