@@ -37,8 +37,9 @@ const telemetryOf = (target: object, env: Record<string, unknown>): Layer.Layer<
  * Holds pending jobs and workpools in SQLite and wakes on its alarm to
  * dispatch them to the app. Thin: the constructor migrates and builds one runtime under
  * `blockConcurrencyWhile`; RPC methods and `alarm()` delegate to it. Every
- * method decodes its arguments with Schema first: a malformed call is
- * refused (the promise rejects with `"InvalidTime: …"`, `"InvalidPayload: …"`
+ * method checks its arguments against the protocol's Schemas first (the
+ * calls that store jobs or confirm a dispatch by plain checks of the same
+ * rules, the Schema deciding the rest): a malformed call is refused (the promise rejects with `"InvalidTime: …"`, `"InvalidPayload: …"`
  * or `"InvalidOptions: …"`) and nothing is read or written.
  *
  * Settings come from the Worker's environment: `LUNORA_SCHEDULER_SECRET`

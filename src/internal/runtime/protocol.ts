@@ -1,9 +1,10 @@
 /**
  * The `SchedulerDO`'s operations and the Schema of each one's arguments,
- * declared once. The Durable Object decodes every call with these before
- * anything is read or written, so a malformed call (from a client of another
- * version, or a direct call on the stub) is refused with a typed error and
- * stores nothing.
+ * declared once. The Durable Object checks every call against these before
+ * anything is read or written (the hot calls by plain checks of the same
+ * rules, held to the Schema by a property test), so a malformed call (from a
+ * client of another version, or a direct call on the stub) is refused with a
+ * typed error and stores nothing.
  */
 import { MAX_PULL_LEASE_MS, MIN_PULL_LEASE_MS } from "../engine/pools.js"
 import * as Either from "effect/Either"
