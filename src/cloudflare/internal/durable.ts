@@ -449,8 +449,12 @@ const make = Effect.gen(function*() {
       return problem === undefined ? Effect.void : Effect.fail(problem)
     })
 
-  /** Runs an engine operation on its decoded arguments: the jobs it stores checked against the clock first. */
-  const run = <K extends Operations.Name>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> => {
+  /**
+   * An engine operation on its decoded arguments: its own arguments (after
+   * the target, for one that takes it), the jobs it stores (`schedule`,
+   * `enqueue`), and how to run it at `now`.
+   */
+  const applied = <K extends Operations.Name>(name: K, args: Args<K>) => {
     const [target, rest] = Operations.isTargeted(name)
       ? [JSON.stringify(args[0]), args.slice(1)]
       : [null, args]
@@ -459,7 +463,12 @@ const make = Effect.gen(function*() {
       : name === "enqueue"
       ? rest[1] as ReadonlyArray<Engine.NewJob>
       : undefined
-    const apply = (now: number) => (engine[name] as Function)({ now, target }, ...rest) as Result<K>
+    return { rest, added, apply: (now: number) => (engine[name] as Function)({ now, target }, ...rest) as Result<K> }
+  }
+
+  /** Runs an engine operation on its decoded arguments: the jobs it stores checked against the clock first. */
+  const run = <K extends Operations.Name>(name: K, args: Args<K>): Effect.Effect<Result<K>, Refusal> => {
+    const { added, apply, rest } = applied(name, args)
     if (name === "reconcileCrons") {
       for (const cron of rest[0] as ReadonlyArray<CronDefinition>) {
         const problem = cron.own === undefined ? undefined : ownTargetProblem(cron.own)
@@ -501,15 +510,12 @@ const make = Effect.gen(function*() {
   const immediate = <K extends Operation>(name: K, args: Args<K>): Either.Either<Result<K>, Refusal> | undefined => {
     if (isConfirmation(name)) return Either.right(confirmation(name, args as Args<Confirmation>) as Result<K>)
     if (name !== "schedule" && name !== "enqueue") return undefined
-    const jobs = (name === "schedule" ? args[1] : args[2]) as ReadonlyArray<Engine.NewJob>
+    const { added, apply } = applied(name as "schedule" | "enqueue", args as Args<"schedule" | "enqueue">)
     const now = clock.unsafeCurrentTimeMillis()
-    if (jobs.length === 0 || !armedAhead(Engine.earliestRunAt(jobs), now)) return undefined
-    const problem = jobsProblem(jobs, now, name === "enqueue", ownTargetProblem)
+    if (added === undefined || added.length === 0 || !armedAhead(Engine.earliestRunAt(added), now)) return undefined
+    const problem = jobsProblem(added, now, name === "enqueue", ownTargetProblem)
     if (problem !== undefined) return Either.left(problem)
-    const at = { now, target: JSON.stringify(args[0]) }
-    const result = name === "schedule"
-      ? engine.schedule(at, jobs)
-      : engine.enqueue(at, (args as Args<"enqueue">)[1], jobs)
+    const result = apply(now)
     signal.unsafeOffer(undefined)
     return Either.right(result as Result<K>)
   }
