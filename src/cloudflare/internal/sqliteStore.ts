@@ -95,8 +95,13 @@ const JOB_COLUMNS =
   "id, function_path, args, state, run_at, scheduled_for, created_at, started_at, completed_at, attempt, " +
   "retry_delays_ms, dead_letter, key, shard_key, pool, target, parent_id, cancel_requested, last_error, result"
 
-const INSERT_JOB = `INSERT INTO _lunora_jobs (${JOB_COLUMNS})
-VALUES (${JOB_COLUMNS.split(", ").map(() => "?").join(", ")})`
+/** A bound value for each of `columns`. */
+const placeholders = (columns: string) => columns.split(", ").map(() => "?").join(", ")
+
+/** Each of `columns` read from a `json_each` row, a JSON array of their values in order. */
+const extracted = (columns: string) => columns.split(", ").map((_, i) => `value ->> ${i}`).join(", ")
+
+const INSERT_JOB = `INSERT INTO _lunora_jobs (${JOB_COLUMNS}) VALUES (${placeholders(JOB_COLUMNS)})`
 
 /**
  * Many jobs in one statement: each row a JSON array of the columns in
@@ -105,26 +110,31 @@ VALUES (${JOB_COLUMNS.split(", ").map(() => "?").join(", ")})`
  * the insert).
  */
 const INSERT_JOBS = `INSERT INTO _lunora_jobs (${JOB_COLUMNS})
-SELECT ${JOB_COLUMNS.split(", ").map((_, i) => `value ->> ${i}`).join(", ")}
+SELECT ${extracted(JOB_COLUMNS)}
 FROM json_each(?) ORDER BY key`
 
-/** What a new job stores beyond the columns every new job has alike: `FRESH_JOBS` extracts only these from each row. */
+/** What a new job stores beyond the columns every new job has alike: `INSERT_FRESH_JOBS` extracts only these from each row. */
 const FRESH_COLUMNS = "id, function_path, args, run_at, created_at, retry_delays_ms, dead_letter, key, shard_key, pool, target, parent_id"
 
-/** New jobs: pending, never run, due when they were scheduled for; the columns alike in all are literals, not extracted. */
-const INSERT_FRESH_JOBS = `INSERT INTO _lunora_jobs (${FRESH_COLUMNS}, scheduled_for, state, attempt, cancel_requested)
-SELECT ${FRESH_COLUMNS.split(", ").map((_, i) => `value ->> ${i}`).join(", ")}, value ->> 3, 'pending', 0, 0
+/** Where `run_at` is among `FRESH_COLUMNS`: a new job is scheduled for its run time. */
+const FRESH_RUN_AT = FRESH_COLUMNS.split(", ").indexOf("run_at")
+
+/** The columns alike in every new job, and their values: pending, never run, due when scheduled for. */
+const FRESH_ALIKE = "scheduled_for, state, attempt, cancel_requested"
+
+/** New jobs: the columns alike in all are literals, not extracted. */
+const INSERT_FRESH_JOBS = `INSERT INTO _lunora_jobs (${FRESH_COLUMNS}, ${FRESH_ALIKE})
+SELECT ${extracted(FRESH_COLUMNS)}, value ->> ${FRESH_RUN_AT}, 'pending', 0, 0
 FROM json_each(?) ORDER BY key`
 
 /** One new job, as `INSERT_FRESH_JOBS` stores each. */
-const INSERT_FRESH_JOB = `INSERT INTO _lunora_jobs (${FRESH_COLUMNS}, scheduled_for, state, attempt, cancel_requested)
-VALUES (${FRESH_COLUMNS.split(", ").map(() => "?").join(", ")}, ?4, 'pending', 0, 0)`
+const INSERT_FRESH_JOB = `INSERT INTO _lunora_jobs (${FRESH_COLUMNS}, ${FRESH_ALIKE})
+VALUES (${placeholders(FRESH_COLUMNS)}, ?${FRESH_RUN_AT + 1}, 'pending', 0, 0)`
 
 /** Whether a job is new as `INSERT_FRESH_JOBS` stores it. */
 const isFresh = (job: Omit<JobRecord, "seq">) =>
   job.state === "pending" && job.attempt === 0 && job.scheduledFor === job.runAt && job.startedAt === null &&
   job.completedAt === null && !job.cancelRequested && job.lastError === null && job.result === null
-
 
 /** The seq of the last job an insert stored. */
 const LAST_SEQ = "SELECT last_insert_rowid() AS seq"
