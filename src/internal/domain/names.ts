@@ -16,8 +16,11 @@ export const MaxConcurrency = Schema.Int.pipe(
   Schema.between(1, 1000, { message: () => "maxConcurrency must be an integer from 1 to 1000" })
 )
 
+/** The longest key or shard key, in characters. */
+export const OPTION_TEXT_MAX = 256
+
 /** A key or shard key: 1 to 256 characters. */
-export const OptionText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
+export const OptionText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(OPTION_TEXT_MAX))
 
 /** A stable 32-bit hash (FNV-1a) of `text`, for short ids and keys that name what they derive from. */
 export const fnv1a = (text: string): number => {

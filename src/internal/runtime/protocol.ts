@@ -17,7 +17,7 @@ import { InvalidOptions, InvalidPayload, InvalidTime } from "../../SchedulerErro
 import type { Refusal } from "../domain/failure.js"
 import type * as EngineOperations from "../engine/operations.js"
 import { jsonTextProblem } from "../domain/payload.js"
-import { MaxConcurrency, OptionText, POOL_NAME_PATTERN, PoolName } from "../domain/names.js"
+import { MaxConcurrency, OPTION_TEXT_MAX, OptionText, POOL_NAME_PATTERN, PoolName } from "../domain/names.js"
 import { FUNCTION_PATH_PATTERN, JOB_ID_PATTERN } from "../domain/job.js"
 import { MAX_DELAY_MS } from "../domain/time.js"
 import { MAX_SHARDS, ShardCount } from "../domain/shards.js"
@@ -48,6 +48,9 @@ const JsonText = Schema.String.pipe(
 /** A job id as lookups take it: any short string (one that is not an id is simply not found). */
 const LOOKUP_ID_MAX = 128
 const LookupId = Schema.String.pipe(Schema.maxLength(LOOKUP_ID_MAX))
+
+/** A dispatch request's lease, as the confirmations take it: any short string (one not in flight is not confirmed). */
+const Lease = LookupId
 
 const CronName = Schema.String.pipe(Schema.pattern(/^[\w .:\-/]{1,128}$/))
 
@@ -169,9 +172,9 @@ export const Operations = {
   shards: Schema.Tuple(ShardCount, Schema.Boolean),
   census: Schema.Tuple(),
   metrics: Schema.Tuple(),
-  confirmDispatch: Schema.Tuple(Schema.String.pipe(Schema.maxLength(128)), LookupId, Schema.Int),
+  confirmDispatch: Schema.Tuple(Lease, LookupId, Schema.Int),
   confirmDispatches: Schema.Tuple(
-    Schema.String.pipe(Schema.maxLength(128)),
+    Lease,
     Schema.Array(Schema.Tuple(LookupId, Schema.Int)).pipe(Schema.minItems(1), Schema.maxItems(MAX_BATCH_JOBS))
   )
 } as const
@@ -246,7 +249,7 @@ const isLookupId = (value: unknown) => typeof value === "string" && value.length
 const isLease = isLookupId
 const isAttempt = (pair: unknown) =>
   Array.isArray(pair) && pair.length === 2 && isLookupId(pair[0]) && Number.isSafeInteger(pair[1])
-const isOptionText = (value: unknown) => typeof value === "string" && value.length >= 1 && value.length <= 256
+const isOptionText = (value: unknown) => typeof value === "string" && value.length >= 1 && value.length <= OPTION_TEXT_MAX
 const isNullOr = (value: unknown, is: (value: unknown) => boolean) => value === null || is(value)
 const isRetryDelay = (delay: unknown) => Number.isSafeInteger(delay) && (delay as number) >= 0 && (delay as number) <= MAX_DELAY_MS
 
