@@ -39,8 +39,9 @@ const telemetryOf = (target: object, env: Record<string, unknown>): Layer.Layer<
  * `blockConcurrencyWhile`; RPC methods and `alarm()` delegate to it. Every
  * method checks its arguments against the protocol's Schemas first (the
  * calls that store jobs or confirm a dispatch by plain checks of the same
- * rules, the Schema deciding the rest): a malformed call is refused (the promise rejects with `"InvalidTime: …"`, `"InvalidPayload: …"`
- * or `"InvalidOptions: …"`) and nothing is read or written.
+ * rules, the Schema deciding the rest): a malformed call is refused (the
+ * promise rejects with `"InvalidTime: …"`, `"InvalidPayload: …"` or
+ * `"InvalidOptions: …"`) and nothing is read or written.
  *
  * Settings come from the Worker's environment: `LUNORA_SCHEDULER_SECRET`
  * (required: signs dispatches), `LUNORA_SCHEDULER_LEASE` (default

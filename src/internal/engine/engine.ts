@@ -434,7 +434,6 @@ export const purge = (store: Store, query: PurgeQuery): number =>
     return jobs.length
   })
 
-
 /**
  * How long a drain pass waits after `failures` failed passes in a row: 1 s,
  * doubling, at most a minute. A failing pass backs off instead of re-arming
