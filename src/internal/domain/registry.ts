@@ -104,6 +104,20 @@ export const register = (job: Any, handler: Handler): Effect.Effect<void, never,
     const context = yield* Effect.context<any>()
     const decode = Schema.decodeUnknown(job.payloadSchema)
     const encode = Schema.encodeUnknown(job.successSchema)
+    // the runner's services with the captured ones over them, as `Effect.provide(context)` gives, merged once per
+    // runner context rather than once per job (a copy of every service)
+    let runnerContext: Context.Context<never> | undefined
+    let merged: Context.Context<never> = context
+    const withCaptured = (current: Context.Context<never>) => {
+      if (current !== runnerContext) {
+        runnerContext = current
+        merged = Context.merge(current, context)
+      }
+      return merged
+    }
+    // what `Effect.provide(context)` types: the captured services meet what the handler requires
+    const provideCaptured = <A, E>(effect: Effect.Effect<A, E, any>): Effect.Effect<A, E> =>
+      Effect.locallyWith(effect, FiberRef.currentContext, withCaptured) as Effect.Effect<A, E>
     yield* registry.register({
       job,
       run: (args, jobContext) =>
@@ -122,7 +136,7 @@ export const register = (job: Any, handler: Handler): Effect.Effect<void, never,
                 Effect.locally(CurrentJob, Option.some<string>(jobContext.id)),
                 Effect.flatMap(encode),
                 Effect.flatMap((encoded) => encodeJson(encoded)),
-                Effect.provide(context),
+                provideCaptured,
                 Effect.exit,
                 Effect.map(Exit.match({
                   onFailure: failure,
@@ -146,8 +160,16 @@ export const run = (
   args: unknown,
   context: JobContext
 ): Effect.Effect<Outcome, never, JobRegistry> =>
-  Effect.flatMap(JobRegistry, (registry) =>
-    Option.match(registry.lookup(functionPath), {
-      onNone: () => Effect.succeed<Outcome>({ _tag: "Rejected", reason: `no handler is registered for ${functionPath}` }),
-      onSome: (entry) => entry.run(args, context)
-    }))
+  Effect.flatMap(JobRegistry, (registry) => runIn(registry, functionPath, args, context))
+
+/** `run` through `registry`, given rather than read from the context (no service lookup per job). */
+export const runIn = (
+  registry: JobRegistry["Type"],
+  functionPath: string,
+  args: unknown,
+  context: JobContext
+): Effect.Effect<Outcome> =>
+  Option.match(registry.lookup(functionPath), {
+    onNone: () => Effect.succeed<Outcome>({ _tag: "Rejected", reason: `no handler is registered for ${functionPath}` }),
+    onSome: (entry) => entry.run(args, context)
+  })
