@@ -19,6 +19,7 @@ import { InvalidOptions } from "../../SchedulerError.js"
 import { contextOf } from "../domain/job.js"
 import type { CronJobs } from "../../CronSpec.js"
 import * as JobRegistry from "../../JobRegistry.js"
+import { runIn } from "../domain/registry.js"
 import { JobStore, type JobRecord, makeMemory } from "../engine/store.js"
 import { MAX_SHARDS } from "../domain/shards.js"
 import * as Sharded from "./sharded.js"
@@ -66,6 +67,8 @@ interface TestWindow {
   lead: number
   /** How many `adjust`s are in progress (one, but for a fiber that adjusts while another does). */
   open: number
+  /** Told when an `adjust` or `setTime` starts: the pacers of the loops on this clock, which step to what it reaches. */
+  readonly openers: Set<Effect.Effect<void>>
 }
 
 /** The windows of the `TestClock`s the memory runtime wrapped, by wrapper. */
@@ -80,14 +83,14 @@ const isTestClock = (clock: Clock.Clock): clock is TestClock.TestClock =>
  * and the window's lead, and a sleep ends that long after the time it reads.
  */
 const windowed = (clock: TestClock.TestClock): TestClock.TestClock => {
-  const window: TestWindow = { clock, end: undefined, lead: Number.NEGATIVE_INFINITY, open: 0 }
+  const window: TestWindow = { clock, end: undefined, lead: Number.NEGATIVE_INFINITY, open: 0, openers: new Set() }
   const now = () => Math.max(clock.unsafeCurrentTimeMillis(), window.lead)
   const within = (end: number, effect: Effect.Effect<void>) =>
     Effect.suspend(() => {
       window.open++
       window.end = Math.max(window.end ?? end, end)
       return Effect.ensuring(
-        effect,
+        Effect.zipRight(Effect.forEach(window.openers, (opener) => opener, { discard: true }), effect),
         Effect.sync(() => {
           if (--window.open > 0) return
           window.end = undefined
@@ -195,7 +198,9 @@ const makePacer = (window: TestWindow | undefined) =>
         }
         if (next === undefined) return Effect.void
         const at = next
-        if (window?.end === undefined || at > window.end || !idle) return arm(at)
+        if (window === undefined || !idle) return arm(at)
+        // idle loops wait for no timer: the adjust or setTime that reaches `at` steps to it (`openers`)
+        if (window.end === undefined || at > window.end) return Effect.void
         // fibers this instant woke run first (a yield, not a wait: a loop that waits on nothing else lets adjust go on)
         if (!yielded) return Effect.zipRight(Effect.yieldNow(), pace(true))
         return Effect.flatMap(window.clock.sleeps, (sleeps) => {
@@ -206,6 +211,12 @@ const makePacer = (window: TestWindow | undefined) =>
           })
         })
       })
+
+    if (window !== undefined) {
+      const opener = pace(false)
+      window.openers.add(opener)
+      yield* Effect.addFinalizer(() => Effect.sync(() => window.openers.delete(opener)))
+    }
 
     return {
       /** A loop to pace, woken through `wake`. */
@@ -378,8 +389,7 @@ const makeShard = (options: MemoryOptions, pacer: Pacer) =>
       if (own !== undefined) {
         return Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.promise(() => sendToOwnTarget(ownTargets, own, job, now)))
       }
-      return JobRegistry.run(job.functionPath, JSON.parse(job.args), contextOf(job)).pipe(
-        Effect.provideService(JobRegistry.JobRegistry, registry),
+      return runIn(registry, job.functionPath, JSON.parse(job.args), contextOf(job)).pipe(
         Effect.flatMap((outcome): Effect.Effect<Outcome> => {
           if (outcome._tag === "Succeeded") return Effect.succeed({ ok: true, result: outcome.result })
           const error = outcome._tag === "Failed" ? outcome.error : outcome.reason
