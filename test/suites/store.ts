@@ -167,6 +167,28 @@ export const storeConformance = (name: string, withStore: WithStore) =>
         expect([alone.seq, first!.seq, second!.seq]).toEqual([alone.seq, alone.seq + 1, alone.seq + 2])
       }))
 
+    it("new jobs inserted together keep each their own fields where they differ in what jobs submitted together share", () =>
+      withStore((store) => {
+        const variants = [
+          {},
+          { functionPath: "other:job" },
+          { createdAt: 5 },
+          { retryDelaysMs: [9] },
+          { deadLetter: false },
+          { shardKey: "s2" },
+          { pool: "p2" },
+          { target: "{\"binding\":\"OTHER\"}" },
+          { parentId: "parent-2" }
+        ]
+        // alike neighbours, then each variant between two plain ones
+        const jobs = [record("same-1"), record("same-2"), ...variants.flatMap((fields, i) => [record(`v${i}`, fields), record(`after-v${i}`)])]
+        const stored = store.insertMany(jobs)
+        expect(ids(stored)).toEqual(jobs.map((job) => job.id))
+        for (const [i, job] of jobs.entries()) expect(store.get(job.id)).toEqual({ ...job, seq: stored[i]!.seq })
+        const seqs = stored.map((job) => job.seq)
+        expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i))
+      }))
+
     it("inserts many or none: a duplicate id fails the call, inside a transaction nothing is stored", () =>
       withStore((store) => {
         store.insert(record("taken"))

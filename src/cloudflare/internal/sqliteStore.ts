@@ -122,10 +122,22 @@ const FRESH_RUN_AT = FRESH_COLUMNS.split(", ").indexOf("run_at")
 /** The columns alike in every new job, and their values: pending, never run, due when scheduled for. */
 const FRESH_ALIKE = "scheduled_for, state, attempt, cancel_requested"
 
-/** New jobs: the columns alike in all are literals, not extracted. */
-const INSERT_FRESH_JOBS = `INSERT INTO _lunora_jobs (${FRESH_COLUMNS}, ${FRESH_ALIKE})
-SELECT ${extracted(FRESH_COLUMNS)}, value ->> ${FRESH_RUN_AT}, 'pending', 0, 0
-FROM json_each(?) ORDER BY key`
+/** What each of a run of new jobs has of its own; the rest of `FRESH_COLUMNS` the run shares (`FRESH_SHARED`). */
+const FRESH_OWN = "id, args, run_at, key"
+
+/** What a run of new jobs shares, as jobs submitted together do (what to run, when and how submitted, where). */
+const FRESH_SHARED = FRESH_COLUMNS.split(", ").filter((column) => !FRESH_OWN.split(", ").includes(column)).join(", ")
+
+/**
+ * A run of new jobs: each row a JSON array of its own columns, the shared
+ * ones bound once (`?2`, …), the columns alike in all literals. Each value
+ * read from a row costs a parse of it: 4 instead of 12 is about a quarter
+ * less time for the insert.
+ */
+const INSERT_FRESH_JOBS = `INSERT INTO _lunora_jobs (${FRESH_OWN}, ${FRESH_SHARED}, ${FRESH_ALIKE})
+SELECT ${extracted(FRESH_OWN)}, ${FRESH_SHARED.split(", ").map((_, i) => `?${i + 2}`).join(", ")},
+  value ->> ${FRESH_OWN.split(", ").indexOf("run_at")}, 'pending', 0, 0
+FROM json_each(?1) ORDER BY key`
 
 /** One new job, as `INSERT_FRESH_JOBS` stores each. */
 const INSERT_FRESH_JOB = `INSERT INTO _lunora_jobs (${FRESH_COLUMNS}, ${FRESH_ALIKE})
@@ -374,6 +386,8 @@ const valuesOf = (columns: string) => {
 }
 const jobValues = valuesOf(JOB_COLUMNS)
 const freshValues = valuesOf(FRESH_COLUMNS)
+const ownValues = valuesOf(FRESH_OWN)
+const sharedValues = valuesOf(FRESH_SHARED)
 /** The values of `UPDATE_JOB`: every column but the id, then the id. */
 const updateValues = valuesOf(`${MUTABLE_COLUMNS}, id`)
 
@@ -437,9 +451,13 @@ export const make = (storage: DurableObjectStorage): Store => {
       let chars = 0
       let from = 0
       let fresh = true
+      /** What the run of new jobs in `rows` shares (`FRESH_SHARED`). */
+      let shared: ReadonlyArray<unknown> = []
       const flush = (to: number) => {
         if (rows.length > 0) {
-          sql.exec(fresh ? INSERT_FRESH_JOBS : INSERT_JOBS, `[${rows.join(",")}]`)
+          const text = `[${rows.join(",")}]`
+          if (fresh) sql.exec(INSERT_FRESH_JOBS, text, ...shared)
+          else sql.exec(INSERT_JOBS, text)
           const last = lastSeq()
           for (let i = from; i < to; i++) seqs[i] = last - (to - 1 - i)
         }
@@ -454,7 +472,12 @@ export const make = (storage: DurableObjectStorage): Store => {
           flush(i)
           fresh = !fresh
         }
-        const row = JSON.stringify(fresh ? freshValues(job) : jobValues(job))
+        if (fresh) {
+          const values = sharedValues(job)
+          if (rows.length > 0 && values.some((value, k) => value !== shared[k])) flush(i)
+          shared = values
+        }
+        const row = JSON.stringify(fresh ? ownValues(job) : jobValues(job))
         if (row.length > MAX_BATCHED_ROW_CHARS) {
           flush(i)
           seqs[i] = insertOne(job)
