@@ -7,7 +7,6 @@ import * as Cause from "effect/Cause"
 import * as FiberRef from "effect/FiberRef"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -42,7 +41,9 @@ export type Outcome =
  * The job whose handler is running on this fiber, if any: what the handler
  * schedules records it as its parent.
  */
-export const CurrentJob: FiberRef.FiberRef<Option.Option<string>> = FiberRef.unsafeMake(Option.none<string>())
+export class CurrentJob extends Context.Reference<CurrentJob>()("@lunora/scheduler/CurrentJob", {
+  defaultValue: () => Option.none<string>()
+}) {}
 
 /**
  * A registered job: decodes the stored payload, runs the handler with the
@@ -115,9 +116,13 @@ export const register = (job: Any, handler: Handler): Effect.Effect<void, never,
       }
       return merged
     }
-    // what `Effect.provide(context)` types: the captured services meet what the handler requires
-    const provideCaptured = <A, E>(effect: Effect.Effect<A, E, any>): Effect.Effect<A, E> =>
-      Effect.locallyWith(effect, FiberRef.currentContext, withCaptured) as Effect.Effect<A, E>
+    // what `Effect.provide(context)` types: the captured services, and the job running, meet what the handler requires
+    const provideCaptured = (id: string) => <A, E>(effect: Effect.Effect<A, E, any>): Effect.Effect<A, E> =>
+      Effect.locallyWith(
+        effect,
+        FiberRef.currentContext,
+        (current) => Context.add(withCaptured(current), CurrentJob, Option.some(id))
+      ) as Effect.Effect<A, E>
     yield* registry.register({
       job,
       run: (args, jobContext) =>
@@ -133,15 +138,13 @@ export const register = (job: Any, handler: Handler): Effect.Effect<void, never,
               }),
             onSuccess: (payload) =>
               Effect.suspend(() => handler(payload, jobContext)).pipe(
-                Effect.locally(CurrentJob, Option.some<string>(jobContext.id)),
                 Effect.flatMap(encode),
                 Effect.flatMap((encoded) => encodeJson(encoded)),
-                provideCaptured,
-                Effect.exit,
-                Effect.map(Exit.match({
+                provideCaptured(jobContext.id),
+                Effect.matchCause({
                   onFailure: failure,
                   onSuccess: (result): Outcome => ({ _tag: "Succeeded", result })
-                }))
+                })
               )
           })
         )

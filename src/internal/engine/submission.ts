@@ -7,7 +7,6 @@
 import type * as Duration from "effect/Duration"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
@@ -238,7 +237,7 @@ export const prepareAll = (
   now: number,
   pool: string | null = null
 ): Effect.Effect<ReadonlyArray<Engine.NewJob>, ScheduleError> =>
-  Effect.flatMap(FiberRef.get(CurrentJob), (parent) => checkStepping(checking(submissions, now, pool, Option.getOrNull(parent))))
+  Effect.flatMap(CurrentJob, (parent) => checkStepping(checking(submissions, now, pool, Option.getOrNull(parent))))
 
 /**
  * `prepareAll` without Effect, for a caller outside any job (the Promise
