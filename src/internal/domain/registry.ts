@@ -105,8 +105,8 @@ export const register = (job: Any, handler: Handler): Effect.Effect<void, never,
     const context = yield* Effect.context<any>()
     const decode = Schema.decodeUnknown(job.payloadSchema)
     const encode = Schema.encodeUnknown(job.successSchema)
-    // the runner's services with the captured ones over them, as `Effect.provide(context)` gives, merged once per
-    // runner context rather than once per job (a copy of every service)
+    // the runner's services with the captured ones over them, as `Effect.provide(context)` gives: merged once per
+    // runner context, not once per job (each run adds only the job running to it)
     let runnerContext: Context.Context<never> | undefined
     let merged: Context.Context<never> = context
     const withCaptured = (current: Context.Context<never>) => {

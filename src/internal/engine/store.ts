@@ -296,7 +296,7 @@ class Timeline {
   }
 }
 
-/** `job` with `seq`, field by field (a spread copies a record of this size on V8's slow path). */
+/** `job` with `seq`, field by field: every stored record has this one shape, whatever built it. */
 const withSeq = (job: Omit<JobRecord, "seq">, seq: number): JobRecord => ({
   id: job.id,
   seq,

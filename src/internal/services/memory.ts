@@ -151,12 +151,15 @@ interface Waiter {
 /**
  * Paces the drain loops of one memory backend on one `Clock`. When every
  * loop waits, the earliest time one waits for is reached by a timer, or,
- * when the loops are idle within a `TestClock.adjust` that reaches it before
- * any other sleep ends, at once: the `Clock` steps ahead to it (the window's
- * lead) and that loop wakes, so `adjust` stops at no instant the loops step
- * to, only at one a sleep of another fiber waits for. A timer is started
- * only for a time earlier than every armed one, and never interrupted: under
- * `TestClock` each sleep, even an interrupted one, is a wake-up it stops at.
+ * when the loops are idle under a wrapped `TestClock` (`windowed`), without
+ * one: within an `adjust` (or `setTime`) that reaches it before any other
+ * sleep ends, at once, the `Clock` stepping ahead to it (the window's lead)
+ * and that loop waking; past the end of the one in progress, or between
+ * them, when the next one starts (its `openers`). So `adjust` stops at no
+ * instant the loops step to, only at one a sleep of another fiber waits for.
+ * A timer is started only for a time earlier than every armed one, and never
+ * interrupted: under `TestClock` each sleep, even an interrupted one, is a
+ * wake-up it stops at, and a wait for every fiber to suspend.
  */
 const makePacer = (window: TestWindow | undefined) =>
   Effect.gen(function*() {
