@@ -95,8 +95,9 @@ const JOB_COLUMNS =
   "id, function_path, args, state, run_at, scheduled_for, created_at, started_at, completed_at, attempt, " +
   "retry_delays_ms, dead_letter, key, shard_key, pool, target, parent_id, cancel_requested, last_error, result"
 
-/** A bound value for each of `columns`. */
-const placeholders = (columns: string) => columns.split(", ").map(() => "?").join(", ")
+/** A bound value for each of `columns`: the next ones, or those numbered from `from`. */
+const placeholders = (columns: string, from?: number) =>
+  columns.split(", ").map((_, i) => (from === undefined ? "?" : `?${from + i}`)).join(", ")
 
 /** Each of `columns` read from a `json_each` row, a JSON array of their values in order. */
 const extracted = (columns: string) => columns.split(", ").map((_, i) => `value ->> ${i}`).join(", ")
@@ -135,7 +136,7 @@ const FRESH_SHARED = FRESH_COLUMNS.split(", ").filter((column) => !FRESH_OWN.spl
  * less time for the insert.
  */
 const INSERT_FRESH_JOBS = `INSERT INTO _lunora_jobs (${FRESH_OWN}, ${FRESH_SHARED}, ${FRESH_ALIKE})
-SELECT ${extracted(FRESH_OWN)}, ${FRESH_SHARED.split(", ").map((_, i) => `?${i + 2}`).join(", ")},
+SELECT ${extracted(FRESH_OWN)}, ${placeholders(FRESH_SHARED, 2)},
   value ->> ${FRESH_OWN.split(", ").indexOf("run_at")}, 'pending', 0, 0
 FROM json_each(?1) ORDER BY key`
 
