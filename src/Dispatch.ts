@@ -14,11 +14,13 @@
 import * as Headers from "@effect/platform/Headers"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as FiberRefs from "effect/FiberRefs"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -27,6 +29,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
+import * as Tracer from "effect/Tracer"
 import { type DeclaredCrons, declaredPaths, describeUnknown, unknownPaths } from "./internal/domain/declared.js"
 import { messageOf } from "./internal/domain/failure.js"
 import { contextOf } from "./internal/domain/job.js"
@@ -197,17 +200,44 @@ const outcomeOf = (job: BatchJob): Effect.Effect<Answer, never, JobRegistry.JobR
   )
 }
 
-/** The current time by the runtime's `Clock` (a `TestClock` in tests), read without running an Effect. */
-const nowOf = (runtime: Runtime.Runtime<never>): number =>
+/**
+ * A span made at once and the runtime whose fibers run under it: what
+ * `Effect.withSpan` gives one fiber, shared by many (a batch's jobs) for the
+ * price of one context. `end` it with what it covered.
+ */
+const spanOver = <R>(
+  runtime: Runtime.Runtime<R>,
+  name: string,
+  attributes: Record<string, unknown>
+): { readonly runtime: Runtime.Runtime<R>; readonly end: (exit: Exit.Exit<unknown, unknown>) => void } => {
+  const span = Runtime.runSync(runtime)(Effect.makeSpan(name, { captureStackTrace: false, attributes }))
+  return {
+    runtime: Runtime.provideService(runtime, Tracer.ParentSpan, span),
+    end: (exit) => span.end(clockOf(runtime).unsafeCurrentTimeNanos(), exit)
+  }
+}
+
+/**
+ * The answer a job's run ended with: its outcome's, or, when its fiber was
+ * interrupted (a handler's failure or defect is a `Failed` outcome already),
+ * a failed attempt, to be retried.
+ */
+const answerOf = (exit: Exit.Exit<Answer>): Answer =>
+  Exit.isSuccess(exit) ? exit.value : [500, { error: `the attempt was interrupted: ${Cause.pretty(exit.cause)}` }]
+
+/** The runtime's `Clock` (a `TestClock` in tests), read without running an Effect. */
+const clockOf = (runtime: Runtime.Runtime<never>): Clock.Clock =>
   Context.get(FiberRefs.getOrDefault(runtime.fiberRefs, DefaultServices.currentServices), Clock.Clock)
-    .unsafeCurrentTimeMillis()
+
+/** The current time by the runtime's `Clock`. */
+const nowOf = (runtime: Runtime.Runtime<never>): number => clockOf(runtime).unsafeCurrentTimeMillis()
 
 /**
  * One path of the endpoint over a web `Request`, as plain Promises: the
  * handlers run on `runtime` (the fetch handler's built layer, or the fiber
  * that serves the `HttpApp`: its logger and annotations), one fiber a
- * request; the rest (reading, verifying, confirming, signing, streaming the
- * lines) costs no fiber.
+ * job, under one span a request; the rest (reading, verifying,
+ * confirming, signing, streaming the lines) costs no fiber.
  */
 type Endpoint = (request: Request, runtime: Runtime.Runtime<JobRegistry.JobRegistry>) => Promise<Response>
 
@@ -347,10 +377,10 @@ const endpointsOf = (options: Options): { readonly single: Endpoint; readonly ba
       ? undefined
       : await refusal(scheduler, "dispatch", (sender) => sender.confirmDispatch(lease, id, attempt))
     if (refused !== undefined) return reply(refused[1], refused[0])
-    const [status, answer] = await Runtime.runPromise(
-      runtime,
-      outcomeOf(decoded.right).pipe(Effect.withSpan("Dispatch.handle", { captureStackTrace: false, attributes: { jobId: id } }))
-    )
+    const span = spanOver(runtime, "Dispatch.handle", { jobId: id })
+    const exit = await Runtime.runPromiseExit(span.runtime, outcomeOf(decoded.right))
+    span.end(exit)
+    const [status, answer] = answerOf(exit)
     return reply(answer, status)
   }
 
@@ -383,28 +413,25 @@ const endpointsOf = (options: Options): { readonly single: Endpoint; readonly ba
       signed = []
       void writer.write(encoder.encode(text)).catch(ignore)
     }
-    const write = (index: number, [status, answer]: Answer): Effect.Effect<void> =>
-      Effect.promise(() =>
+    // one span for the batch, the parent of each job's; each job its own fiber (no parent fiber joins them),
+    // its line signed as a plain promise; the answer ends with the last line
+    const span = spanOver(runtime, "Dispatch.batch", { jobs: jobs.length, jobIds: jobs.map((job) => job.id) })
+    let unwritten = jobs.length
+    const lineWritten = () => {
+      if (--unwritten > 0) return
+      writeSigned()
+      void writer.close().catch(ignore)
+      span.end(Exit.void)
+    }
+    jobs.forEach((job, index) => {
+      Runtime.runFork(span.runtime, outcomeOf(job)).addObserver((exit) => {
+        const [status, answer] = answerOf(exit)
         outcomeLine(secret, mac, index, status, JSON.stringify(answer)).then((line) => {
-          if (signed.push(line) === 1) setTimeout(writeSigned, 0)
-        })
-      )
-    Runtime.runFork(
-      runtime,
-      Effect.forEach(jobs, (job, index) => Effect.flatMap(outcomeOf(job), (answer) => write(index, answer)), {
-        concurrency: "unbounded",
-        discard: true
-      }).pipe(
-        Effect.ensuring(Effect.sync(() => {
-          writeSigned()
-          void writer.close().catch(ignore)
-        })),
-        Effect.withSpan("Dispatch.batch", {
-          captureStackTrace: false,
-          attributes: { jobs: jobs.length, jobIds: jobs.map((job) => job.id) }
-        })
-      )
-    )
+          // the last line goes out at once, with any waiting
+          if (signed.push(line) === 1 && unwritten > 1) setTimeout(writeSigned, 0)
+        }, ignore).finally(lineWritten)
+      })
+    })
     return new Response(readable, {
       status: 200,
       headers: { "content-type": "text/plain; charset=utf-8", [BATCH_HEADER]: String(BATCH_VERSION) }

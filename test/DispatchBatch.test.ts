@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Deferred, Effect, HashMap, Layer, Logger, Redacted, Schema } from "effect"
+import { Deferred, Effect, HashMap, Layer, Logger, Option, Redacted, Schema, Tracer } from "effect"
 import { CronSpec, Dispatch, Job, JobRegistry } from "@lunora/scheduler"
 import {
   BATCH_HEADER,
@@ -427,6 +427,45 @@ describe("Dispatch batch endpoint", () => {
     expect(ranFor(["job_0_batchsingle00001", "job_0_batchsingle00002", "job_0_batchsingle00003"])).toStrictEqual([
       "test:echo job_0_batchsingle00001"
     ])
+  })
+
+  it("runs a batch under one span, the parent of each job's, ended with the answer; a single dispatch under its own", async () => {
+    const native = Effect.runSync(Effect.tracer)
+    const spans: Array<Tracer.Span> = []
+    const recording = Tracer.make({
+      span: (...args) => {
+        const span = native.span(...args)
+        spans.push(span)
+        return span
+      },
+      context: native.context
+    })
+    const Traced = Job.make("test:traced", { payload: Schema.Struct({ n: Schema.Number }) })
+    const traced = Dispatch.toFetchHandlerWith(
+      Layer.mergeAll(Traced.toLayer(({ n }) => Effect.withSpan(Effect.void, `inner ${n}`)), quiet, Layer.setTracer(recording)),
+      { secret: SECRET }
+    )
+    const ids = ["job_0_batchspans000001", "job_0_batchspans000002"]
+    const init = await signed(batch(ids.map((id, n) => job(id, "test:traced", { n }))))
+    const lines = await linesOf(await traced(new Request(url, init)), macOf(init))
+    expect(lines.map((line) => line.status)).toStrictEqual([200, 200])
+    const named = (name: string) => spans.filter((span) => span.name === name)
+    const [outer] = named("Dispatch.batch")
+    expect(named("Dispatch.batch")).toHaveLength(1)
+    expect(outer!.attributes.get("jobs")).toBe(2)
+    expect(outer!.attributes.get("jobIds")).toStrictEqual(ids)
+    expect(outer!.status._tag).toBe("Ended")
+    for (const n of [0, 1]) {
+      const [inner] = named(`inner ${n}`)
+      expect(Option.getOrThrow(inner!.parent)).toBe(outer)
+      expect(inner!.status._tag).toBe("Ended")
+    }
+    const single = await signed(JSON.stringify({ ...job("job_0_singlespans00001", "test:traced", { n: 2 }), lease: "spans" }))
+    expect((await traced(new Request(`https://app.example${Dispatch.path}`, single))).status).toBe(200)
+    const [handle] = named("Dispatch.handle")
+    expect(handle!.attributes.get("jobId")).toBe("job_0_singlespans00001")
+    expect(handle!.status._tag).toBe("Ended")
+    expect(Option.getOrThrow(named("inner 2")[0]!.parent)).toBe(handle)
   })
 
   describe("as an HttpApp", () => {
