@@ -151,6 +151,17 @@ describe("TestScheduler.advance (the bulk driver)", () => {
     )
   })
 
+  it.effect("a handler run by advance leaves the caller its own context: what the caller schedules next has no parent", () =>
+    Effect.gen(function*() {
+      const scheduler = yield* Scheduler.Scheduler
+      const first = yield* scheduler.runAfter("1 hour", Spawn, { n: 1 })
+      yield* TestScheduler.advance("1 day")
+      const child = (yield* scheduler.list()).jobs.find((job) => job.id !== first)!
+      expect(Option.getOrThrow(child.parentId)).toBe(first)
+      const mine = yield* scheduler.runAfter("1 hour", Note, { n: 9 })
+      expect((yield* scheduler.get(mine)).parentId).toEqual(Option.none())
+    }).pipe(Effect.provide(layer())))
+
   it.effect("afterwards, TestClock.adjust goes on from where it left the Clock", () =>
     Effect.gen(function*() {
       const scheduler = yield* Scheduler.Scheduler

@@ -54,7 +54,12 @@ export class CurrentJob extends Context.Reference<CurrentJob>()("@lunora/schedul
  */
 export interface Entry {
   readonly job: Any
-  readonly run: (args: unknown, context: JobContext) => Effect.Effect<Outcome>
+  /**
+   * With `ownFiber`, the run is the rest of its fiber's life (a dispatch, a
+   * test-layer attempt): the handler's services are set on the fiber, not
+   * restored after it (no `locally`: about 25 Effect steps a job).
+   */
+  readonly run: (args: unknown, context: JobContext, ownFiber?: boolean) => Effect.Effect<Outcome>
 }
 
 /**
@@ -117,15 +122,15 @@ export const register = (job: Any, handler: Handler): Effect.Effect<void, never,
       return merged
     }
     // what `Effect.provide(context)` types: the captured services, and the job running, meet what the handler requires
-    const provideCaptured = (id: string) => <A, E>(effect: Effect.Effect<A, E, any>): Effect.Effect<A, E> =>
-      Effect.locallyWith(
-        effect,
-        FiberRef.currentContext,
-        (current) => Context.add(withCaptured(current), CurrentJob, Option.some(id))
-      ) as Effect.Effect<A, E>
+    const provideCaptured = (id: string, ownFiber: boolean) => <A, E>(effect: Effect.Effect<A, E, any>): Effect.Effect<A, E> => {
+      const running = (current: Context.Context<never>) => Context.add(withCaptured(current), CurrentJob, Option.some(id))
+      return (ownFiber
+        ? Effect.zipRight(FiberRef.update(FiberRef.currentContext, running), effect)
+        : Effect.locallyWith(effect, FiberRef.currentContext, running)) as Effect.Effect<A, E>
+    }
     yield* registry.register({
       job,
-      run: (args, jobContext) =>
+      run: (args, jobContext, ownFiber = false) =>
         decode(args).pipe(
           Effect.matchCauseEffect({
             onFailure: (cause) =>
@@ -140,7 +145,7 @@ export const register = (job: Any, handler: Handler): Effect.Effect<void, never,
               Effect.suspend(() => handler(payload, jobContext)).pipe(
                 Effect.flatMap(encode),
                 Effect.flatMap((encoded) => encodeJson(encoded)),
-                provideCaptured(jobContext.id),
+                provideCaptured(jobContext.id, ownFiber),
                 Effect.matchCause({
                   onFailure: failure,
                   onSuccess: (result): Outcome => ({ _tag: "Succeeded", result })
@@ -165,14 +170,19 @@ export const run = (
 ): Effect.Effect<Outcome, never, JobRegistry> =>
   Effect.flatMap(JobRegistry, (registry) => runIn(registry, functionPath, args, context))
 
-/** `run` through `registry`, given rather than read from the context (no service lookup per job). */
+/**
+ * `run` through `registry`, given rather than read from the context (no
+ * service lookup per job); with `ownFiber`, as the rest of its fiber's life
+ * (`Entry.run`).
+ */
 export const runIn = (
   registry: JobRegistry["Type"],
   functionPath: string,
   args: unknown,
-  context: JobContext
+  context: JobContext,
+  ownFiber = false
 ): Effect.Effect<Outcome> =>
   Option.match(registry.lookup(functionPath), {
     onNone: () => Effect.succeed<Outcome>({ _tag: "Rejected", reason: `no handler is registered for ${functionPath}` }),
-    onSome: (entry) => entry.run(args, context)
+    onSome: (entry) => entry.run(args, context, ownFiber)
   })

@@ -392,7 +392,8 @@ const makeShard = (options: MemoryOptions, pacer: Pacer) =>
       if (own !== undefined) {
         return Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.promise(() => sendToOwnTarget(ownTargets, own, job, now)))
       }
-      return runIn(registry, job.functionPath, JSON.parse(job.args), contextOf(job)).pipe(
+      // the attempt's fiber is its own (`senderOf`)
+      return runIn(registry, job.functionPath, JSON.parse(job.args), contextOf(job), true).pipe(
         Effect.flatMap((outcome): Effect.Effect<Outcome> => {
           if (outcome._tag === "Succeeded") return Effect.succeed({ ok: true, result: outcome.result })
           const error = outcome._tag === "Failed" ? outcome.error : outcome.reason
@@ -406,9 +407,9 @@ const makeShard = (options: MemoryOptions, pacer: Pacer) =>
 
     /**
      * Runs one attempt and settles its outcome, once, however it ends, with
-     * its logs annotated by the job over `annotations`: set on the fiber that
-     * runs it, not `locally` (about 6 µs an attempt), so whoever runs it sets
-     * them back, or the fiber ends with it.
+     * its logs annotated by the job over `annotations` and its handler's
+     * services: set on the fiber that runs it, not `locally` (about 6 µs an
+     * attempt), so whoever runs it sets them back, or the fiber ends with it.
      */
     const runJob = (
       job: JobRecord,
@@ -483,13 +484,22 @@ const makeShard = (options: MemoryOptions, pacer: Pacer) =>
         // time does not pass within an instant: the batches sent run when the pass waits, one job after another, in its fiber
         const sent: Array<readonly [ReadonlyArray<JobRecord>, (job: JobRecord, outcome: Outcome) => void]> = []
         const send: Drain.Sender = (batch, settle) => void sent.push([batch, settle])
-        // in the caller's fiber: each attempt's annotations over the caller's, which are set back after them
-        const runSent = Effect.flatMap(FiberRef.get(FiberRef.currentLogAnnotations), (annotations) =>
-          Effect.forEach(
-            sent.splice(0),
-            ([batch, settle]) => Effect.forEach(batch, (job) => Effect.exit(runJob(job, settle, annotations)), { discard: true }),
-            { discard: true }
-          ).pipe(Effect.zipRight(FiberRef.set(FiberRef.currentLogAnnotations, annotations))))
+        // in the caller's fiber: each attempt's annotations over the caller's, which are set back after them, and its
+        // handler's services over the caller's context, which is set back after each (an attempt sets them on its fiber)
+        const runSent = Effect.flatMap(
+          Effect.zip(FiberRef.get(FiberRef.currentLogAnnotations), FiberRef.get(FiberRef.currentContext)),
+          ([annotations, context]) => {
+            const restored = FiberRef.set(FiberRef.currentContext, context)
+            return Effect.forEach(
+              sent.splice(0),
+              ([batch, settle]) =>
+                Effect.forEach(batch, (job) => Effect.zipRight(Effect.exit(runJob(job, settle, annotations)), restored), {
+                  discard: true
+                }),
+              { discard: true }
+            ).pipe(Effect.zipRight(FiberRef.set(FiberRef.currentLogAnnotations, annotations)))
+          }
+        )
         const pass = drainOf(send, signal, () => runSent)({
           budget: Number.POSITIVE_INFINITY,
           leaseUntil: Number.POSITIVE_INFINITY
