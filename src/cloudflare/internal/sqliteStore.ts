@@ -332,29 +332,48 @@ const parseDelays = (text: string): ReadonlyArray<number> => {
   }
 }
 
-const fromRow = (row: JobRow): JobRecord => ({
-  id: row.id,
-  seq: row.seq,
-  functionPath: row.function_path,
-  args: row.args,
-  state: row.state as JobState,
-  runAt: row.run_at,
-  scheduledFor: row.scheduled_for,
-  createdAt: row.created_at,
-  startedAt: row.started_at,
-  completedAt: row.completed_at,
-  attempt: row.attempt,
-  retryDelaysMs: parseDelays(row.retry_delays_ms),
-  deadLetter: row.dead_letter !== 0,
-  key: row.key,
-  shardKey: row.shard_key,
-  pool: row.pool,
-  target: row.target,
-  parentId: row.parent_id,
-  cancelRequested: row.cancel_requested === 1,
-  lastError: row.last_error,
-  result: row.result
-})
+/** Where each column is in a raw row of `SELECT *`, by the cursor's column names. */
+type Positions = { readonly [K in keyof JobRow]: number }
+
+const positionsOf = (columnNames: ReadonlyArray<string>): Positions => {
+  const positions: Record<string, number> = {}
+  columnNames.forEach((name, i) => {
+    positions[name] = i
+  })
+  return positions as Positions
+}
+
+/**
+ * A raw row (values in column order, as `cursor.raw()` gives them: about
+ * half the price of a row as an object, whose keys workerd makes per row)
+ * read as a record.
+ */
+const fromRaw = (at: Positions, row: ReadonlyArray<unknown>): JobRecord => {
+  const column = <K extends keyof JobRow>(name: K) => row[at[name]] as JobRow[K]
+  return {
+    id: column("id"),
+    seq: column("seq"),
+    functionPath: column("function_path"),
+    args: column("args"),
+    state: column("state") as JobState,
+    runAt: column("run_at"),
+    scheduledFor: column("scheduled_for"),
+    createdAt: column("created_at"),
+    startedAt: column("started_at"),
+    completedAt: column("completed_at"),
+    attempt: column("attempt"),
+    retryDelaysMs: parseDelays(column("retry_delays_ms")),
+    deadLetter: column("dead_letter") !== 0,
+    key: column("key"),
+    shardKey: column("shard_key"),
+    pool: column("pool"),
+    target: column("target"),
+    parentId: column("parent_id"),
+    cancelRequested: column("cancel_requested") === 1,
+    lastError: column("last_error"),
+    result: column("result")
+  }
+}
 
 /** What a record writes in each column of its row. */
 const COLUMN_VALUES: Readonly<Record<string, (job: Omit<JobRecord, "seq">) => unknown>> = {
@@ -422,8 +441,14 @@ export const migrate = (storage: DurableObjectStorage, upTo: number = MIGRATIONS
 export const make = (storage: DurableObjectStorage): Store => {
   migrate(storage)
   const sql = storage.sql
-  const rows = (query: string, ...bindings: Array<unknown>): ReadonlyArray<JobRecord> =>
-    sql.exec<JobRow>(query, ...bindings).toArray().map(fromRow)
+  const rows = (query: string, ...bindings: Array<unknown>): ReadonlyArray<JobRecord> => {
+    const cursor = sql.exec(query, ...bindings)
+    // workerd's raw iterator has the cursor's `toArray` (its types say only an iterator)
+    const raw = (cursor.raw() as unknown as { toArray(): Array<ReadonlyArray<unknown>> }).toArray()
+    if (raw.length === 0) return []
+    const at = positionsOf(cursor.columnNames)
+    return raw.map((row) => fromRaw(at, row))
+  }
   const first = (query: string, ...bindings: Array<unknown>): JobRecord | undefined => rows(query, ...bindings)[0]
 
   const lastSeq = () => sql.exec<{ seq: number }>(LAST_SEQ).one().seq
