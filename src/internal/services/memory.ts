@@ -406,38 +406,36 @@ const makeShard = (options: MemoryOptions, pacer: Pacer) =>
     }
 
     /**
-     * Runs one attempt and settles its outcome, once, however it ends, with
-     * its logs annotated by the job over `annotations` and its handler's
-     * services: set on the fiber that runs it, not `locally` (about 6 µs an
-     * attempt), so whoever runs it sets them back, or the fiber ends with it.
+     * Runs one attempt, with its logs annotated by the job over
+     * `annotations` and its handler's services: set on the fiber that runs
+     * it, not `locally` (about 6 µs an attempt), so whoever runs it sets
+     * them back, or the fiber ends with it. Its caller settles the outcome
+     * from the exit (`settled`), however it ends.
      */
-    const runJob = (
-      job: JobRecord,
-      settle: (job: JobRecord, outcome: Outcome) => void,
-      annotations: HashMap.HashMap<string, unknown>
-    ) =>
-      FiberRef.set(
-        FiberRef.currentLogAnnotations,
-        HashMap.set(HashMap.set(annotations, "jobId", job.id), "functionPath", job.functionPath)
-      ).pipe(
-        Effect.zipRight(outcomeOf(job)),
-        Effect.onExit((exit) =>
-          Effect.sync(() =>
-            settle(job, Exit.isSuccess(exit) ? exit.value : { ok: false, retryable: true, error: "the attempt was stopped" })
-          )
-        )
+    const runJob = (job: JobRecord, annotations: HashMap.HashMap<string, unknown>) =>
+      Effect.zipRight(
+        FiberRef.set(
+          FiberRef.currentLogAnnotations,
+          HashMap.set(HashMap.set(annotations, "jobId", job.id), "functionPath", job.functionPath)
+        ),
+        outcomeOf(job)
       )
 
+    /** The outcome an attempt's exit settles: its own, or a retryable failure when it was stopped. */
+    const settled = (exit: Exit.Exit<Outcome>): Outcome =>
+      Exit.isSuccess(exit) ? exit.value : { ok: false, retryable: true, error: "the attempt was stopped" }
+
     /** The memory sender, forking with `fork`: each job of a batch runs at once, in a fiber of its own (an expired lease stops it). */
-    const senderOf = (fork: (effect: Effect.Effect<unknown>) => Fiber.RuntimeFiber<unknown, unknown>): Drain.Sender =>
+    const senderOf = (fork: (effect: Effect.Effect<Outcome>) => Fiber.RuntimeFiber<Outcome>): Drain.Sender =>
     (batch, settle) => {
       for (const job of batch) {
         const attempt = attemptOf(job)
-        // a fiber of its own, whose annotations end with it
-        const fiber = fork(Effect.ensuring(
-          Effect.flatMap(FiberRef.get(FiberRef.currentLogAnnotations), (annotations) => runJob(job, settle, annotations)),
-          Effect.sync(() => running.delete(attempt))
-        ))
+        // a fiber of its own, whose annotations end with it; settled as it exits, however it ends
+        const fiber = fork(Effect.flatMap(FiberRef.get(FiberRef.currentLogAnnotations), (annotations) => runJob(job, annotations)))
+        fiber.addObserver((exit) => {
+          running.delete(attempt)
+          settle(job, settled(exit))
+        })
         if (fiber.unsafePoll() === null) running.set(attempt, fiber)
       }
     }
@@ -493,9 +491,11 @@ const makeShard = (options: MemoryOptions, pacer: Pacer) =>
             return Effect.forEach(
               sent.splice(0),
               ([batch, settle]) =>
-                Effect.forEach(batch, (job) => Effect.zipRight(Effect.exit(runJob(job, settle, annotations)), restored), {
-                  discard: true
-                }),
+                Effect.forEach(batch, (job) =>
+                  Effect.flatMap(Effect.exit(runJob(job, annotations)), (exit) => {
+                    settle(job, settled(exit))
+                    return restored
+                  }), { discard: true }),
               { discard: true }
             ).pipe(Effect.zipRight(FiberRef.set(FiberRef.currentLogAnnotations, annotations)))
           }
