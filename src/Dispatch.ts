@@ -35,7 +35,6 @@ import * as Tracer from "effect/Tracer"
 import { type DeclaredCrons, declaredPaths, describeUnknown, unknownPaths } from "./internal/domain/declared.js"
 import { messageOf } from "./internal/domain/failure.js"
 import { contextOf } from "./internal/domain/job.js"
-import { runIn } from "./internal/domain/registry.js"
 import type { SchedulerRpc } from "./internal/runtime/protocol.js"
 import {
   BATCH_HEADER,
@@ -195,8 +194,7 @@ const outcomeOf = (job: BatchJob): Effect.Effect<Answer, never, JobRegistry.JobR
     FiberRef.currentLogAnnotations,
     (annotations) => HashMap.set(HashMap.set(HashMap.set(annotations, "jobId", id), "functionPath", functionPath), "attempt", attempt)
   )
-  const run = Effect.flatMap(JobRegistry.JobRegistry, (registry) => runIn(registry, functionPath, job.args, contextOf(job), true))
-  return Effect.zipRight(annotated, run).pipe(
+  return Effect.zipRight(annotated, JobRegistry.run(functionPath, job.args, contextOf(job), true)).pipe(
     Effect.flatMap((outcome): Effect.Effect<Answer> => {
       switch (outcome._tag) {
         case "Succeeded":

@@ -34,7 +34,8 @@ export {
    */
   register,
   /**
-   * Runs the handler registered for a function path; an unknown path is `Rejected`.
+   * Runs the handler registered for a function path; an unknown path is `Rejected`. With `ownFiber`, the
+   * run is the rest of its fiber's life: the handler's services are set on the fiber, not restored.
    *
    * @since 0.1.0
    * @category combinators

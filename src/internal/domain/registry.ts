@@ -158,7 +158,8 @@ export const register = (job: Any, handler: Handler): Effect.Effect<void, never,
 
 /**
  * Runs the handler registered for `functionPath`; an unknown path is
- * `Rejected`.
+ * `Rejected`. With `ownFiber`, the run is the rest of its fiber's life
+ * (`Entry.run`).
  *
  * @since 0.1.0
  * @category combinators
@@ -166,9 +167,10 @@ export const register = (job: Any, handler: Handler): Effect.Effect<void, never,
 export const run = (
   functionPath: string,
   args: unknown,
-  context: JobContext
+  context: JobContext,
+  ownFiber = false
 ): Effect.Effect<Outcome, never, JobRegistry> =>
-  Effect.flatMap(JobRegistry, (registry) => runIn(registry, functionPath, args, context))
+  Effect.flatMap(JobRegistry, (registry) => runIn(registry, functionPath, args, context, ownFiber))
 
 /**
  * `run` through `registry`, given rather than read from the context (no
