@@ -44,8 +44,10 @@ export interface Settings {
   /**
    * How long an outcome may wait to be recorded with others while its batch
    * still runs (0: each at once). Outcomes are written together when a batch
-   * has finished, when nothing is in flight, or when the oldest has waited
-   * this long: a streamed batch answers one job at a time.
+   * holding a pool's job has finished (its slots are free once written), when
+   * nothing is in flight, or when the oldest has waited this long: a streamed
+   * batch answers one job at a time, and a write per finished batch would be
+   * a transaction per job at one job per request.
    */
   readonly flushDelayMs: number
   /** The span name of one batch. */
@@ -120,8 +122,8 @@ export const make = (settings: Settings) => {
   const settled: Array<Engine.AttemptOutcome> = []
   /** When the oldest outcome in `settled` came in. */
   let oldestSettledAt = 0
-  /** Batches that finished since the last write of outcomes. */
-  let finishedBatches = 0
+  /** Batches holding a pool's job that finished since the last write of outcomes. */
+  let finishedPooled = 0
   const wake = () => Queue.unsafeOffer(settings.signal, undefined)
 
   return (limits: PassLimits): Effect.Effect<PassResult> =>
@@ -155,11 +157,11 @@ export const make = (settings: Settings) => {
       /** Whether the outcomes that came in are to be written now, at `now`. */
       const due = (now: number) =>
         settled.length > 0 &&
-        (finishedBatches > 0 || inFlight === 0 || now - oldestSettledAt >= settings.flushDelayMs)
+        (finishedPooled > 0 || inFlight === 0 || now - oldestSettledAt >= settings.flushDelayMs)
 
       const flush = Effect.suspend(() => {
         if (!due(clock.unsafeCurrentTimeMillis())) return Effect.void
-        finishedBatches = 0
+        finishedPooled = 0
         const outcomes = settled.splice(0)
         progress = true
         const now = clock.unsafeCurrentTimeMillis()
@@ -190,6 +192,7 @@ export const make = (settings: Settings) => {
 
       const start = (batch: ReadonlyArray<JobRecord>, span: Tracer.Span) => {
         let left = batch.length
+        const pooled = batch.some((job) => job.pool !== null)
         leaseEnds.set(batch, Engine.earliestRunAt(batch))
         settings.send(batch, (job, outcome) => {
           // the loop is woken by the first outcome waiting (its flush deadline starts) and when the batch is done
@@ -203,7 +206,7 @@ export const make = (settings: Settings) => {
           )
           if (--left === 0) {
             inFlight--
-            finishedBatches++
+            if (pooled) finishedPooled++
             leaseEnds.delete(batch)
             span.end(clock.unsafeCurrentTimeNanos(), Exit.void)
             wake()
