@@ -201,18 +201,29 @@ const progressOf = (job: JobRecord) => [
 
 const CHANGES = "SELECT changes() AS n"
 
-const SELECT_JOBS = "SELECT * FROM _lunora_jobs WHERE id IN (SELECT value FROM json_each(?))"
+/**
+ * The columns a job row is read with, named (not `*`): a raw row's values
+ * are in this order whatever the table's, so `ROW_AT` places them once.
+ */
+const ROW_COLUMNS = `seq, ${JOB_COLUMNS}`
+
+/** Where each of `ROW_COLUMNS` is in a raw row. */
+const ROW_AT = Object.fromEntries(ROW_COLUMNS.split(", ").map((column, i) => [column, i])) as {
+  readonly [K in keyof JobRow]: number
+}
+
+const SELECT_JOBS = `SELECT ${ROW_COLUMNS} FROM _lunora_jobs WHERE id IN (SELECT value FROM json_each(?))`
 
 const DELETE_JOB = "DELETE FROM _lunora_jobs WHERE id = ?"
 
-const SELECT_JOB = "SELECT * FROM _lunora_jobs WHERE id = ?"
+const SELECT_JOB = `SELECT ${ROW_COLUMNS} FROM _lunora_jobs WHERE id = ?`
 
-const SELECT_LIVE_BY_KEY = "SELECT * FROM _lunora_jobs WHERE key = ? AND state IN ('pending', 'inProgress')"
+const SELECT_LIVE_BY_KEY = `SELECT ${ROW_COLUMNS} FROM _lunora_jobs WHERE key = ? AND state IN ('pending', 'inProgress')`
 
 const SELECT_PENDING_CHILDREN =
-  "SELECT * FROM _lunora_jobs WHERE parent_id = ? AND state = 'pending' ORDER BY seq"
+  `SELECT ${ROW_COLUMNS} FROM _lunora_jobs WHERE parent_id = ? AND state = 'pending' ORDER BY seq`
 
-const SELECT_DUE = "SELECT * FROM _lunora_jobs WHERE state = ? AND run_at <= ? ORDER BY run_at, seq"
+const SELECT_DUE = `SELECT ${ROW_COLUMNS} FROM _lunora_jobs WHERE state = ? AND run_at <= ? ORDER BY run_at, seq`
 
 const SELECT_NEXT_RUN_AT = "SELECT run_at FROM _lunora_jobs WHERE state = ? ORDER BY run_at, seq LIMIT 1"
 
@@ -220,7 +231,7 @@ const COUNT_STATE = "SELECT count(*) AS n FROM _lunora_jobs WHERE state = ?"
 
 // `pool IS ?` matches NULL for a null binding, and is an index equality either way
 const SELECT_READY =
-  "SELECT * FROM _lunora_jobs WHERE pool IS ? AND state = 'pending' AND run_at <= ? ORDER BY run_at, seq"
+  `SELECT ${ROW_COLUMNS} FROM _lunora_jobs WHERE pool IS ? AND state = 'pending' AND run_at <= ? ORDER BY run_at, seq`
 
 const SELECT_NEXT_READY_AT =
   "SELECT run_at FROM _lunora_jobs WHERE pool IS ? AND state = 'pending' ORDER BY run_at, seq LIMIT 1"
@@ -249,13 +260,13 @@ const fromPoolRow = (row: PoolRow): PoolRecord => ({
   ...(row.pull !== 0 ? { pull: true } : {})
 })
 
-const LIST = "SELECT * FROM _lunora_jobs WHERE seq > ? ORDER BY seq"
+const LIST = `SELECT ${ROW_COLUMNS} FROM _lunora_jobs WHERE seq > ? ORDER BY seq`
 
-const LIST_BY_STATE = "SELECT * FROM _lunora_jobs WHERE state = ? AND seq > ? ORDER BY seq"
+const LIST_BY_STATE = `SELECT ${ROW_COLUMNS} FROM _lunora_jobs WHERE state = ? AND seq > ? ORDER BY seq`
 
-const LIST_BY_FUNCTION = "SELECT * FROM _lunora_jobs WHERE function_path = ? AND seq > ? ORDER BY seq"
+const LIST_BY_FUNCTION = `SELECT ${ROW_COLUMNS} FROM _lunora_jobs WHERE function_path = ? AND seq > ? ORDER BY seq`
 
-const LIST_BY_FUNCTION_STATE = "SELECT * FROM _lunora_jobs WHERE function_path = ? AND state = ? AND seq > ? ORDER BY seq"
+const LIST_BY_FUNCTION_STATE = `SELECT ${ROW_COLUMNS} FROM _lunora_jobs WHERE function_path = ? AND state = ? AND seq > ? ORDER BY seq`
 
 /**
  * `query` with a literal `LIMIT` (a bound one costs SQLite three to four
@@ -332,24 +343,13 @@ const parseDelays = (text: string): ReadonlyArray<number> => {
   }
 }
 
-/** Where each column is in a raw row of `SELECT *`, by the cursor's column names. */
-type Positions = { readonly [K in keyof JobRow]: number }
-
-const positionsOf = (columnNames: ReadonlyArray<string>): Positions => {
-  const positions: Record<string, number> = {}
-  columnNames.forEach((name, i) => {
-    positions[name] = i
-  })
-  return positions as Positions
-}
-
 /**
- * A raw row (values in column order, as `cursor.raw()` gives them: about
- * half the price of a row as an object, whose keys workerd makes per row)
- * read as a record.
+ * A raw row (the values of `ROW_COLUMNS` in order, as `cursor.raw()` gives
+ * them: about half the price of a row as an object, whose keys workerd makes
+ * per row) read as a record.
  */
-const fromRaw = (at: Positions, row: ReadonlyArray<unknown>): JobRecord => {
-  const column = <K extends keyof JobRow>(name: K) => row[at[name]] as JobRow[K]
+const fromRaw = (row: ReadonlyArray<unknown>): JobRecord => {
+  const column = <K extends keyof JobRow>(name: K) => row[ROW_AT[name]] as JobRow[K]
   return {
     id: column("id"),
     seq: column("seq"),
@@ -445,9 +445,7 @@ export const make = (storage: DurableObjectStorage): Store => {
     const cursor = sql.exec(query, ...bindings)
     // workerd's raw iterator has the cursor's `toArray` (its types say only an iterator)
     const raw = (cursor.raw() as unknown as { toArray(): Array<ReadonlyArray<unknown>> }).toArray()
-    if (raw.length === 0) return []
-    const at = positionsOf(cursor.columnNames)
-    return raw.map((row) => fromRaw(at, row))
+    return raw.map(fromRaw)
   }
   const first = (query: string, ...bindings: Array<unknown>): JobRecord | undefined => rows(query, ...bindings)[0]
 
