@@ -30,7 +30,6 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
-import * as Schema from "effect/Schema"
 import * as Tracer from "effect/Tracer"
 import { type DeclaredCrons, declaredPaths, describeUnknown, unknownPaths } from "./internal/domain/declared.js"
 import { messageOf } from "./internal/domain/failure.js"
@@ -43,8 +42,8 @@ import {
   type BatchJob,
   BodyTooLarge,
   DISPATCH_PATH,
-  DispatchBatch,
-  DispatchBody,
+  decodeDispatchBatch,
+  decodeDispatchBody,
   type DispatchReply,
   macOf,
   MAX_BATCH_JOBS,
@@ -162,10 +161,6 @@ export interface Options {
 }
 
 type Confirming = Pick<SchedulerRpc, "confirmDispatch" | "confirmDispatches">
-
-const decodeBody = Schema.decodeEither(Schema.parseJson(DispatchBody))
-
-const decodeBatch = Schema.decodeEither(Schema.parseJson(DispatchBatch))
 
 /** Requests this isolate has run, by signature: a replay of one runs nothing. */
 const seen = new SeenRequests()
@@ -376,7 +371,7 @@ const endpointsOf = (options: Options): { readonly single: Endpoint; readonly ba
     const admission = await admitted(request, runtime, MAX_REQUEST_BYTES)
     if (admission instanceof Response) return admission
     const { body, reply } = admission
-    const decoded = decodeBody(body)
+    const decoded = decodeDispatchBody(body)
     if (Either.isLeft(decoded)) {
       return reply({ error: `malformed dispatch body: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` }, 400)
     }
@@ -385,9 +380,19 @@ const endpointsOf = (options: Options): { readonly single: Endpoint; readonly ba
       ? undefined
       : await refusal(scheduler, "dispatch", (sender) => sender.confirmDispatch(lease, id, attempt))
     if (refused !== undefined) return reply(refused[1], refused[0])
-    const span = spanOver(runtime, "Dispatch.handle", { jobId: id })
-    const exit = await Runtime.runPromiseExit(span.runtime, outcomeOf(decoded.right))
-    span.end(exit)
+    // the span is made in the job's fiber, which ends with the job: it is set there, with no runtime of its own
+    let span: Tracer.Span | undefined
+    const exit = await Runtime.runPromiseExit(
+      runtime,
+      Effect.flatMap(Effect.makeSpan("Dispatch.handle", { captureStackTrace: false, attributes: { jobId: id } }), (made) => {
+        span = made
+        return Effect.zipRight(
+          FiberRef.update(FiberRef.currentContext, Context.add(Tracer.ParentSpan, made)),
+          outcomeOf(decoded.right)
+        )
+      })
+    )
+    span?.end(clockOf(runtime).unsafeCurrentTimeNanos(), exit)
     const [status, answer] = answerOf(exit)
     return reply(answer, status)
   }
@@ -396,7 +401,7 @@ const endpointsOf = (options: Options): { readonly single: Endpoint; readonly ba
     const admission = await admitted(request, runtime, MAX_BATCH_REQUEST_BYTES)
     if (admission instanceof Response) return admission
     const { body, mac, reply } = admission
-    const decoded = decodeBatch(body)
+    const decoded = decodeDispatchBatch(body)
     if (Either.isLeft(decoded)) {
       return reply({ error: `malformed batch body: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` }, 400)
     }

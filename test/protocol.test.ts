@@ -1,11 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either, FastCheck as fc, Schema } from "effect"
+import { Either, FastCheck as fc, ParseResult, Schema } from "effect"
 import { MAX_ATTEMPTS } from "../src/Retry.js"
 import { FUNCTION_PATH_PATTERN, JOB_ID_PATTERN } from "../src/internal/domain/job.js"
 import { POOL_NAME_PATTERN } from "../src/internal/domain/names.js"
 import { MAX_PAYLOAD_DEPTH } from "../src/internal/domain/payload.js"
 import { MAX_DELAY_MS } from "../src/internal/domain/time.js"
 import * as Protocol from "../src/internal/runtime/protocol.js"
+import * as Wire from "../src/internal/runtime/wire.js"
 
 /**
  * `Protocol.decode` takes the jobs of `schedule` and `enqueue` by plain
@@ -169,5 +170,102 @@ describe("Protocol.decode of jobs to store", () => {
     expect(Either.isLeft(refused) && refused.left._tag).toBe("InvalidTime")
     const accepted = Protocol.decode("schedule", [{ binding: "SELF" }, [good, good]])
     expect(Either.isRight(accepted)).toBe(true)
+  })
+})
+
+/**
+ * The endpoint decodes each dispatch body, and the sender each answer, by
+ * plain checks when the Schema would take it as it is: whatever the text,
+ * the answer must be the Schema's.
+ */
+describe("decoding dispatch bodies and answers", () => {
+  const schemaOf = <A, I>(schema: Schema.Schema<A, I>) => {
+    const decode = Schema.decodeEither(Schema.parseJson(schema))
+    return (text: string) => shown(decode(text))
+  }
+  /** A refusal by its message (each ParseError is an Error of its own, with its own stack). */
+  const shown = <A>(decoded: Either.Either<A, ParseResult.ParseError>) =>
+    Either.mapLeft(decoded, ParseResult.TreeFormatter.formatErrorSync)
+  const jsonEdge = fc.oneof(edgeValue, fc.constantFrom(0, 1, 2, -0, 2 ** 53, 1e300, "", "x", true, [], {}))
+  const job = fc.record({
+    id: fc.string({ maxLength: 40 }),
+    functionPath: fc.string({ maxLength: 40 }),
+    args: fc.jsonValue({ maxDepth: 2 }),
+    shardKey: nullOr(fc.string({ maxLength: 8 })),
+    key: nullOr(fc.string({ maxLength: 8 })),
+    pool: nullOr(fc.string({ maxLength: 8 })),
+    scheduledFor: fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })),
+    attempt: fc.integer({ min: 1, max: 2 ** 31 })
+  })
+  const JOB_KEYS = ["id", "functionPath", "args", "shardKey", "key", "pool", "scheduledFor", "attempt", "extra"]
+  /** A job as is, or with one property an edge value, or taken away. */
+  const someJob = fc.oneof(
+    { arbitrary: job, weight: 2 },
+    {
+      arbitrary: fc.tuple(job, fc.constantFrom(...JOB_KEYS), jsonEdge, fc.boolean()).map(([valid, key, value, remove]) => {
+        const changed: Record<string, unknown> = { ...valid }
+        if (remove) delete changed[key]
+        else changed[key] = value
+        return changed
+      }),
+      weight: 3
+    }
+  )
+  /** Present as a text or null, left out, or an edge value. */
+  const optionalText = fc.oneof(nullOr(fc.string({ maxLength: 8 })), fc.constant(undefined), jsonEdge)
+  const notAnObject = fc.oneof(fc.constantFrom("", "nope", "[]", "null", "1", "\"x\"", "{"), fc.json())
+
+  it("decodes every single dispatch body as the Schema does", () => {
+    const bySchema = schemaOf(Wire.DispatchBody)
+    fc.assert(
+      fc.property(someJob, optionalText, optionalText, (fields, lease, scheduler) => {
+        const text = JSON.stringify({ ...fields, lease, scheduler })
+        expect(shown(Wire.decodeDispatchBody(text))).toStrictEqual(bySchema(text))
+      }),
+      { numRuns: 3000 }
+    )
+    fc.assert(fc.property(notAnObject, (text) => {
+      expect(shown(Wire.decodeDispatchBody(text))).toStrictEqual(bySchema(text))
+    }))
+  })
+
+  it("decodes every batch body as the Schema does", () => {
+    const bySchema = schemaOf(Wire.DispatchBatch)
+    const body = fc.record({
+      v: fc.oneof({ arbitrary: fc.constant(Wire.BATCH_VERSION), weight: 5 }, { arbitrary: jsonEdge, weight: 1 }),
+      lease: fc.oneof({ arbitrary: fc.string({ maxLength: 8 }), weight: 5 }, { arbitrary: jsonEdge, weight: 1 }),
+      scheduler: optionalText,
+      jobs: fc.oneof(
+        { arbitrary: fc.array(job, { maxLength: 4 }), weight: 3 },
+        { arbitrary: fc.array(someJob, { maxLength: 4 }), weight: 3 },
+        { arbitrary: fc.array(job, { minLength: Wire.MAX_BATCH_JOBS, maxLength: Wire.MAX_BATCH_JOBS + 1 }), weight: 1 },
+        { arbitrary: jsonEdge, weight: 1 }
+      )
+    }, { requiredKeys: [] })
+    fc.assert(
+      fc.property(body, (fields) => {
+        const text = JSON.stringify(fields)
+        expect(shown(Wire.decodeDispatchBatch(text))).toStrictEqual(bySchema(text))
+      }),
+      { numRuns: 3000 }
+    )
+    fc.assert(fc.property(notAnObject, (text) => {
+      expect(shown(Wire.decodeDispatchBatch(text))).toStrictEqual(bySchema(text))
+    }))
+  })
+
+  it("decodes every answer as the Schema does", () => {
+    const bySchema = schemaOf(Wire.DispatchReply)
+    const reply = fc.record({ result: optionalText, error: optionalText, extra: optionalText }, { requiredKeys: [] })
+    fc.assert(
+      fc.property(reply, (fields) => {
+        const text = JSON.stringify(fields)
+        expect(shown(Wire.decodeDispatchReply(text))).toStrictEqual(bySchema(text))
+      }),
+      { numRuns: 3000 }
+    )
+    fc.assert(fc.property(notAnObject, (text) => {
+      expect(shown(Wire.decodeDispatchReply(text))).toStrictEqual(bySchema(text))
+    }))
   })
 })

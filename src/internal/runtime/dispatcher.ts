@@ -20,15 +20,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import { describeCause, messageOf } from "../domain/failure.js"
 import {
   BATCH_HEADER,
   BATCH_PATH,
   BATCH_VERSION,
   DISPATCH_PATH,
+  decodeDispatchReply,
   type DispatchBody,
-  DispatchReply,
   isRejection,
   macOf,
   MAX_REPLY_BYTES,
@@ -68,13 +67,12 @@ export const throughBinding = (fetch: (input: URL | string, init?: RequestInit) 
 })
 
 const ERROR_BODY_LIMIT = 4_096
-const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(DispatchReply))
 
 const failed = (retryable: boolean, error: string): Outcome => ({ ok: false, retryable, error })
 
 /** The outcome an answer of the endpoint's (`status`, its `DispatchReply` text) stands for. */
 const outcomeOf = (status: number, text: string): Outcome => {
-  const reply = decodeReply(text)
+  const reply = decodeDispatchReply(text)
   if (status >= 200 && status < 300) {
     return { ok: true, result: Either.isRight(reply) && "result" in reply.right ? reply.right.result : null }
   }

@@ -4,7 +4,9 @@
  * status means.
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
+import type * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 
@@ -252,6 +254,98 @@ export const DispatchBatch = Schema.Struct({
   jobs: Schema.Array(BatchJob).pipe(Schema.minItems(1), Schema.maxItems(MAX_BATCH_JOBS))
 })
 export type DispatchBatch = typeof DispatchBatch.Type
+
+// -- decoding bodies and replies ----------------------------------------------
+
+type Fields = Readonly<Record<string, unknown>>
+
+/** The JSON object `text` holds, or `undefined` for anything else (which the Schema then refuses, with its reason). */
+const objectIn = (text: string): Fields | undefined => {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? value as Fields : undefined
+}
+
+const isTextOrNull = (value: unknown) => value === null || typeof value === "string"
+/** A field with a default: left out (JSON has no `undefined`), or as given. */
+const isTextNullOrOut = (value: unknown) => value === undefined || isTextOrNull(value)
+/** `Schema.Int.pipe(Schema.positive())`. */
+const isAttemptNumber = (value: unknown) => Number.isSafeInteger(value) && (value as number) > 0
+
+/** Whether `job` has what `BatchJob` requires of every job, each as the Schema takes it (`key` and `pool` aside). */
+const isJobOfDispatch = (job: Fields) =>
+  typeof job.id === "string" && typeof job.functionPath === "string" && isTextOrNull(job.shardKey) &&
+  typeof job.scheduledFor === "number" && isAttemptNumber(job.attempt)
+
+/** A `BatchJob` as `BatchJob` decodes it from `job`, which the plain checks took. */
+const batchJobOf = (job: Fields, key: unknown, pool: unknown): BatchJob => ({
+  id: job.id as string,
+  functionPath: job.functionPath as string,
+  args: job.args,
+  shardKey: job.shardKey as string | null,
+  key: key as string | null,
+  pool: pool as string | null,
+  scheduledFor: job.scheduledFor as number,
+  attempt: job.attempt as number
+})
+
+/**
+ * A decoder of JSON text by `schema`, with a fast path: `plain` takes a
+ * parsed object the Schema would take as it is and gives what the Schema
+ * would give, or `undefined` to leave it to the Schema (which then decides,
+ * and gives the refusal). The bodies and replies of dispatch are decoded
+ * once per request and per job; `test/protocol.test.ts` holds each pair to
+ * agreement.
+ */
+const decoderOf = <A, I>(
+  schema: Schema.Schema<A, I>,
+  plain: (fields: Fields) => A | undefined
+): (text: string) => Either.Either<A, ParseResult.ParseError> => {
+  const decode = Schema.decodeEither(Schema.parseJson(schema))
+  return (text) => {
+    const fields = objectIn(text)
+    const taken = fields === undefined ? undefined : plain(fields)
+    return taken === undefined ? decode(text) : Either.right(taken)
+  }
+}
+
+/** Decodes a single dispatch's body (`DispatchBody` as JSON). */
+export const decodeDispatchBody = decoderOf(DispatchBody, (body): DispatchBody | undefined =>
+  isJobOfDispatch(body) && isTextNullOrOut(body.key) && isTextNullOrOut(body.pool) &&
+    isTextNullOrOut(body.lease) && isTextNullOrOut(body.scheduler)
+    ? {
+      ...batchJobOf(body, body.key ?? null, body.pool ?? null),
+      lease: (body.lease ?? null) as string | null,
+      scheduler: (body.scheduler ?? null) as string | null
+    }
+    : undefined)
+
+/** Decodes a batch's body (`DispatchBatch` as JSON). */
+export const decodeDispatchBatch = decoderOf(DispatchBatch, (body): DispatchBatch | undefined => {
+  const { jobs, lease, scheduler, v } = body
+  if (v !== BATCH_VERSION || typeof lease !== "string" || !isTextOrNull(scheduler)) return undefined
+  if (!Array.isArray(jobs) || jobs.length < 1 || jobs.length > MAX_BATCH_JOBS) return undefined
+  const decoded: Array<BatchJob> = []
+  for (const job of jobs as ReadonlyArray<unknown>) {
+    if (typeof job !== "object" || job === null || Array.isArray(job)) return undefined
+    const fields = job as Fields
+    if (!isJobOfDispatch(fields) || !isTextOrNull(fields.key) || !isTextOrNull(fields.pool)) return undefined
+    decoded.push(batchJobOf(fields, fields.key, fields.pool))
+  }
+  return { v, lease, scheduler: scheduler as string | null, jobs: decoded }
+})
+
+/** Decodes an answer's body (`DispatchReply` as JSON): a result, else an error (the union's members in order). */
+export const decodeDispatchReply = decoderOf(DispatchReply, (reply): DispatchReply | undefined =>
+  isTextOrNull(reply.result)
+    ? { result: reply.result as string | null }
+    : typeof reply.error === "string"
+    ? { error: reply.error }
+    : undefined)
 
 const outcomeMessage = (requestMac: string, index: number, status: number, body: string) =>
   `reply.${requestMac}.${index}.${status}.${body}`
