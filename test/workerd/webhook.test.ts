@@ -151,7 +151,9 @@ describe("the admin API's webhook route", { timeout: 20_000 }, () => {
     const instance = `webhook-route-${crypto.randomUUID()}`
     const request = {
       key: "invoice-42",
-      schedule: { oneOff: { executeAt: new Date(Date.now() + 200).toISOString() } },
+      // far enough ahead that the second post comes while the job is still pending (the key dedupes live jobs),
+      // on a loaded machine too
+      schedule: { oneOff: { executeAt: new Date(Date.now() + 1_500).toISOString() } },
       callback: { url: `${env.ORIGIN_URL}/hooks/ok`, method: "PUT" },
       payload: { invoiceId: "in_42" }
     }
