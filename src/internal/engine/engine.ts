@@ -236,13 +236,16 @@ export const claim = (store: Store, config: EngineConfig, now: number, limit: nu
   store.transaction(() => {
     if (limit <= 0) return []
     const lanes: Array<Lane> = []
-    const scheduled = store.ready(null, now, limit)
-    if (scheduled.length > 0) lanes.push({ inFlight: store.countInPool(null, "inProgress"), candidates: scheduled, next: 0 })
     for (const pool of store.listPools()) {
       if (pool.pull === true) continue
       const inFlight = store.countInPool(pool.name, "inProgress")
       const candidates = store.ready(pool.name, now, Math.min(openSlots(pool, inFlight), limit))
       if (candidates.length > 0) lanes.push({ inFlight, candidates, next: 0 })
+    }
+    const scheduled = store.ready(null, now, limit)
+    // first among equals; its jobs in flight only matter against a pool's
+    if (scheduled.length > 0) {
+      lanes.unshift({ inFlight: lanes.length > 0 ? store.countInPool(null, "inProgress") : 0, candidates: scheduled, next: 0 })
     }
     const claimed: Array<JobRecord> = []
     for (let lane = pickLane(lanes); lane !== undefined && claimed.length < limit; lane = pickLane(lanes)) {
